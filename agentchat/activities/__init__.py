@@ -1,0 +1,16 @@
+"""Activities: every piece of I/O a chat does (LLM steps, stream records, restoring history).
+
+Workflow code refers to these by the names below; the implementations live on `ChatActivities`,
+which a worker builds with its Redis store, its Temporal client and its agents.
+"""
+
+from __future__ import annotations
+
+OPEN_CHAT = "agentchat.open_chat"
+TURN_START = "agentchat.turn_start"
+TURN_END = "agentchat.turn_end"
+RUN_PRELOAD = "agentchat.run_preload"
+LLM_STEP = "agentchat.llm_step"
+FLAG_STOP = "agentchat.flag_stop"
+
+__all__ = ["FLAG_STOP", "LLM_STEP", "OPEN_CHAT", "RUN_PRELOAD", "TURN_END", "TURN_START"]

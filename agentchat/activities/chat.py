@@ -1,0 +1,152 @@
+"""`ChatActivities`: the activity implementations a worker registers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+
+from agentchat.activities import FLAG_STOP, LLM_STEP, OPEN_CHAT, RUN_PRELOAD, TURN_END, TURN_START
+from agentchat.activities.llm import run_llm_step
+from agentchat.agent import Agent, PreloadContext
+from agentchat.contracts import (
+    ChatState,
+    OpenChatInput,
+    OpenChatResult,
+    PreloadHookInput,
+    PreloadHookResult,
+    StepInput,
+    StepResult,
+    TurnEndInput,
+    TurnStartInput,
+    TurnStopInput,
+)
+from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
+
+__all__ = ["ChatActivities"]
+
+log = logging.getLogger("agentchat.activities")
+
+
+class ChatActivities:
+    """Activities bound to one worker's Redis store, Temporal client and agents."""
+
+    def __init__(self, store: StreamStore, client: Client, agents: list[Agent]) -> None:
+        self.store = store
+        self.client = client
+        self.agents = {a.name: a for a in agents}
+
+    def all(self) -> list[Any]:
+        return [self.open_chat, self.turn_start, self.turn_end, self.run_preload, self.llm_step, self.flag_stop]
+
+    def _agent(self, name: str) -> Agent:
+        agent = self.agents.get(name)
+        if agent is None:
+            raise ApplicationError(
+                f"unknown agent {name!r}: this worker serves {sorted(self.agents)}",
+                type="UnknownAgentError",
+                non_retryable=True,
+            )
+        return agent
+
+    @activity.defn(name=OPEN_CHAT)
+    async def open_chat(self, req: OpenChatInput) -> OpenChatResult:
+        """Look up the agent and, for a chat whose earlier run ended, recover its state."""
+        agent = self.agents.get(req.agent)
+        if agent is None:
+            return OpenChatResult(spec=None)
+        restored = await self._restore(req) if req.restore else None
+        return OpenChatResult(spec=agent.spec(), restored=restored)
+
+    async def _restore(self, req: OpenChatInput) -> ChatState | None:
+        # Each run that ended (idle timeout, close) returned its ChatState as its result; the
+        # newest closed run holds the conversation. Visibility is eventually consistent, so a
+        # previous run still listed as running means "ask again shortly".
+        query = f"WorkflowId = '{req.workflow_id}'"
+        runs = [r async for r in self.client.list_workflows(query, limit=20)]
+        runs = [r for r in runs if r.run_id != req.run_id]
+        if any(r.status == WorkflowExecutionStatus.RUNNING for r in runs):
+            raise ApplicationError("previous run of this chat is still closing; retrying")
+        runs.sort(key=lambda r: r.close_time or r.start_time, reverse=True)
+        for run in runs:
+            handle = self.client.get_workflow_handle(
+                req.workflow_id, run_id=run.run_id, result_type=ChatState
+            )
+            try:
+                if run.status == WorkflowExecutionStatus.COMPLETED:
+                    state = await handle.result(follow_runs=False)
+                else:
+                    state = await handle.query("state", result_type=ChatState)
+            except Exception as exc:  # a run we cannot read: try the one before it
+                log.warning("chat %s: cannot restore run %s: %s", req.chat_id, run.run_id, exc)
+                continue
+            if state is not None:
+                return state
+        return None
+
+    @activity.defn(name=TURN_START)
+    async def turn_start(self, req: TurnStartInput) -> str:
+        writer = StreamWriter(
+            self.store,
+            req.chat_id,
+            producer=f"t{req.turn}.start",
+            attempt=activity.info().attempt,
+            turn=req.turn,
+            role="start",
+        )
+        writer.control(
+            "turn-start",
+            messageId=req.message_id,
+            userMessageId=req.user_message_id,
+            trigger=req.trigger,
+        )
+        writer.chunk({"type": "start", "messageId": req.message_id})
+        await writer.flush()
+        return writer.last_id or ""
+
+    @activity.defn(name=TURN_END)
+    async def turn_end(self, req: TurnEndInput) -> str:
+        writer = StreamWriter(
+            self.store,
+            req.chat_id,
+            producer=f"t{req.turn}.end",
+            attempt=activity.info().attempt,
+            turn=req.turn,
+            role="end",
+        )
+        if req.status == "completed":
+            writer.chunk({"type": "finish", "finishReason": req.finish_reason or "stop"})
+        elif req.status == "stopped":
+            writer.chunk({"type": "abort", "reason": "stopped"})
+        else:
+            writer.chunk({"type": "error", "errorText": req.error_text or "turn failed"})
+        writer.control(
+            "turn-end", status=req.status, finishReason=req.finish_reason, error=req.error_text
+        )
+        await writer.flush()
+        return writer.last_id or ""
+
+    @activity.defn(name=FLAG_STOP)
+    async def flag_stop(self, req: TurnStopInput) -> None:
+        """Set the stop flag the running step polls, for stops that did not come through Redis
+        (an `interrupt` by a newer message, or a client that could not reach Redis)."""
+        _, meta, _ = chat_keys(req.chat_id)
+        try:
+            await self.store.redis.hset(meta, "stop", req.turn)
+        except Exception as exc:
+            log.warning("chat %s: cannot flag stop in Redis: %s", req.chat_id, type(exc).__name__)
+
+    @activity.defn(name=RUN_PRELOAD)
+    async def run_preload(self, req: PreloadHookInput) -> PreloadHookResult:
+        agent = self._agent(req.agent)
+        if agent.preload is None:
+            return PreloadHookResult()
+        context = await agent.preload(PreloadContext(req.chat_id, req.agent, req.client_data))
+        return PreloadHookResult(context=context)
+
+    @activity.defn(name=LLM_STEP)
+    async def llm_step(self, req: StepInput) -> StepResult:
+        return await run_llm_step(self.store, self._agent(req.agent), req)

@@ -1,0 +1,120 @@
+"""The LLM step activity: stream one model call into the chat's stream, return the result.
+
+Only the final step result goes back to the workflow; every token goes to Redis. A retried
+attempt writes under the same producer with a higher attempt number, which the stream marks
+with `attempt-start` so readers drop what the superseded attempt wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agentchat.agent import Agent
+from agentchat.contracts import StepInput, StepResult
+from agentchat.models import ModelRequest, ModelRequestError, StepFinish, TextDelta
+from agentchat.models.base import _Retryable
+from agentchat.stream_store import StreamStore, StreamWriter
+
+__all__ = ["run_llm_step"]
+
+HEARTBEAT_EVERY = 1.0
+
+
+async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> StepResult:
+    info = activity.info()
+    writer = StreamWriter(
+        store,
+        step.chat_id,
+        producer=f"t{step.turn}.s{step.step}.llm",
+        attempt=info.attempt,
+        turn=step.turn,
+    )
+    parts: list[dict[str, Any]] = []
+    for steer in step.inject:
+        text = "".join(str(p.get("text", "")) for p in steer.parts if p.get("type") == "text")
+        part = {"type": "data-steer", "id": steer.id, "data": {"text": text, "messageId": steer.id}}
+        writer.control("input", kind="steer", messageId=steer.id, state="injected")
+        writer.chunk(part)
+        parts.append(part)
+    writer.chunk({"type": "start-step"})
+    parts.append({"type": "step-start"})
+    text_id = f"{step.message_id}-s{step.step}"
+    text_part: dict[str, Any] | None = None
+    finish = StepFinish("stop")
+    stopped = False
+
+    instructions = agent.instructions
+    if step.preload_context:
+        instructions = f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
+    request = ModelRequest(instructions, step.transcript + step.inject, step.client_data)
+
+    async def consume() -> None:
+        nonlocal text_part, finish
+        async for event in agent.resolved_model().stream(request):
+            if isinstance(event, TextDelta):
+                if not event.text:
+                    continue
+                if text_part is None:
+                    text_part = {"type": "text", "text": "", "state": "done"}
+                    parts.append(text_part)
+                    writer.chunk({"type": "text-start", "id": text_id})
+                text_part["text"] += event.text
+                writer.chunk({"type": "text-delta", "id": text_id, "delta": event.text})
+            elif isinstance(event, StepFinish):
+                finish = event
+
+    writer.start()
+    model_task = asyncio.create_task(consume(), name=f"model {step.chat_id} t{step.turn}")
+    beat = asyncio.create_task(_heartbeat(), name="heartbeat")
+    stop_watch = asyncio.create_task(_watch_stop(writer), name="stop watch")
+    try:
+        await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not model_task.done():
+            model_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await model_task
+            if writer.fenced:
+                raise ApplicationError(
+                    "a newer attempt of this step owns the stream", type="StepSuperseded"
+                )
+            stopped = True
+        else:
+            model_task.result()  # re-raise the model's error
+    except ModelRequestError as exc:
+        raise ApplicationError(str(exc), type="ModelRequestError", non_retryable=True) from None
+    except _Retryable as exc:
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+        raise ApplicationError(exc.message, type="ModelUnavailable", next_retry_delay=delay) from None
+    finally:
+        for task in (beat, stop_watch, model_task):
+            task.cancel()
+        if text_part is not None:
+            writer.chunk({"type": "text-end", "id": text_id})
+        if not stopped and model_task.done() and not model_task.cancelled() and model_task.exception() is None:
+            writer.chunk({"type": "finish-step"})
+        await asyncio.shield(writer.close())
+    return StepResult(
+        parts=parts,
+        finish_reason=finish.finish_reason,
+        stopped=stopped,
+        input_tokens=finish.input_tokens,
+        output_tokens=finish.output_tokens,
+    )
+
+
+async def _heartbeat() -> None:
+    # The model may be silent for a long time before its first token; heartbeats must not be.
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY)
+
+
+async def _watch_stop(writer: StreamWriter) -> None:
+    while not (writer.stop_requested or writer.fenced):
+        await asyncio.sleep(writer.flush_interval / 2)

@@ -1,0 +1,131 @@
+"""`Agent`: what a chat runs. Workers load agents by name; chats refer to them by name."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from agentchat.contracts import AgentSpec, OnBusy
+from agentchat.errors import ConfigurationError
+from agentchat.models import Model, resolve_model
+
+__all__ = ["Agent", "PreloadContext", "load_agents"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class PreloadContext:
+    """What the preload hook gets: which chat is starting, for whom."""
+
+    chat_id: str
+    agent: str
+    client_data: dict[str, Any] | None
+
+
+PreloadHook = Callable[[PreloadContext], Awaitable[str | None]]
+
+
+@dataclass
+class Agent:
+    """An agent definition.
+
+    Args:
+        name: How chats and workers refer to the agent.
+        model: A model string (`openai:gpt-4o-mini`, `offline`) or a `Model` instance.
+        instructions: The system prompt.
+        max_steps: LLM steps per turn at most (each steer injection is a step).
+        idle_timeout: End the chat's workflow run after this long without input; the next
+            message starts a new run with the full history. None keeps runs open.
+        on_busy: What a message arriving during a turn does: "queue" it as the next turn
+            (default), "reject" it with `ChatBusyError`, or "interrupt" the running turn
+            (keeping its partial answer) and run next.
+        preload: Async hook run once per conversation, before any message, by
+            `AgentChat.preload()` or the first message. A string it returns is appended to
+            the instructions for the rest of the conversation.
+        step_timeout: Longest one LLM step may take.
+        step_heartbeat: Heartbeat timeout of the LLM step activity: how fast a crashed
+            worker's step moves to another worker.
+        step_max_attempts: Attempts per LLM step before the turn fails.
+    """
+
+    name: str
+    model: str | Model = "offline"
+    instructions: str | None = None
+    max_steps: int = 10
+    idle_timeout: timedelta | float | None = timedelta(minutes=30)
+    on_busy: OnBusy = "queue"
+    preload: PreloadHook | None = None
+    step_timeout: timedelta = timedelta(minutes=10)
+    step_heartbeat: timedelta = timedelta(seconds=3)
+    step_max_attempts: int = 5
+    _model: Model | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"agent name {self.name!r} must be 1-100 letters, digits or '_.-'"
+            )
+        if self.max_steps < 1:
+            raise ConfigurationError(f"agent {self.name!r}: max_steps must be at least 1")
+        if self.on_busy not in ("queue", "reject", "interrupt"):
+            raise ConfigurationError(
+                f"agent {self.name!r}: on_busy must be 'queue', 'reject' or 'interrupt'"
+            )
+        if isinstance(self.model, str):
+            resolve_model(self.model) if self.model.startswith("offline") else None
+
+    def resolved_model(self) -> Model:
+        """The agent's model, created on first use (in the worker)."""
+        if self._model is None:
+            self._model = resolve_model(self.model)
+        return self._model
+
+    def spec(self) -> AgentSpec:
+        idle = self.idle_timeout
+        if isinstance(idle, timedelta):
+            idle = idle.total_seconds()
+        return AgentSpec(
+            name=self.name,
+            max_steps=self.max_steps,
+            idle_timeout_seconds=idle,
+            on_busy=self.on_busy,
+            has_preload=self.preload is not None,
+            step_timeout_seconds=self.step_timeout.total_seconds(),
+            step_heartbeat_seconds=self.step_heartbeat.total_seconds(),
+            step_max_attempts=self.step_max_attempts,
+        )
+
+
+def load_agents(refs: Iterable[str | Agent]) -> list[Agent]:
+    """Resolve `package.module:attr` references (an Agent or a list of Agents) into agents."""
+    agents: list[Agent] = []
+    for ref in refs:
+        if isinstance(ref, Agent):
+            agents.append(ref)
+            continue
+        module_name, _, attr = ref.partition(":")
+        if not module_name or not attr:
+            raise ConfigurationError(f"--agents {ref!r}: expected 'package.module:attr'")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigurationError(f"--agents {ref!r}: cannot import {module_name}: {exc}")
+        try:
+            value = getattr(module, attr)
+        except AttributeError:
+            raise ConfigurationError(f"--agents {ref!r}: {module_name} has no {attr!r}") from None
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if not isinstance(item, Agent):
+                raise ConfigurationError(f"--agents {ref!r}: {item!r} is not an Agent")
+            agents.append(item)
+    names = [a.name for a in agents]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigurationError(f"agents defined twice: {', '.join(dupes)}")
+    return agents

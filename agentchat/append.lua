@@ -1,0 +1,63 @@
+-- Fenced, deduplicated, batched append of one producer's envelopes to a chat's stream.
+-- KEYS: events stream, meta hash, fence hash.
+-- ARGV: producer, attempt, turn, role ("start" | "step" | "end"), maxlen, ttl, keep_turns,
+--       then (seq, envelope) pairs.
+-- Returns {status, last_id, stop}: status is "OK", "FENCED" (a newer attempt owns the
+-- producer, or the turn already ended) or "ENDED" (an end record was already written).
+local events, meta, fence = KEYS[1], KEYS[2], KEYS[3]
+local producer, attempt, turn, role = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local maxlen, ttl, keep = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+
+local ended = tonumber(redis.call('HGET', meta, 'ended') or '0')
+local stop = 0
+if tonumber(redis.call('HGET', meta, 'stop') or '-1') == turn then stop = 1 end
+if ended >= turn then
+  if role == 'end' then return {'ENDED', '', stop} end
+  return {'FENCED', '', stop}
+end
+
+local cur_a, cur_s = 0, 0
+local cur = redis.call('HGET', fence, producer)
+if cur then
+  local sep = string.find(cur, ':', 1, true)
+  cur_a, cur_s = tonumber(string.sub(cur, 1, sep - 1)), tonumber(string.sub(cur, sep + 1))
+end
+if attempt < cur_a then return {'FENCED', '', stop} end
+
+local last_id = ''
+if attempt > cur_a and cur_a > 0 then
+  last_id = redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'e',
+    '{"v":1,"k":"attempt-start","turn":' .. turn .. ',"p":"' .. producer .. '","a":' .. attempt ..
+    ',"supersedes":' .. cur_a .. '}')
+end
+if attempt > cur_a then cur_s = 0 end
+
+local first_id = ''
+for i = 8, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > cur_s then
+    last_id = redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i + 1])
+    if first_id == '' then first_id = last_id end
+    cur_s = seq
+  end
+end
+if #ARGV >= 8 then redis.call('HSET', fence, producer, attempt .. ':' .. cur_s) end
+
+if role == 'start' and first_id ~= '' then
+  redis.call('HSET', meta, 'active', turn, 'start:' .. turn, first_id, 'last_turn', turn)
+elseif role == 'end' then
+  redis.call('HSET', meta, 'ended', turn)
+  if tonumber(redis.call('HGET', meta, 'active') or '-1') == turn then
+    redis.call('HDEL', meta, 'active')
+  end
+  redis.call('HDEL', meta, 'stop')
+  redis.call('DEL', fence)
+  -- Keep the last `keep` turns whole: trim everything before the oldest kept turn's start.
+  local oldest = redis.call('HGET', meta, 'start:' .. (turn - keep + 1))
+  if oldest then redis.call('XTRIM', events, 'MINID', '~', oldest) end
+  redis.call('HDEL', meta, 'start:' .. (turn - keep))
+end
+redis.call('EXPIRE', events, ttl)
+redis.call('EXPIRE', meta, ttl)
+if redis.call('EXISTS', fence) == 1 then redis.call('EXPIRE', fence, ttl) end
+return {'OK', last_id, stop}

@@ -1,0 +1,288 @@
+"""The `agentchat` command: `dev`, `worker`, `send`, `chat`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+try:
+    import click
+except ImportError:  # pragma: no cover - depends on the environment
+    sys.exit("the agentchat command needs click: pip install 'agentchat[cli]'")
+
+from agentchat.agent import Agent, load_agents
+from agentchat.errors import AgentChatError
+from agentchat.settings import Settings, redact_url
+
+__all__ = ["main"]
+
+_connection_options = [
+    click.option("--temporal-address", envvar="AGENTCHAT_TEMPORAL_ADDRESS", default=None,
+                 help="Temporal frontend host:port [env AGENTCHAT_TEMPORAL_ADDRESS, localhost:7233]"),
+    click.option("--namespace", envvar="AGENTCHAT_TEMPORAL_NAMESPACE", default=None,
+                 help="Temporal namespace [env AGENTCHAT_TEMPORAL_NAMESPACE, default]"),
+    click.option("--task-queue", envvar="AGENTCHAT_TASK_QUEUE", default=None,
+                 help="Task queue [env AGENTCHAT_TASK_QUEUE, agentchat]"),
+    click.option("--redis-url", envvar="AGENTCHAT_REDIS_URL", default=None,
+                 help="Redis URL [env AGENTCHAT_REDIS_URL, redis://localhost:6379/0]"),
+]
+
+
+def connection_options(func: Any) -> Any:
+    for option in reversed(_connection_options):
+        func = option(func)
+    return func
+
+
+def _settings(temporal_address: str | None, namespace: str | None, task_queue: str | None,
+              redis_url: str | None) -> Settings:
+    return Settings().with_overrides(
+        temporal_address=temporal_address, temporal_namespace=namespace,
+        task_queue=task_queue, redis_url=redis_url,
+    )
+
+
+def _run(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except AgentChatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.version_option(package_name="agentchat")
+def main(verbose: bool) -> None:
+    """Durable AI chat agents on Temporal and Redis."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- worker ---------------------------------------------------------------------------------
+
+
+async def _serve(agents: list[Agent], settings: Settings, ready_message: str | None = None) -> None:
+    from agentchat.worker import run_worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_worker(agents, settings, stop=stop, ready=ready))
+    done, _ = await asyncio.wait({task, asyncio.create_task(ready.wait())},
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    if ready_message:
+        click.echo(ready_message)
+    await task
+
+
+@main.command()
+@click.option("--agents", "agent_refs", multiple=True, required=True, metavar="MODULE:ATTR",
+              help="Agents to serve (an Agent or a list of them); repeatable.")
+@click.option("--demo/--no-demo", default=False, help="Also serve the built-in demo agent.")
+@connection_options
+def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
+    """Serve agents: run the chat workflow and its activities."""
+    settings = _settings(**conn)
+    refs: list[str | Agent] = list(agent_refs)
+    if demo:
+        refs.append("agentchat.demo:demo")
+    try:
+        agents = load_agents(refs)
+    except AgentChatError as exc:
+        raise click.UsageError(str(exc)) from None
+    _run(_serve(agents, settings, f"worker ready: {', '.join(a.name for a in agents)}"
+                f" on {settings.temporal_address} queue {settings.task_queue!r}"))
+
+
+# -- dev ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".agentchat"),
+              show_default=True, help="Where Temporal's SQLite file and Redis' AOF live.")
+@click.option("--temporal-port", type=int, default=7233, show_default=True)
+@click.option("--redis-port", type=int, default=6379, show_default=True)
+@click.option("--agents", "agent_refs", multiple=True, metavar="MODULE:ATTR",
+              help="Your agents, served beside the built-in demo agent; repeatable.")
+@click.option("--demo-message", default="Hello!", show_default=True,
+              help="Send this to the demo agent once ready ('' to skip).")
+def dev(data_dir: Path, temporal_port: int, redis_port: int, agent_refs: tuple[str, ...],
+        demo_message: str) -> None:
+    """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all."""
+    from agentchat.local import LocalStack
+
+    try:
+        agents = load_agents(["agentchat.demo:demo", *agent_refs])
+    except AgentChatError as exc:
+        raise click.UsageError(str(exc)) from None
+    stack = LocalStack(data_dir=data_dir, temporal_port=temporal_port, redis_port=redis_port)
+    click.echo(f"starting Redis on :{redis_port} and Temporal on :{temporal_port}"
+               f" (state in {data_dir}/) ...")
+    try:
+        stack.start()
+    except AgentChatError as exc:
+        click.echo(f"error: {exc} (see {data_dir}/*.log; is a port in use?)", err=True)
+        sys.exit(1)
+    settings = Settings(temporal_address=stack.temporal_address, redis_url=stack.redis_url)
+    os.environ["AGENTCHAT_TEMPORAL_ADDRESS"] = settings.temporal_address
+    os.environ["AGENTCHAT_REDIS_URL"] = settings.redis_url
+    banner = "\n".join([
+        "agentchat dev is ready",
+        f"  Temporal  {settings.temporal_address} (namespace default)",
+        f"  Redis     {redact_url(settings.redis_url)}",
+        f"  worker    agents {', '.join(a.name for a in agents)} on queue {settings.task_queue!r}",
+        "in another shell:",
+        f"  export AGENTCHAT_TEMPORAL_ADDRESS={settings.temporal_address}"
+        f" AGENTCHAT_REDIS_URL={settings.redis_url}",
+        "  agentchat chat demo",
+        "Ctrl-C stops everything; run again to resume the same chats.",
+    ])
+
+    async def run() -> None:
+        serving = asyncio.create_task(_serve(agents, settings, banner))
+        if demo_message:
+            await _demo_turn(settings, demo_message, serving)
+        await serving
+
+    try:
+        _run(run())
+    finally:
+        click.echo("stopping ...")
+        stack.stop()
+
+
+async def _demo_turn(settings: Settings, message: str, serving: asyncio.Task[None]) -> None:
+    from agentchat.client import AgentChat
+
+    from agentchat.connections import get_temporal
+
+    while not serving.done():
+        with contextlib.suppress(AgentChatError):
+            await get_temporal(settings)
+            break
+        await asyncio.sleep(0.2)
+    chat = AgentChat(agent="demo", id="demo", settings=settings)
+    click.echo(f"\ndemo chat {chat.id!r}> {message}")
+    try:
+        await _print_stream(await chat.send_message(message))
+    except AgentChatError as exc:
+        click.echo(f"demo message failed: {exc}", err=True)
+
+
+async def _print_stream(stream: Any) -> None:
+    async for chunk in stream:
+        if chunk.type == "text-delta":
+            click.echo(chunk.delta, nl=False)
+        elif chunk.type == "data-steer":
+            click.echo(f"\n[steer: {chunk.data.get('text', '')}]\n", nl=False)
+        elif chunk.type == "reset-step":
+            click.echo("\n[retrying step]\n", nl=False)
+        elif chunk.type == "abort":
+            click.echo(" [stopped]", nl=False)
+        elif chunk.type == "error":
+            click.echo(f"\n[error: {chunk.error_text}]", nl=False)
+    click.echo("")
+
+
+# -- send / chat ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("agent")
+@click.argument("message")
+@click.option("--id", "chat_id", default=None, help="Chat id (default: a new chat).")
+@connection_options
+def send(agent: str, message: str, chat_id: str | None, **conn: Any) -> None:
+    """Send MESSAGE to AGENT and stream the answer to stdout."""
+    from agentchat.client import AgentChat
+
+    async def run() -> None:
+        chat = AgentChat(agent=agent, id=chat_id, settings=_settings(**conn))
+        click.echo(f"chat {chat.id}", err=True)
+        await _print_stream(await chat.send_message(message))
+
+    _run(run())
+
+
+@main.command()
+@click.argument("agent")
+@click.option("--id", "chat_id", default=None, help="Chat id (default: a new chat).")
+@connection_options
+def chat(agent: str, chat_id: str | None, **conn: Any) -> None:
+    """Talk to AGENT interactively.
+
+    While an answer streams, a line you type steers it; Ctrl-C stops the answer (not the
+    program). Between answers: /history, /quit (or Ctrl-D, Ctrl-C).
+    """
+    _run(_interactive(agent, chat_id, _settings(**conn)))
+
+
+async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> None:
+    from agentchat.client import AgentChat
+
+    session = AgentChat(agent=agent, id=chat_id, settings=settings)
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    interrupts: asyncio.Queue[None] = asyncio.Queue()
+    loop.add_signal_handler(signal.SIGINT, interrupts.put_nowait, None)
+
+    def read_stdin() -> None:
+        while True:
+            line = sys.stdin.readline()
+            loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\n") if line else None)
+            if not line:
+                return
+
+    loop.run_in_executor(None, read_stdin)
+    click.echo(f"chat {session.id} with {agent}; type a message, /quit to leave")
+    while True:
+        click.echo("> ", nl=False)
+        getter = asyncio.create_task(lines.get())
+        interrupted = asyncio.create_task(interrupts.get())
+        done, _ = await asyncio.wait({getter, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        if interrupted in done:
+            getter.cancel()
+            click.echo("")
+            return
+        interrupted.cancel()
+        line = getter.result()
+        if line is None or line.strip() == "/quit":
+            return
+        if not line.strip():
+            continue
+        if line.strip() == "/history":
+            for message in await session.history():
+                click.echo(f"{message.role}: {message.text()}")
+            continue
+        stream = await session.send_message(line)
+        printing = asyncio.create_task(_print_stream(stream))
+        while not printing.done():
+            getter = asyncio.create_task(lines.get())
+            interrupted = asyncio.create_task(interrupts.get())
+            done, _ = await asyncio.wait({printing, getter, interrupted},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if interrupted in done:
+                await session.stop()
+            elif getter in done and getter.result():
+                await session.steer(str(getter.result()))
+            for task in (getter, interrupted):
+                if not task.done():
+                    task.cancel()
+        printing.result()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

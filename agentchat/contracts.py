@@ -1,0 +1,197 @@
+"""The payloads that cross the Temporal boundary: one model in and out of every workflow,
+update, query and activity.
+
+These are durable contracts: a running chat carries them through continue-as-new and replays
+them from history, so fields are only ever added, with defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agentchat.messages import UIMessage
+
+OnBusy = Literal["queue", "reject", "interrupt"]
+TurnStatus = Literal["completed", "stopped", "failed"]
+InputKind = Literal["message", "steer"]
+
+
+class AgentSpec(BaseModel):
+    """What the workflow needs to know about an agent (the rest stays in the worker)."""
+
+    name: str
+    max_steps: int = 10
+    idle_timeout_seconds: float | None = None
+    on_busy: OnBusy = "queue"
+    has_preload: bool = False
+    step_timeout_seconds: float = 600.0
+    step_heartbeat_seconds: float = 3.0
+    step_max_attempts: int = 5
+
+
+class QueuedInput(BaseModel):
+    """A user input waiting for its turn."""
+
+    message: UIMessage
+    kind: InputKind = "message"
+    client_data: dict[str, Any] | None = None
+
+
+class ChatState(BaseModel):
+    """Everything a chat is, carried across continue-as-new and returned when a run ends."""
+
+    chat_id: str
+    agent: str
+    transcript: list[UIMessage] = Field(default_factory=list)
+    queue: list[QueuedInput] = Field(default_factory=list)
+    pending_steers: list[QueuedInput] = Field(default_factory=list)
+    message_turns: dict[str, int] = Field(default_factory=dict)
+    """User message id -> the turn it started (or 0 while queued); bounded, for idempotent sends."""
+    last_turn: int = 0
+    preloaded: bool = False
+    preload_context: str | None = None
+    closed: bool = False
+
+
+class ChatInput(BaseModel):
+    """Workflow input: a new chat, or the carried state of a continued one."""
+
+    chat_id: str
+    agent: str
+    state: ChatState | None = None
+    new_chat: bool = False
+    """Set by clients that minted the id themselves: skip looking for an earlier run."""
+
+
+class SendInput(BaseModel):
+    message: UIMessage
+    agent: str
+    client_data: dict[str, Any] | None = None
+    kind: InputKind = "message"
+
+
+class SendAck(BaseModel):
+    """What `send_message` and `steer` need to find their turn in the stream."""
+
+    chat_id: str
+    message_id: str
+    run_id: str
+    duplicate: bool = False
+    turn: int | None = None
+    """The turn the message started, when it already started (duplicate sends)."""
+    new_run: bool = False
+    """True when this input started a new workflow run (not a continue-as-new)."""
+    injected: bool = False
+    """For a steer: True when it will join the running turn rather than start its own."""
+
+
+class StopInput(BaseModel):
+    reason: str | None = None
+
+
+class StopAck(BaseModel):
+    turn: int | None = None
+    """The turn that is being stopped, or None when no turn was running."""
+
+
+class CloseInput(BaseModel):
+    pass
+
+
+class CloseAck(BaseModel):
+    run_id: str
+    active_turn: int | None = None
+
+
+class PreloadInput(BaseModel):
+    agent: str
+    client_data: dict[str, Any] | None = None
+
+
+class PreloadAck(BaseModel):
+    run_id: str
+    preloaded: bool
+
+
+class ChatStatus(BaseModel):
+    """Answer of the `status` query."""
+
+    chat_id: str
+    agent: str
+    active_turn: int | None
+    last_turn: int
+    queued: int
+    closed: bool
+    message_turns: dict[str, int]
+
+
+class OpenChatInput(BaseModel):
+    chat_id: str
+    agent: str
+    workflow_id: str
+    run_id: str
+    restore: bool
+
+
+class OpenChatResult(BaseModel):
+    spec: AgentSpec | None = None
+    """None when this worker does not know the agent."""
+    restored: ChatState | None = None
+
+
+class TurnStartInput(BaseModel):
+    chat_id: str
+    turn: int
+    message_id: str
+    user_message_id: str
+    trigger: str
+    attempt_base: int = 0
+
+
+class TurnStopInput(BaseModel):
+    chat_id: str
+    turn: int
+
+
+class TurnEndInput(BaseModel):
+    chat_id: str
+    turn: int
+    status: TurnStatus
+    finish_reason: str | None = None
+    error_text: str | None = None
+
+
+class PreloadHookInput(BaseModel):
+    chat_id: str
+    agent: str
+    client_data: dict[str, Any] | None = None
+
+
+class PreloadHookResult(BaseModel):
+    context: str | None = None
+
+
+class StepInput(BaseModel):
+    """One LLM step of a turn."""
+
+    chat_id: str
+    agent: str
+    turn: int
+    step: int
+    message_id: str
+    transcript: list[UIMessage]
+    """The conversation so far, ending with the assistant message being built."""
+    inject: list[UIMessage] = Field(default_factory=list)
+    """Steer messages joining the turn at this step, announced by a `data-steer` chunk."""
+    client_data: dict[str, Any] | None = None
+    preload_context: str | None = None
+
+
+class StepResult(BaseModel):
+    parts: list[dict[str, Any]] = Field(default_factory=list)
+    finish_reason: str = "stop"
+    stopped: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None

@@ -1,0 +1,155 @@
+"""Every error agentchat raises, in one tree.
+
+```
+AgentChatError
+├── ConfigurationError          bad settings, an agent spec that cannot work, a model string we do not know
+├── ConnectionFailedError       a backing service could not be reached
+│   ├── TemporalUnavailableError
+│   ├── RedisUnavailableError
+│   └── NoWorkerError           Temporal is up but no worker polls the task queue
+├── ChatRejectedError           the chat refused the input; nothing was queued
+│   ├── InvalidMessageError     empty, malformed, or malformed UIMessage
+│   │   └── MessageTooLargeError
+│   ├── UnknownAgentError       no worker knows the agent name
+│   ├── AgentMismatchError      the chat id belongs to another agent
+│   ├── ChatClosedError         the chat is closing and takes no more input
+│   └── ChatBusyError           a turn runs and the agent's on_busy is "reject"
+├── StreamError                 reading a chat's event stream failed
+│   ├── StreamTimeoutError      nothing at all arrived for `stream_timeout` seconds
+│   ├── StreamConsumedError     a ChatStream was read twice
+│   ├── InvalidCursorError      a cursor that is not a Redis stream entry id
+│   └── CursorTrimmedError      the cursor is older than what the stream retains
+└── TurnFailedError             the turn ended with an `error` chunk
+```
+
+Errors that cross the Temporal boundary travel as `ApplicationError`s whose `type` is the class
+name; `error_from_application_type` maps them back on the client.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentChatError",
+    "AgentMismatchError",
+    "ChatBusyError",
+    "ChatClosedError",
+    "ChatRejectedError",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "CursorTrimmedError",
+    "InvalidCursorError",
+    "InvalidMessageError",
+    "MessageTooLargeError",
+    "NoWorkerError",
+    "RedisUnavailableError",
+    "StreamConsumedError",
+    "StreamError",
+    "StreamTimeoutError",
+    "TemporalUnavailableError",
+    "TurnFailedError",
+    "UnknownAgentError",
+]
+
+
+class AgentChatError(Exception):
+    """Base class of every error raised by agentchat."""
+
+
+class ConfigurationError(AgentChatError):
+    """A setting, agent definition or model string cannot work."""
+
+
+class ConnectionFailedError(AgentChatError):
+    """A backing service (Temporal, Redis) could not be reached."""
+
+
+class TemporalUnavailableError(ConnectionFailedError):
+    """The Temporal frontend did not answer."""
+
+
+class RedisUnavailableError(ConnectionFailedError):
+    """The Redis server did not answer."""
+
+
+class NoWorkerError(ConnectionFailedError):
+    """Temporal accepted the request but no worker polls the chat's task queue."""
+
+
+class ChatRejectedError(AgentChatError):
+    """The chat refused the input. Nothing was queued; it is safe to fix and resend."""
+
+
+class InvalidMessageError(ChatRejectedError):
+    """The message is empty or not a well-formed user message."""
+
+
+class MessageTooLargeError(InvalidMessageError):
+    """The message is larger than `agentchat.limits.MAX_MESSAGE_BYTES`."""
+
+
+class UnknownAgentError(ChatRejectedError):
+    """No running worker serves an agent of that name."""
+
+
+class AgentMismatchError(ChatRejectedError):
+    """The chat id already belongs to a conversation with another agent."""
+
+
+class ChatClosedError(ChatRejectedError):
+    """The chat is closing after `close()` and accepts no more input on this run."""
+
+
+class ChatBusyError(ChatRejectedError):
+    """A turn is running and the agent was configured with `on_busy="reject"`."""
+
+
+class StreamError(AgentChatError):
+    """Reading a chat's event stream failed."""
+
+
+class StreamTimeoutError(StreamError):
+    """Nothing at all arrived on the stream for `stream_timeout` seconds."""
+
+
+class StreamConsumedError(StreamError):
+    """A `ChatStream` can be read once; this one was already read."""
+
+
+class InvalidCursorError(StreamError):
+    """A cursor is not a Redis stream entry id such as `1766399999123-0`."""
+
+
+class CursorTrimmedError(StreamError):
+    """The cursor points before the oldest entry the chat's stream retains.
+
+    Retention keeps the last few turns; restore older state from `AgentChat.history()`.
+    """
+
+
+class TurnFailedError(AgentChatError):
+    """The turn ended with an `error` chunk; `error_text` carries the model's or tool's error."""
+
+    def __init__(self, error_text: str, *, turn: int | None = None) -> None:
+        super().__init__(error_text if turn is None else f"turn {turn} failed: {error_text}")
+        self.error_text = error_text
+        self.turn = turn
+
+
+_BY_TYPE: dict[str, type[AgentChatError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvalidMessageError,
+        MessageTooLargeError,
+        UnknownAgentError,
+        AgentMismatchError,
+        ChatClosedError,
+        ChatBusyError,
+        ConfigurationError,
+    )
+}
+
+
+def error_from_application_type(type_name: str | None, message: str) -> AgentChatError | None:
+    """Map an `ApplicationError.type` raised by the workflow back to our exception class."""
+    cls = _BY_TYPE.get(type_name or "")
+    return cls(message) if cls is not None else None

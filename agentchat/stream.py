@@ -1,0 +1,275 @@
+"""`ChatStream`: one turn of a chat, read from its Redis Stream.
+
+The stream is found by correlation, not position: `send_message` waits for the `turn-start`
+record naming its user message id, so interleaved turns (queued messages, steer follow-ups,
+other clients) never leak into it. Superseded attempts are reset, a dropped Redis connection
+is resubscribed from the last id, and `stream_timeout` counts only silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from agentchat.chunks import Chunk, ResetStepChunk, parse_chunk
+from agentchat.errors import (
+    RedisUnavailableError,
+    StreamConsumedError,
+    StreamTimeoutError,
+    TurnFailedError,
+)
+from agentchat.messages import MessageBuilder, UIMessage
+from agentchat.stream_store import Entry, StreamStore, id_tuple
+
+__all__ = ["ChatResult", "ChatStream"]
+
+log = logging.getLogger("agentchat.stream")
+
+_POLL_MS = 5000
+"""Longest single XREAD BLOCK; between them the stream checks its timeout and the chat."""
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """The outcome of one turn."""
+
+    text: str
+    message: UIMessage
+    finish_reason: str | None
+    status: str
+    """`completed`, `stopped` or `failed`."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_results: list[dict[str, Any]] = field(default_factory=list)
+    turn: int | None = None
+    last_event_id: str | None = None
+
+
+@dataclass
+class _Follow:
+    """What a stream follows: a user message's turn, a turn number, or a cursor's turn."""
+
+    user_message_id: str | None = None
+    turn: int | None = None
+
+
+class ChatStream:
+    """An async iterator over one turn's typed AI SDK chunks.
+
+    Read it once: iterate it, or call `text()`, `result()` or `messages()`. After it finished,
+    `text()` and `result()` return the outcome again; any other second read raises
+    `StreamConsumedError`.
+    """
+
+    def __init__(
+        self,
+        store: StreamStore,
+        chat_id: str,
+        *,
+        after: str,
+        follow: _Follow,
+        stream_timeout: float,
+        on_event: Callable[[str], None] | None = None,
+        on_turn_complete: Callable[[str], Awaitable[None] | None] | None = None,
+        probe: Callable[[int | None], Awaitable[UIMessage | None]] | None = None,
+    ) -> None:
+        self._store = store
+        self.chat_id = chat_id
+        self._cursor = after
+        self._follow = follow
+        self._timeout = stream_timeout
+        self._on_event = on_event
+        self._on_turn_complete = on_turn_complete
+        self._probe = probe
+        self._builder = MessageBuilder()
+        self._attempts: dict[str, int] = {}
+        self._yielded_from: set[str] = set()
+        self._started = False
+        self._result: ChatResult | None = None
+        self.turn: int | None = follow.turn
+        self.status: str | None = None
+        self.last_event_id: str | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        self._claim()
+        return self._chunks()
+
+    async def text(self) -> str:
+        """Read the whole turn and return its text."""
+        return (await self.result()).text
+
+    async def result(self) -> ChatResult:
+        """Read the whole turn. Raises `TurnFailedError` if it ended with an `error` chunk."""
+        if self._result is None:
+            self._claim()
+            async for _ in self._chunks():
+                pass
+        assert self._result is not None
+        if self._result.status == "failed":
+            raise TurnFailedError(self._builder.error_text or "turn failed", turn=self.turn)
+        return self._result
+
+    async def messages(self) -> AsyncIterator[UIMessage]:
+        """Yield a snapshot of the growing assistant message after every chunk."""
+        self._claim()
+        async for _ in self._chunks():
+            yield self._builder.snapshot()
+
+    def _claim(self) -> None:
+        if self._started:
+            raise StreamConsumedError(
+                f"this ChatStream of chat {self.chat_id!r} was already read; a stream can be"
+                " read once (use chat.reconnect() for another reader)"
+            )
+        self._started = True
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _chunks(self) -> AsyncIterator[Chunk]:
+        if self._follow.turn == -1:  # reconnect() found no turn to follow
+            self.status = "completed"
+            self._finish()
+            return
+        async for entry in self._entries():
+            for chunk in self._handle(entry):
+                yield chunk
+            if self.status is not None:
+                break
+        self._finish()
+        if self._on_turn_complete is not None and self.last_event_id is not None:
+            outcome = self._on_turn_complete(self.last_event_id)
+            if outcome is not None:
+                await outcome
+
+    async def _entries(self) -> AsyncIterator[Entry]:
+        quiet_since = time.monotonic()
+        backoff = 0.1
+        while True:
+            silent = time.monotonic() - quiet_since
+            if silent >= self._timeout:
+                raise StreamTimeoutError(
+                    f"no event on chat {self.chat_id!r} for {self._timeout:g}s"
+                    f" (after {self._cursor}); the turn may still finish - reconnect() resumes"
+                )
+            block = int(min(_POLL_MS, (self._timeout - silent) * 1000)) or 1
+            try:
+                entries = await self._store.read(self.chat_id, self._cursor, block_ms=block)
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
+                log.warning("chat %s: stream read failed (%s); resubscribing", self.chat_id, exc)
+                if time.monotonic() - quiet_since + backoff >= self._timeout:
+                    raise RedisUnavailableError(
+                        f"lost Redis while reading chat {self.chat_id!r} and could not"
+                        f" resubscribe within {self._timeout:g}s: {type(exc).__name__}"
+                    ) from exc
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if not entries:
+                if await self._settled_elsewhere():
+                    return
+                continue
+            quiet_since = time.monotonic()
+            for entry in entries:
+                self._cursor = entry.id
+                yield entry
+
+    async def _settled_elsewhere(self) -> bool:
+        """On silence, ask the workflow whether our turn already ended (Redis lost it)."""
+        if self._probe is None:
+            return False
+        message = await self._probe(self.turn)
+        if message is None:
+            return False
+        log.warning(
+            "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
+            self.chat_id, self.turn,
+        )
+        # The stream lost this turn but the transcript has it: finish from the record.
+        self._builder = MessageBuilder(message.id)
+        for part in message.parts:
+            self._builder.add_part(dict(part))
+        status = (message.metadata or {}).get("status", "completed")
+        self.status = str(status)
+        return True
+
+    def _handle(self, entry: Entry) -> list[Chunk]:
+        env = entry.envelope
+        kind = entry.kind
+        if self.turn is None:
+            if kind == "turn-start" and env.get("userMessageId") == self._follow.user_message_id:
+                self.turn = entry.turn
+            else:
+                return []
+        if entry.turn != self.turn:
+            return []
+        self.last_event_id = entry.id
+        if self._on_event is not None:
+            self._on_event(entry.id)
+        out: list[Chunk] = []
+        if kind == "chunk":
+            producer = str(env.get("p", ""))
+            attempt = int(env.get("a", 1))
+            if attempt < self._attempts.get(producer, 0):
+                return out  # a write of a superseded attempt
+            self._attempts[producer] = attempt
+            chunk = parse_chunk(env["c"])
+            self._builder.apply(chunk, producer)
+            self._yielded_from.add(producer)
+            out.append(chunk)
+        elif kind == "attempt-start":
+            producer = str(env.get("p", ""))
+            self._attempts[producer] = int(env.get("a", 1))
+            if producer in self._yielded_from:
+                self._builder.reset(producer)
+                out.append(ResetStepChunk())
+        elif kind == "turn-start":
+            self._builder.message_id = str(env.get("messageId", ""))
+        elif kind == "turn-end":
+            self.status = str(env.get("status", "completed"))
+        return out
+
+    def _finish(self) -> None:
+        status = self.status or "completed"
+        if status == "failed" and self._builder.error_text is None:
+            self._builder.error_text = "turn failed"
+        message = self._builder.snapshot()
+        calls = [
+            {"toolCallId": p.get("toolCallId"), "toolName": p.get("toolName") or p["type"][5:],
+             "input": p.get("input")}
+            for p in message.parts
+            if p.get("type", "").startswith("tool-") or p.get("type") == "dynamic-tool"
+        ]
+        results = [
+            {"toolCallId": p.get("toolCallId"), "output": p.get("output"),
+             "errorText": p.get("errorText")}
+            for p in message.parts
+            if (p.get("type", "").startswith("tool-") or p.get("type") == "dynamic-tool")
+            and p.get("state") in ("output-available", "output-error")
+        ]
+        self._result = ChatResult(
+            text=self._builder.text(),
+            message=message,
+            finish_reason="error" if status == "failed" else self._builder.finish_reason,
+            status=status,
+            tool_calls=calls,
+            tool_results=results,
+            turn=self.turn,
+            last_event_id=self.last_event_id,
+        )
+
+
+def previous_id(entry_id: str) -> str:
+    """The largest stream id smaller than `entry_id`, to read from an entry inclusively."""
+    ms, seq = id_tuple(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-18446744073709551615" if ms > 0 else "0-0"

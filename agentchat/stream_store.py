@@ -1,0 +1,293 @@
+"""A chat's event stream in Redis: keys, envelopes, the fenced writer and the reader.
+
+One Redis Stream per chat holds one JSON envelope per entry: an AI SDK chunk carried verbatim
+(`k: "chunk"`) or a control record (`turn-start`, `attempt-start`, `turn-end`, `input`). All keys
+of a chat share the hash tag `{<chat id>}` so a Redis Cluster keeps them in one slot, which the
+Lua append script needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from agentchat.errors import InvalidCursorError
+
+__all__ = [
+    "Entry",
+    "Retention",
+    "StreamStore",
+    "StreamWriter",
+    "chat_keys",
+    "check_cursor",
+]
+
+log = logging.getLogger("agentchat.stream")
+
+_CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
+_APPEND_LUA = resources.files("agentchat").joinpath("append.lua").read_text()
+
+
+def chat_keys(chat_id: str) -> tuple[str, str, str]:
+    """The events stream, meta hash and fence hash of a chat (one cluster slot)."""
+    tag = f"agentchat:{{{chat_id}}}"
+    return f"{tag}:events", f"{tag}:meta", f"{tag}:fence"
+
+
+def check_cursor(cursor: str) -> str:
+    """Return `cursor` if it is a Redis stream entry id, else raise `InvalidCursorError`."""
+    if not isinstance(cursor, str) or not _CURSOR.match(cursor):
+        raise InvalidCursorError(
+            f"invalid cursor {str(cursor)[:60]!r}: expected a Redis stream entry id such as"
+            " '1766399999123-0' (the last_event_id of a ChatSession or an SSE id: line)"
+        )
+    return cursor
+
+
+def id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much of a chat's stream Redis keeps. The transcript, not the stream, is the record."""
+
+    keep_turns: int = 10
+    """Whole turns kept for reconnects; older ones are trimmed when a turn ends."""
+    max_entries: int = 20_000
+    """Approximate cap on entries (`XADD MAXLEN ~`), a guard against one runaway turn."""
+    ttl_seconds: int = 7 * 24 * 3600
+    """The stream expires this long after its last write."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry: its id (the cursor) and its decoded envelope."""
+
+    id: str
+    envelope: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.envelope.get("k", ""))
+
+    @property
+    def turn(self) -> int:
+        return int(self.envelope.get("turn", 0))
+
+
+class StreamStore:
+    """Reads and control operations on chat streams, over one shared Redis client."""
+
+    def __init__(self, redis: Redis, retention: Retention | None = None) -> None:
+        self.redis = redis
+        self.retention = retention or Retention()
+        self._append = redis.register_script(_APPEND_LUA)
+
+    async def append(
+        self,
+        chat_id: str,
+        *,
+        producer: str,
+        attempt: int,
+        turn: int,
+        role: Literal["start", "step", "end"],
+        batch: list[tuple[int, bytes]],
+    ) -> tuple[str, str, bool]:
+        """Append `(seq, envelope)` pairs for one producer; returns (status, last id, stop)."""
+        keys = chat_keys(chat_id)
+        args: list[Any] = [
+            producer,
+            attempt,
+            turn,
+            role,
+            self.retention.max_entries,
+            self.retention.ttl_seconds,
+            self.retention.keep_turns,
+        ]
+        for seq, envelope in batch:
+            args.extend((seq, envelope))
+        status, last_id, stop = await self._append(keys=list(keys), args=args)
+        return _s(status), _s(last_id), bool(int(stop))
+
+    async def read(self, chat_id: str, after: str, *, block_ms: int, count: int = 500) -> list[Entry]:
+        """Entries after `after`, waiting up to `block_ms` for the first one."""
+        events = chat_keys(chat_id)[0]
+        reply = await self.redis.xread({events: after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        _, rows = reply[0]
+        return [Entry(_s(i), orjson.loads(fields[b"e"])) for i, fields in rows]
+
+    async def entry(self, chat_id: str, entry_id: str) -> Entry | None:
+        events = chat_keys(chat_id)[0]
+        rows = await self.redis.xrange(events, entry_id, entry_id, count=1)
+        return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
+
+    async def first_id(self, chat_id: str) -> str | None:
+        rows = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
+        return _s(rows[0][0]) if rows else None
+
+    async def last_id(self, chat_id: str) -> str:
+        """The newest entry id, or `0-0` for an empty or missing stream."""
+        rows = await self.redis.xrevrange(chat_keys(chat_id)[0], "+", "-", count=1)
+        return _s(rows[0][0]) if rows else "0-0"
+
+    async def active_turn(self, chat_id: str) -> tuple[int | None, str | None]:
+        """The running turn and the id of its `turn-start` entry, if a turn runs."""
+        meta = chat_keys(chat_id)[1]
+        active = await self.redis.hget(meta, "active")
+        if not active:
+            return None, None
+        start = await self.redis.hget(meta, f"start:{_s(active)}")
+        return int(active), _s(start) if start else None
+
+    async def turn_start(self, chat_id: str, turn: int) -> str | None:
+        start = await self.redis.hget(chat_keys(chat_id)[1], f"start:{turn}")
+        return _s(start) if start else None
+
+    async def request_stop(self, chat_id: str) -> int | None:
+        """The Redis fast path of `stop()`: flag the active turn so its writer sees it at once."""
+        meta = chat_keys(chat_id)[1]
+        active = await self.redis.hget(meta, "active")
+        if not active:
+            return None
+        await self.redis.hset(meta, "stop", active)
+        return int(active)
+
+    async def delete(self, chat_id: str) -> None:
+        await self.redis.delete(*chat_keys(chat_id))
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class StreamWriter:
+    """Batches one producer's envelopes into fenced appends.
+
+    Tokens are coalesced for `flush_interval` seconds (consecutive text and reasoning deltas of
+    one part merge into one chunk), so Redis sees tens of appends a second per chat rather than
+    one per token. Every flush also reports whether `stop()` flagged this turn.
+
+    Redis being down must not lose the turn: the transcript in the workflow is the record, so a
+    failed flush is logged and retried with the next one instead of failing the activity.
+    """
+
+    def __init__(
+        self,
+        store: StreamStore,
+        chat_id: str,
+        *,
+        producer: str,
+        attempt: int,
+        turn: int,
+        role: Literal["start", "step", "end"] = "step",
+        flush_interval: float = 0.02,
+    ) -> None:
+        self.store = store
+        self.chat_id = chat_id
+        self.producer = producer
+        self.attempt = attempt
+        self.turn = turn
+        self.role = role
+        self.flush_interval = flush_interval
+        self.stop_requested = False
+        self.fenced = False
+        self.last_id: str | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._seq = 0
+        self._unsent: list[tuple[int, bytes]] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- producing ----------------------------------------------------------------------------
+
+    def chunk(self, chunk: dict[str, Any]) -> None:
+        """Queue an AI SDK chunk (wire dict)."""
+        pending = self._pending
+        kind = chunk.get("type")
+        if pending and kind in ("text-delta", "reasoning-delta"):
+            last = pending[-1]
+            if last.get("k") == "chunk":
+                prev = last["c"]
+                if prev.get("type") == kind and prev.get("id") == chunk.get("id"):
+                    last["c"] = {**prev, "delta": prev["delta"] + chunk["delta"]}
+                    return
+        pending.append({"k": "chunk", "c": chunk})
+
+    def control(self, record: str, **fields: Any) -> None:
+        """Queue a control record (`turn-start`, `turn-end`, `input`, ...)."""
+        self._pending.append({"k": record, **fields})
+
+    # -- flushing -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Flush in the background every `flush_interval` until `close()`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"flush {self.producer}")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            except TimeoutError:
+                pass
+            closing = self._wake.is_set()
+            await self.flush()
+            if closing:
+                return
+
+    async def close(self) -> None:
+        """Flush what is left and stop the background flusher."""
+        if self._task is not None:
+            self._wake.set()
+            await asyncio.shield(self._task)
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> bool:
+        """Send everything queued; also polls the stop flag. Returns False if Redis failed."""
+        async with self._lock:
+            for item in self._pending:
+                self._seq += 1
+                envelope = {"v": 1, "turn": self.turn, "p": self.producer, "a": self.attempt}
+                envelope["seq"] = self._seq
+                envelope.update(item)
+                self._unsent.append((self._seq, orjson.dumps(envelope)))
+            self._pending.clear()
+            if self.fenced:
+                self._unsent.clear()
+                return True
+            try:
+                status, last_id, stop = await self.store.append(
+                    self.chat_id,
+                    producer=self.producer,
+                    attempt=self.attempt,
+                    turn=self.turn,
+                    role=self.role,
+                    batch=self._unsent,
+                )
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "chat %s turn %d: stream write failed (%s); will retry",
+                    self.chat_id, self.turn, type(exc).__name__,
+                )
+                return False
+            self._unsent.clear()
+            self.stop_requested = self.stop_requested or stop
+            if status == "FENCED":
+                self.fenced = True
+            elif last_id:
+                self.last_id = last_id
+            return True

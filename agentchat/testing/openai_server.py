@@ -1,0 +1,163 @@
+"""A real HTTP server on loopback that speaks OpenAI's streaming chat-completions protocol.
+
+It answers `POST /v1/chat/completions` with `stream: true` as the real API does (SSE
+`chat.completion.chunk` events, a usage chunk, `data: [DONE]`), at a controllable time to first
+token and token rate, so tests and benchmarks know the model's own cost exactly. Every request
+body is recorded. Failures can be scripted per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FakeOpenAIServer"]
+
+Reply = Callable[[list[dict[str, Any]]], str | list[str]]
+
+
+def default_reply(messages: list[dict[str, Any]]) -> str:
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    return f"Echo: {last.get('content', '')}"
+
+
+@dataclass
+class FakeOpenAIServer:
+    """Start with `await server.start()`; point `OPENAI_BASE_URL` at `server.base_url`.
+
+    Attributes:
+        reply: Maps the request's messages to the answer: a string (split into word tokens)
+            or a list of tokens.
+        ttft: Seconds before the first token.
+        token_delay: Seconds between tokens.
+        failures: Queue of HTTP statuses to answer the next requests with, before succeeding.
+        requests: Every request body received, in order.
+    """
+
+    reply: Reply = default_reply
+    ttft: float = 0.0
+    token_delay: float = 0.0
+    failures: list[int] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> FakeOpenAIServer:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    def reset(self) -> None:
+        self.reply = default_reply
+        self.ttft = 0.0
+        self.token_delay = 0.0
+        self.failures.clear()
+        self.requests.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        if method != "POST" or not path.endswith("/chat/completions"):
+            await self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
+            return True
+        request = json.loads(body)
+        self.requests.append(request)
+        if self.failures:
+            status = self.failures.pop(0)
+            await self._json(
+                writer, status, {"error": {"message": f"scripted failure {status}", "type": "test"}}
+            )
+            return True
+        answer = self.reply(request.get("messages", []))
+        tokens = answer if isinstance(answer, list) else _words(answer)
+        if not request.get("stream"):
+            await self._json(writer, 200, _completion(request, "".join(tokens)))
+            return True
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        created = int(time.time())
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
+                "model": request.get("model", "fake")}
+        await self._event(writer, {**base, "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        if self.ttft:
+            await asyncio.sleep(self.ttft)
+        for i, token in enumerate(tokens):
+            if i and self.token_delay:
+                await asyncio.sleep(self.token_delay)
+            await self._event(writer, {**base, "choices": [
+                {"index": 0, "delta": {"content": token}, "finish_reason": None}]})
+        await self._event(writer, {**base, "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            await self._event(writer, {**base, "choices": [], "usage": {
+                "prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)}})
+        await self._chunk(writer, b"data: [DONE]\n\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def _event(self, writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
+        await self._chunk(writer, b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    @staticmethod
+    async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        await writer.drain()
+
+    @staticmethod
+    async def _json(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        writer.write(
+            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(data)}\r\n\r\n".encode() + data
+        )
+        await writer.drain()
+
+
+def _words(text: str) -> list[str]:
+    out: list[str] = []
+    for i, word in enumerate(text.split(" ")):
+        out.append(word if i == 0 else " " + word)
+    return out
+
+
+def _completion(request: dict[str, Any], text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+        "model": request.get("model", "fake"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    }

@@ -1,0 +1,74 @@
+"""Run a worker: the chat workflow and its activities for a set of agents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agentchat.activities.chat import ChatActivities
+from agentchat.agent import Agent
+from agentchat.connections import get_redis, get_temporal
+from agentchat.settings import Settings
+from agentchat.stream_store import Retention, StreamStore
+from agentchat.workflows import ChatWorkflow
+
+__all__ = ["create_worker", "run_worker"]
+
+log = logging.getLogger("agentchat.worker")
+
+
+def create_worker(
+    client: Client,
+    store: StreamStore,
+    agents: Sequence[Agent],
+    *,
+    task_queue: str = "agentchat",
+    max_concurrent_activities: int = 500,
+    graceful_shutdown: timedelta = timedelta(seconds=10),
+) -> Worker:
+    """A Temporal `Worker` serving `agents` on `task_queue`.
+
+    Workflows and activities share the task queue so the LLM step is dispatched eagerly with
+    the workflow task that schedules it (one round trip less before the first token).
+    """
+    activities = ChatActivities(store, client, list(agents))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ChatWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_activities,
+        # A worker that died holds its chats' sticky queues this long; keep chats responsive.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        graceful_shutdown_timeout=graceful_shutdown,
+    )
+
+
+async def run_worker(
+    agents: Sequence[Agent],
+    settings: Settings | None = None,
+    *,
+    retention: Retention | None = None,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Connect with `settings` and serve `agents` until `stop` is set (or forever)."""
+    settings = settings or Settings()
+    client = await get_temporal(settings)
+    redis = await get_redis(settings, check=True)
+    worker = create_worker(
+        client, StreamStore(redis, retention), agents, task_queue=settings.task_queue
+    )
+    log.info(
+        "worker serving %s on task queue %r", ", ".join(a.name for a in agents), settings.task_queue
+    )
+    async with worker:
+        if ready is not None:
+            ready.set()
+        await (stop.wait() if stop is not None else asyncio.Event().wait())

@@ -1,0 +1,498 @@
+"""`ChatWorkflow`: one long-lived workflow per chat, the owner of its transcript.
+
+Input arrives as updates (`send`, `steer`, `stop`, `close`, `preload`); each turn is a
+`turn_start` record, one or more LLM step activities, and a `turn_end` record. State lives in
+one `ChatState` that continue-as-new carries and that the run returns when it ends, so a later
+message can restore the conversation in a new run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from agentchat.activities import (
+        FLAG_STOP,
+        LLM_STEP,
+        OPEN_CHAT,
+        RUN_PRELOAD,
+        TURN_END,
+        TURN_START,
+    )
+    from agentchat.contracts import (
+        AgentSpec,
+        ChatInput,
+        ChatState,
+        ChatStatus,
+        CloseAck,
+        CloseInput,
+        OpenChatInput,
+        OpenChatResult,
+        PreloadAck,
+        PreloadHookInput,
+        PreloadHookResult,
+        PreloadInput,
+        QueuedInput,
+        SendAck,
+        SendInput,
+        StepInput,
+        StepResult,
+        StopAck,
+        StopInput,
+        TurnEndInput,
+        TurnStartInput,
+        TurnStatus,
+        TurnStopInput,
+    )
+    from agentchat.errors import InvalidMessageError
+    from agentchat.limits import check_user_message
+    from agentchat.messages import UIMessage
+
+__all__ = ["ChatWorkflow", "workflow_id_for"]
+
+MAX_REMEMBERED_MESSAGE_IDS = 2000
+"""Message ids remembered for idempotent sends (carried across continue-as-new)."""
+MAX_UPDATES_PER_RUN = 500
+"""Temporal allows 2,000 updates per run and slows down well before; continue-as-new early."""
+STOP_GRACE = timedelta(seconds=2)
+"""How long a stopped step may take to hand back its partial answer before it is cancelled."""
+
+_LOCAL = dict(
+    start_to_close_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=1.5,
+        maximum_interval=timedelta(seconds=2),
+        maximum_attempts=40,
+    ),
+)
+
+
+def workflow_id_for(chat_id: str) -> str:
+    """The workflow id of a chat: one workflow chain per chat id."""
+    return f"chat:{chat_id}"
+
+
+def _reject(error: type[Exception], message: str) -> ApplicationError:
+    return ApplicationError(message, type=error.__name__, non_retryable=True)
+
+
+@workflow.defn(name="agentchat.Chat")
+class ChatWorkflow:
+    @workflow.init
+    def __init__(self, input: ChatInput) -> None:
+        self.state = input.state or ChatState(chat_id=input.chat_id, agent=input.agent)
+        self.spec: AgentSpec | None = None
+        self.refusal: ApplicationError | None = None
+        self.opened = False
+        self.active_turn: int | None = None
+        self.stop_turn: int | None = None
+        self.preload_wanted = False
+        self.preload_client_data: dict[str, Any] | None = None
+        self.updates = 0
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ChatInput) -> ChatState:
+        await self._open(input)
+        while self.refusal is None:
+            if self._needs_preload():
+                await self._preload()
+            elif self._should_continue_as_new():
+                # Between turns only; the queue, the pending steers and the seen message ids
+                # travel in the state, so nothing accepted is lost.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    ChatInput(chat_id=self.state.chat_id, agent=self.state.agent, state=self.state)
+                )
+            elif self.state.queue:
+                await self._run_turn()
+            elif self.state.closed:
+                break
+            else:
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self.state.queue) or self.state.closed or self.preload_wanted,
+                        timeout=self._idle_timeout(),
+                        timeout_summary="idle timeout",
+                    )
+                except asyncio.TimeoutError:
+                    # Idle: end this run. Input that raced the timer is still served first.
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if not self.state.queue:
+                        break
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.state.queue and self.refusal is None:  # pragma: no cover - raced input
+            workflow.continue_as_new(
+                ChatInput(chat_id=self.state.chat_id, agent=self.state.agent, state=self.state)
+            )
+        return self.state
+
+    async def _open(self, input: ChatInput) -> None:
+        info = workflow.info()
+        restore = input.state is None and not input.new_chat and info.continued_run_id is None
+        result = await workflow.execute_local_activity(
+            OPEN_CHAT,
+            OpenChatInput(
+                chat_id=input.chat_id,
+                agent=input.agent,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                restore=restore,
+            ),
+            result_type=OpenChatResult,
+            **_LOCAL,  # type: ignore[arg-type]
+        )
+        self.spec = result.spec
+        if self.spec is None:
+            self.refusal = ApplicationError(
+                f"unknown agent {input.agent!r}: no worker on task queue"
+                f" {info.task_queue!r} serves it",
+                type="UnknownAgentError",
+                non_retryable=True,
+            )
+        restored = result.restored
+        if restored is not None and (restored.transcript or restored.message_turns):
+            if restored.agent != input.agent:
+                self.refusal = ApplicationError(
+                    f"chat {input.chat_id!r} belongs to agent {restored.agent!r},"
+                    f" not {input.agent!r}",
+                    type="AgentMismatchError",
+                    non_retryable=True,
+                )
+            else:
+                queued_now = self.state.queue
+                self.state = restored.model_copy(update={"closed": False})
+                self.state.queue = restored.queue + queued_now
+        self.opened = True
+
+    def _idle_timeout(self) -> timedelta | None:
+        seconds = self.spec.idle_timeout_seconds if self.spec else None
+        return timedelta(seconds=seconds) if seconds else None
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            workflow.info().is_continue_as_new_suggested()
+            or self.updates >= MAX_UPDATES_PER_RUN
+        )
+
+    def _needs_preload(self) -> bool:
+        assert self.spec is not None
+        if self.state.preloaded:
+            return False
+        return self.preload_wanted or (self.spec.has_preload and bool(self.state.queue))
+
+    async def _preload(self) -> None:
+        assert self.spec is not None
+        if self.spec.has_preload:
+            client_data = self.preload_client_data
+            if client_data is None and self.state.queue:
+                client_data = self.state.queue[0].client_data
+            try:
+                result = await workflow.execute_activity(
+                    RUN_PRELOAD,
+                    PreloadHookInput(
+                        chat_id=self.state.chat_id, agent=self.state.agent, client_data=client_data
+                    ),
+                    result_type=PreloadHookResult,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                )
+                self.state.preload_context = result.context
+            except ActivityError as err:
+                workflow.logger.warning("chat %s: preload hook failed: %s", self.state.chat_id, err)
+        self.state.preloaded = True
+        self.preload_wanted = False
+
+    # -- one turn -----------------------------------------------------------------------------
+
+    async def _run_turn(self) -> None:
+        assert self.spec is not None
+        item = self.state.queue.pop(0)
+        turn = self.state.last_turn + 1
+        self.state.last_turn = turn
+        self.state.message_turns[item.message.id] = turn
+        self.active_turn = turn
+        assistant = UIMessage(id=str(workflow.uuid4()), role="assistant")
+        self.state.transcript.append(item.message)
+        await workflow.execute_local_activity(
+            TURN_START,
+            TurnStartInput(
+                chat_id=self.state.chat_id,
+                turn=turn,
+                message_id=assistant.id,
+                user_message_id=item.message.id,
+                trigger="steer" if item.kind == "steer" else "submit-message",
+            ),
+            result_type=str,
+            **_LOCAL,  # type: ignore[arg-type]
+        )
+        self.state.transcript.append(assistant)
+        status: TurnStatus = "completed"
+        finish_reason: str | None = None
+        error_text: str | None = None
+        inject: list[UIMessage] = []
+        step = 0
+        while True:
+            if self.stop_turn == turn:
+                status = "stopped"
+                break
+            step += 1
+            result, failure = await self._run_step(turn, step, assistant, inject, item)
+            if result is not None:
+                assistant.parts.extend(result.parts)
+                finish_reason = result.finish_reason
+            if failure is not None:
+                status, error_text = "failed", failure
+                break
+            if self.stop_turn == turn or (result is not None and result.stopped):
+                status = "stopped"
+                break
+            inject = []
+            if self.state.pending_steers and step < self.spec.max_steps:
+                inject = [s.message for s in self.state.pending_steers]
+                self.state.pending_steers = []
+                for message in inject:
+                    self.state.message_turns[message.id] = turn
+                continue
+            break
+        # A steer that found no step to join becomes the next turn: never dropped.
+        self.state.queue[:0] = self.state.pending_steers
+        self.state.pending_steers = []
+        if status == "failed":
+            assistant.metadata = {"status": "failed", "error": error_text}
+        elif status == "stopped":
+            assistant.metadata = {"status": "stopped"}
+        await workflow.execute_local_activity(
+            TURN_END,
+            TurnEndInput(
+                chat_id=self.state.chat_id,
+                turn=turn,
+                status=status,
+                finish_reason=finish_reason,
+                error_text=error_text,
+            ),
+            result_type=str,
+            **_LOCAL,  # type: ignore[arg-type]
+        )
+        self.active_turn = None
+        self.stop_turn = None
+        self._forget_old_message_ids()
+
+    async def _run_step(
+        self,
+        turn: int,
+        step: int,
+        assistant: UIMessage,
+        inject: list[UIMessage],
+        item: QueuedInput,
+    ) -> tuple[StepResult | None, str | None]:
+        """Run one LLM step; returns its result (possibly partial) or the failure text."""
+        assert self.spec is not None
+        handle = workflow.start_activity(
+            LLM_STEP,
+            StepInput(
+                chat_id=self.state.chat_id,
+                agent=self.state.agent,
+                turn=turn,
+                step=step,
+                message_id=assistant.id,
+                transcript=self.state.transcript,
+                inject=inject,
+                client_data=item.client_data,
+                preload_context=self.state.preload_context,
+            ),
+            result_type=StepResult,
+            start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=self.spec.step_heartbeat_seconds),
+            retry_policy=RetryPolicy(
+                maximum_attempts=self.spec.step_max_attempts,
+                non_retryable_error_types=["ModelRequestError", "UnknownAgentError"],
+            ),
+            summary=f"turn {turn} step {step}",
+        )
+        await workflow.wait_condition(lambda: handle.done() or self.stop_turn == turn)
+        if not handle.done():
+            # Stop: the step polls a Redis flag and hands back its partial answer within
+            # milliseconds; set the flag too (the stop may not have come through Redis), and
+            # cancel the activity only if it does not return in time.
+            await workflow.execute_local_activity(
+                FLAG_STOP,
+                TurnStopInput(chat_id=self.state.chat_id, turn=turn),
+                **_LOCAL,  # type: ignore[arg-type]
+            )
+            try:
+                await workflow.wait_condition(handle.done, timeout=STOP_GRACE)
+            except asyncio.TimeoutError:
+                handle.cancel()
+        try:
+            return await handle, None
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                return None, None
+            cause = err.cause
+            return None, str(cause.message if isinstance(cause, ApplicationError) else err)
+
+    def _forget_old_message_ids(self) -> None:
+        turns = self.state.message_turns
+        if len(turns) > MAX_REMEMBERED_MESSAGE_IDS:
+            for key in list(turns)[: len(turns) - MAX_REMEMBERED_MESSAGE_IDS]:
+                del turns[key]
+
+    # -- input --------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        return self.active_turn is not None or bool(self.state.queue)
+
+    def _known(self, message_id: str) -> bool:
+        return message_id in self.state.message_turns or any(
+            q.message.id == message_id for q in self.state.pending_steers
+        )
+
+    def _validate_input(self, req: SendInput) -> None:
+        try:
+            check_user_message(req.message)
+        except InvalidMessageError as exc:
+            raise _reject(type(exc), str(exc)) from None
+        if self.state.closed and not self._known(req.message.id):
+            raise _reject_closed(self.state.chat_id)
+
+    async def _accept(self, req: SendInput) -> SendAck:
+        self.updates += 1
+        await workflow.wait_condition(lambda: self.opened)
+        if self.refusal is not None:
+            raise self.refusal
+        info = workflow.info()
+        if req.agent != self.state.agent:
+            raise _reject_mismatch(self.state.chat_id, self.state.agent, req.agent)
+        message_id = req.message.id
+        ack = SendAck(
+            chat_id=self.state.chat_id,
+            message_id=message_id,
+            run_id=info.run_id,
+            new_run=self.updates == 1 and info.continued_run_id is None,
+        )
+        if self._known(message_id):
+            turn = self.state.message_turns.get(message_id) or None
+            return ack.model_copy(update={"duplicate": True, "turn": turn})
+        if self.state.closed:
+            raise _reject_closed(self.state.chat_id)
+        queued = QueuedInput(message=req.message, kind=req.kind, client_data=req.client_data)
+        if req.kind == "steer" and self.active_turn is not None:
+            self.state.pending_steers.append(queued)
+            return ack.model_copy(update={"injected": True, "turn": self.active_turn})
+        assert self.spec is not None
+        if req.kind == "message" and self._busy():
+            if self.spec.on_busy == "reject":
+                raise _reject_busy(self.state.chat_id)
+            if self.spec.on_busy == "interrupt" and self.active_turn is not None:
+                self.stop_turn = self.active_turn
+        self.state.queue.append(queued)
+        self.state.message_turns[message_id] = 0
+        return ack
+
+    @workflow.update(name="send")
+    async def send(self, req: SendInput) -> SendAck:
+        """Queue a user message as a turn (or answer a duplicate with its original ack)."""
+        return await self._accept(req.model_copy(update={"kind": "message"}))
+
+    @send.validator
+    def _validate_send(self, req: SendInput) -> None:
+        self._validate_input(req)
+        if (
+            self.opened
+            and self.spec is not None
+            and self.spec.on_busy == "reject"
+            and self._busy()
+            and not self._known(req.message.id)
+        ):
+            raise _reject_busy(self.state.chat_id)
+
+    @workflow.update(name="steer")
+    async def steer(self, req: SendInput) -> SendAck:
+        """Join the running turn at its next step, or become the next turn if none runs."""
+        return await self._accept(req.model_copy(update={"kind": "steer"}))
+
+    @steer.validator
+    def _validate_steer(self, req: SendInput) -> None:
+        self._validate_input(req)
+
+    @workflow.update(name="stop")
+    def stop(self, req: StopInput) -> StopAck:
+        """End the running turn, keeping its partial answer. No turn running: do nothing."""
+        self.updates += 1
+        if self.active_turn is None:
+            return StopAck(turn=None)
+        self.stop_turn = self.active_turn
+        return StopAck(turn=self.active_turn)
+
+    @workflow.update(name="close")
+    def close(self, req: CloseInput) -> CloseAck:
+        """Finish the running turn and any queued input, then end the run."""
+        self.updates += 1
+        self.state.closed = True
+        return CloseAck(run_id=workflow.info().run_id, active_turn=self.active_turn)
+
+    @workflow.update(name="preload")
+    async def preload(self, req: PreloadInput) -> PreloadAck:
+        """Run the agent's preload hook now, before any message."""
+        self.updates += 1
+        await workflow.wait_condition(lambda: self.opened)
+        if self.refusal is not None:
+            raise self.refusal
+        if req.agent != self.state.agent:
+            raise _reject_mismatch(self.state.chat_id, self.state.agent, req.agent)
+        if not self.state.preloaded:
+            self.preload_client_data = req.client_data
+            self.preload_wanted = True
+            await workflow.wait_condition(lambda: self.state.preloaded)
+        return PreloadAck(run_id=workflow.info().run_id, preloaded=self.state.preloaded)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @workflow.query(name="status")
+    def status(self) -> ChatStatus:
+        return ChatStatus(
+            chat_id=self.state.chat_id,
+            agent=self.state.agent,
+            active_turn=self.active_turn,
+            last_turn=self.state.last_turn,
+            queued=len(self.state.queue),
+            closed=self.state.closed,
+            message_turns=self.state.message_turns,
+        )
+
+    @workflow.query(name="state")
+    def current_state(self) -> ChatState:
+        return self.state
+
+
+def _reject_closed(chat_id: str) -> ApplicationError:
+    return ApplicationError(
+        f"chat {chat_id!r} is closing and takes no more input on this run",
+        type="ChatClosedError",
+        non_retryable=True,
+    )
+
+
+def _reject_busy(chat_id: str) -> ApplicationError:
+    return ApplicationError(
+        f"chat {chat_id!r} is answering another message and its agent rejects input while busy",
+        type="ChatBusyError",
+        non_retryable=True,
+    )
+
+
+def _reject_mismatch(chat_id: str, owner: str, asked: str) -> ApplicationError:
+    return ApplicationError(
+        f"chat {chat_id!r} belongs to agent {owner!r}, not {asked!r}",
+        type="AgentMismatchError",
+        non_retryable=True,
+    )

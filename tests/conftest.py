@@ -1,0 +1,181 @@
+"""Fixtures: a real Temporal dev server and Redis on free ports, a loopback OpenAI server,
+and factories for workers and chats that clean up after themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from agentchat import Agent, AgentChat, Settings
+from agentchat.connections import get_redis, get_temporal
+from agentchat.local import LocalStack, free_port, start_redis, stop_process
+from agentchat.stream_store import StreamStore
+from agentchat.testing import FakeOpenAIServer
+from agentchat.worker import create_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Continue-as-new is suggested after this many history events (the server default is ~4k),
+# so every test exercises it and a burst of messages crosses several runs.
+SUGGEST_CAN_AFTER = 150
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        temporal_port=free_port(),
+        redis_port=free_port(),
+        temporal_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_CAN_AFTER}",
+        ],
+    ).start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def settings(stack: LocalStack) -> Settings:
+    """Connection settings with a task queue of this test's own."""
+    return Settings(
+        temporal_address=stack.temporal_address,
+        redis_url=stack.redis_url,
+        task_queue=f"test-{uuid.uuid4().hex[:10]}",
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> Redis:
+    return await get_redis(settings)
+
+
+@pytest.fixture
+async def store(redis: Redis) -> StreamStore:
+    return StreamStore(redis)
+
+
+@pytest.fixture(scope="session")
+async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
+    server = await FakeOpenAIServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def model_server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
+    """The loopback OpenAI server, reset for this test."""
+    openai_server.reset()
+    return openai_server
+
+
+class WorkerHandle:
+    def __init__(self, task: asyncio.Task[None], worker: Any) -> None:
+        self.task = task
+        self.worker = worker
+
+    async def stop(self) -> None:
+        if not self.task.done():
+            await self.worker.shutdown()
+            await asyncio.wait_for(self.task, 30)
+
+
+StartWorker = Callable[..., Awaitable[WorkerHandle]]
+
+
+@pytest.fixture
+async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
+    """Factory: `await start_worker(agent, ...)` runs an in-process worker until the test ends."""
+    handles: list[WorkerHandle] = []
+
+    async def start(*agents: Agent, task_queue: str | None = None) -> WorkerHandle:
+        client = await get_temporal(settings)
+        worker = create_worker(
+            client,
+            StreamStore(await get_redis(settings)),
+            agents,
+            task_queue=task_queue or settings.task_queue,
+        )
+        task = asyncio.create_task(worker.run())
+        handle = WorkerHandle(task, worker)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        await handle.stop()
+
+
+@pytest.fixture
+def new_chat(settings: Settings) -> Callable[..., AgentChat]:
+    """Factory: an AgentChat on this test's task queue."""
+
+    def make(agent: str = "echo", id: str | None = None, **kwargs: Any) -> AgentChat:
+        return AgentChat(agent=agent, id=id or f"chat-{uuid.uuid4().hex[:12]}", settings=settings,
+                         **kwargs)
+
+    return make
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: a worker in a subprocess (so it can be SIGKILLed) serving tests.agents:all."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str] | None = None) -> WorkerProcess:
+        log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentchat", "worker", "--agents", "tests.agents:all"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+                "AGENTCHAT_REDIS_URL": settings.redis_url,
+                "AGENTCHAT_TASK_QUEUE": settings.task_queue,
+                **(env or {}),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        return WorkerProcess(process)
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def spare_redis(tmp_path: Path) -> Iterator[Callable[[], tuple[str, Callable[[], None]]]]:
+    """Factory: a throwaway Redis server; returns its URL and a function that kills it."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[str, Callable[[], None]]:
+        port = free_port()
+        process = start_redis(port, None)
+        processes.append(process)
+        return f"redis://127.0.0.1:{port}/0", lambda: stop_process(process)
+
+    yield start
+    for process in processes:
+        stop_process(process)

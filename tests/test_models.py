@@ -1,0 +1,103 @@
+"""Providers against a loopback server speaking OpenAI's streaming protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from agentchat import Agent, AgentChat
+from agentchat.errors import ConfigurationError, TurnFailedError
+from agentchat.messages import UIMessage
+from agentchat.models import OfflineModel, resolve_model, to_chat_messages
+from agentchat.models.openai import OpenAIModel
+from agentchat.testing import FakeOpenAIServer
+from tests.conftest import StartWorker
+
+NewChat = Callable[..., AgentChat]
+
+
+async def test_client_error_fails_the_turn_without_retrying(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    model_server.failures = [401]
+    model = OpenAIModel("gpt-test", base_url=model_server.base_url, api_key="sk-bad")
+    await start_worker(Agent(name="echo", model=model))
+    chat = new_chat()
+    stream = await chat.send_message("hi")
+    types = [c.type async for c in stream]
+    assert types == ["start", "start-step", "error"]
+    with pytest.raises(TurnFailedError, match="401"):
+        await stream.result()
+    assert len(model_server.requests) == 1  # 4xx: not retried
+    history = await chat.history()
+    assert history[1].metadata is not None and history[1].metadata["status"] == "failed"
+    # The chat survives a failed turn.
+    assert await (await chat.send_message("again")).text() == "Echo: again"
+
+
+async def test_server_errors_are_retried_by_temporal(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    model_server.failures = [500, 503]
+    model = OpenAIModel("gpt-test", base_url=model_server.base_url)
+    await start_worker(Agent(name="echo", model=model))
+    stream = await new_chat().send_message("retry me")
+    assert await stream.text() == "Echo: retry me"
+    assert len(model_server.requests) == 3
+
+
+async def test_openai_model_string_honours_the_environment(
+    monkeypatch: pytest.MonkeyPatch, model_server: FakeOpenAIServer
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = resolve_model("openai:gpt-4o-mini")
+    events = [e async for e in model.stream(_request("ping"))]
+    assert "".join(getattr(e, "text", "") for e in events) == "Echo: ping"
+    assert model_server.requests[-1]["model"] == "gpt-4o-mini"
+    assert model_server.requests[-1]["stream"] is True
+
+
+def test_unknown_model_strings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="unknown model string 'gpt-4'"):
+        resolve_model("gpt-4")
+    with pytest.raises(ConfigurationError, match="tokens per second"):
+        resolve_model("offline:fast")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        resolve_model("openai:gpt-4o")
+
+
+async def test_offline_model_is_deterministic() -> None:
+    model = OfflineModel(tokens_per_second=0, first_token_delay=0)
+    first = [e async for e in model.stream(_request("hello"))]
+    second = [e async for e in model.stream(_request("hello"))]
+    assert first == second
+    assert isinstance(resolve_model("offline:100"), OfflineModel)
+
+
+def test_steer_parts_become_user_messages_for_the_model() -> None:
+    transcript = [
+        UIMessage(id="u", role="user", parts=[{"type": "text", "text": "review"}]),
+        UIMessage(id="a", role="assistant", parts=[
+            {"type": "step-start"}, {"type": "text", "text": "Looking"},
+            {"type": "data-steer", "id": "s", "data": {"text": "security only"}},
+            {"type": "step-start"}, {"type": "text", "text": "Security is fine"},
+        ]),
+        UIMessage(id="b", role="assistant", parts=[]),
+    ]
+    assert to_chat_messages("sys", transcript) == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "review"},
+        {"role": "assistant", "content": "Looking"},
+        {"role": "user", "content": "security only"},
+        {"role": "assistant", "content": "Security is fine"},
+    ]
+
+
+def _request(text: str):  # type: ignore[no-untyped-def]
+    from agentchat.models import ModelRequest
+
+    return ModelRequest(None, [UIMessage(id="u", role="user", parts=[{"type": "text", "text": text}])])
