@@ -217,7 +217,7 @@ class AgentChat:
         if ack.duplicate and ack.turn:
             start = await self._redis_call(store.turn_start(self.id, ack.turn))
             cursor = previous_id(start) if start else "0-0"
-            follow = _Follow(user_message_id=message.id)
+            follow = _Follow(user_message_id=message.id, turn=ack.turn)
         return self._stream(store, cursor, follow)
 
     def _stream(self, store: StreamStore, cursor: str, follow: _Follow) -> ChatStream:
@@ -347,7 +347,9 @@ class AgentChat:
                 return None
             raise self._temporal_error(exc) from exc
 
-    async def _settled_turn(self, user_message_id: str | None, turn: int | None) -> UIMessage | None:
+    async def _settled_turn(
+        self, user_message_id: str | None, turn: int | None
+    ) -> tuple[int, UIMessage] | None:
         """The assistant message of a turn the workflow finished, if the stream missed its end."""
         try:
             state = await self._state()
@@ -367,7 +369,7 @@ class AgentChat:
             if message.id == owner and i + 1 < len(state.transcript):
                 following = state.transcript[i + 1]
                 if following.role == "assistant":
-                    return following
+                    return turn, following
         return None
 
     # -- Temporal plumbing --------------------------------------------------------------------

@@ -76,7 +76,7 @@ class ChatStream:
         stream_timeout: float,
         on_event: Callable[[str], None] | None = None,
         on_turn_complete: Callable[[str], Awaitable[None] | None] | None = None,
-        probe: Callable[[int | None], Awaitable[UIMessage | None]] | None = None,
+        probe: Callable[[int | None], Awaitable[tuple[int, UIMessage] | None]] | None = None,
     ) -> None:
         self._store = store
         self.chat_id = chat_id
@@ -151,6 +151,8 @@ class ChatStream:
     async def _entries(self) -> AsyncIterator[Entry]:
         quiet_since = time.monotonic()
         backoff = 0.1
+        if await self._maybe_trimmed() and await self._settled_elsewhere():
+            return
         while True:
             silent = time.monotonic() - quiet_since
             if silent >= self._timeout:
@@ -182,13 +184,27 @@ class ChatStream:
                 self._cursor = entry.id
                 yield entry
 
+    async def _maybe_trimmed(self) -> bool:
+        """Whether retention may have trimmed entries after our cursor (a turn read late)."""
+        try:
+            first = await self._store.first_entry(self.chat_id)
+        except (RedisError, OSError):
+            return False
+        if first is None:
+            return self._cursor != "0-0"  # the stream is gone (expired, or Redis lost it)
+        if id_tuple(first.id) <= id_tuple(self._cursor):
+            return False
+        return self._cursor != "0-0" or not (first.kind == "turn-start" and first.turn == 1)
+
     async def _settled_elsewhere(self) -> bool:
-        """On silence, ask the workflow whether our turn already ended (Redis lost it)."""
+        """Ask the workflow whether our turn already ended where the stream cannot show it
+        (trimmed by retention, or lost with Redis); if so, finish from the transcript."""
         if self._probe is None:
             return False
-        message = await self._probe(self.turn)
-        if message is None:
+        settled = await self._probe(self.turn)
+        if settled is None:
             return False
+        self.turn, message = settled
         log.warning(
             "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
             self.chat_id, self.turn,

@@ -133,6 +133,10 @@ class StreamStore:
         rows = await self.redis.xrange(events, entry_id, entry_id, count=1)
         return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
+    async def first_entry(self, chat_id: str) -> Entry | None:
+        rows = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
+        return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
+
     async def first_id(self, chat_id: str) -> str | None:
         rows = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
         return _s(rows[0][0]) if rows else None

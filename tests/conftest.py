@@ -179,3 +179,8 @@ def spare_redis(tmp_path: Path) -> Iterator[Callable[[], tuple[str, Callable[[],
     yield start
     for process in processes:
         stop_process(process)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-histories", action="store_true",
+                     help="record workflow histories into tests/histories/")

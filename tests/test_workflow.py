@@ -1,0 +1,198 @@
+"""ChatWorkflow durability: crashes, continue-as-new, idle timeout, Redis loss, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from agentchat import Agent, AgentChat, Settings
+from agentchat.connections import get_redis, get_temporal
+from agentchat.messages import UIMessage
+from agentchat.models import ModelRequest
+from agentchat.models.openai import OpenAIModel
+from agentchat.testing import FakeOpenAIServer
+from agentchat.workflows import ChatWorkflow
+from tests import agents as test_agents
+from tests.conftest import StartWorker
+
+NewChat = Callable[..., AgentChat]
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def echo_agent(server: FakeOpenAIServer, **kwargs: Any) -> Agent:
+    return Agent(name="echo", model=OpenAIModel("gpt-test", base_url=server.base_url), **kwargs)
+
+
+async def all_runs(client: Client, workflow_id: str) -> list[Any]:
+    return [r async for r in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+
+
+async def test_worker_killed_mid_answer_resumes_with_one_coherent_answer(
+    worker_process: Callable[..., Any], new_chat: NewChat
+) -> None:
+    first = worker_process()
+    chat = new_chat(agent="slow")
+    stream = await chat.send_message("Tell me a long story")
+    chunks: list[Any] = []
+    killed = False
+    async for chunk in stream:
+        chunks.append(chunk)
+        if not killed and sum(c.type == "text-delta" for c in chunks) >= 5:
+            first.kill()  # SIGKILL: no goodbye, the heartbeat timeout notices
+            killed = True
+            worker_process()
+    result = await stream.result()
+    request = ModelRequest(None, [
+        UIMessage(id="u", role="user", parts=[{"type": "text", "text": "Tell me a long story"}]),
+        UIMessage(id="a", role="assistant"),
+    ])
+    expected = test_agents.slow.resolved_model().answer(request)  # type: ignore[attr-defined]
+    assert result.text == expected
+    assert any(c.type == "reset-step" for c in chunks)  # the superseded attempt was reset
+    history = await chat.history()
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[1].text() == expected
+
+
+async def test_continue_as_new_under_a_burst_loses_nothing(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    count = 40
+    streams = []
+    readers = []
+    for i in range(count):  # sends queue up while earlier turns run; each is read live
+        streams.append(await chat.send_message(f"message {i}", message_id=f"m-{i}"))
+        readers.append(asyncio.create_task(streams[-1].text()))
+    texts = await asyncio.gather(*readers)
+    assert texts == [f"Echo: message {i}" for i in range(count)]
+    assert [s.turn for s in streams] == list(range(1, count + 1))
+    history = await chat.history()
+    assert [m.text() for m in history[::2]] == [f"message {i}" for i in range(count)]
+    client = await get_temporal(settings)
+    runs = await all_runs(client, chat.workflow_id)
+    assert len(runs) > 1, "the burst should have crossed a continue-as-new"
+    # A resend after continue-as-new is still recognised.
+    again = await chat.send_message("message 3", message_id="m-3")
+    assert again.turn == 4 and await again.text() == "Echo: message 3"
+
+
+async def test_idle_timeout_ends_the_run_and_history_survives(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    await start_worker(echo_agent(model_server, idle_timeout=timedelta(seconds=1)))
+    chat = new_chat()
+    assert await (await chat.send_message("my name is Ada")).text() == "Echo: my name is Ada"
+    first_run = chat.run_id
+    client = await get_temporal(settings)
+    handle = client.get_workflow_handle(chat.workflow_id, run_id=first_run)
+    for _ in range(100):
+        if (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.1)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert [m.text() for m in await chat.history()] == ["my name is Ada", "Echo: my name is Ada"]
+    stream = await chat.send_message("what is my name?")
+    assert await stream.text() == "Echo: what is my name?"
+    assert chat.run_id != first_run and stream.turn == 2
+    contents = [m["content"] for m in model_server.requests[-1]["messages"]]
+    assert contents == ["my name is Ada", "Echo: my name is Ada", "what is my name?"]
+
+
+async def test_transcript_survives_the_loss_of_redis(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    assert await (await chat.send_message("keep this")).text() == "Echo: keep this"
+    redis = await get_redis(settings)
+    await redis.flushall()  # every stream and cursor gone
+    assert [m.text() for m in await chat.history()] == ["keep this", "Echo: keep this"]
+    stream = await chat.send_message("still here?")
+    assert await stream.text() == "Echo: still here?"
+    assert stream.turn == 2
+
+
+async def test_replay_of_recorded_histories(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    """Fresh histories (steer, stop, close, continue-as-new) and the committed ones replay."""
+    model_server.token_delay = 0.01
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    stream = await chat.send_message("one two three four five six seven eight")
+    async for chunk in stream:
+        if chunk.type == "text-delta":
+            await chat.steer("steer now")
+            break
+    model_server.reply = lambda messages: " ".join(["long"] * 200)
+    stopped = await chat.send_message("long please")
+    async for chunk in stopped:
+        if chunk.type == "text-delta":
+            await chat.stop()
+            break
+    model_server.reply = lambda messages: "ok"
+    for i in range(12):
+        await (await chat.send_message(f"n{i}")).text()
+    await chat.close(wait=True)
+
+    client = await get_temporal(settings)
+    histories: list[WorkflowHistory] = []
+    for run in await all_runs(client, chat.workflow_id):
+        handle = client.get_workflow_handle(chat.workflow_id, run_id=run.run_id)
+        histories.append(await handle.fetch_history())
+    assert len(histories) > 1
+    replayer = Replayer(workflows=[ChatWorkflow], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
+    committed = sorted(HISTORIES.glob("*.json"))
+    assert committed, "tests/histories/ should hold recorded histories"
+    for path in committed:
+        history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+        await replayer.replay_workflow(history)
+
+
+@pytest.mark.skipif("not config.getoption('--record-histories')")
+async def test_record_histories(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    """`pytest --record-histories -k record` refreshes tests/histories/ (commit the result)."""
+    model_server.token_delay = 0.01
+    await start_worker(echo_agent(model_server))
+    chat = new_chat(id="recorded")
+    first = await chat.send_message("one two three four five six seven eight")
+    async for chunk in first:
+        if chunk.type == "text-delta":
+            await chat.steer("steer now")
+            break
+    model_server.reply = lambda messages: " ".join(["long"] * 200)
+    stopped = await chat.send_message("long please")
+    async for chunk in stopped:
+        if chunk.type == "text-delta":
+            await chat.stop()
+            break
+    model_server.reply = lambda messages: "ok"
+    for i in range(12):
+        await (await chat.send_message(f"n{i}")).text()
+    await chat.close(wait=True)
+    client = await get_temporal(settings)
+    HISTORIES.mkdir(exist_ok=True)
+    for n, run in enumerate(sorted(await all_runs(client, chat.workflow_id),
+                                   key=lambda r: r.start_time)):
+        history = await client.get_workflow_handle(chat.workflow_id, run_id=run.run_id).fetch_history()
+        (HISTORIES / f"chat-run{n}.json").write_text(history.to_json())
