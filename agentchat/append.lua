@@ -54,7 +54,7 @@ elseif role == 'end' then
   redis.call('DEL', fence)
   -- Keep the last `keep` turns whole: trim everything before the oldest kept turn's start.
   local oldest = redis.call('HGET', meta, 'start:' .. (turn - keep + 1))
-  if oldest then redis.call('XTRIM', events, 'MINID', '~', oldest) end
+  if oldest then redis.call('XTRIM', events, 'MINID', oldest) end
   redis.call('HDEL', meta, 'start:' .. (turn - keep))
 end
 redis.call('EXPIRE', events, ttl)

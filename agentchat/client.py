@@ -59,7 +59,6 @@ from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
 __all__ = ["AgentChat", "ChatSession"]
 
 T = TypeVar("T")
-_ACCEPT_TIMEOUT = timedelta(seconds=15)
 _CHAT_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 
 
@@ -82,6 +81,8 @@ class AgentChat:
         on_turn_complete: Called with a turn's last event id when a stream finishes it, so a
             stateless handler can persist the cursor.
         stream_timeout: Seconds of complete silence after which a stream gives up.
+        accept_timeout: Seconds to wait for a worker to accept input before raising
+            `NoWorkerError` (no worker polls the queue) or `TemporalUnavailableError`.
         settings: Connection settings; by default from the `AGENTCHAT_*` environment.
         temporal_address, namespace, task_queue, redis_url: Override single settings.
     """
@@ -96,6 +97,7 @@ class AgentChat:
         on_triggered: Callable[[str], Awaitable[None] | None] | None = None,
         on_turn_complete: Callable[[str], Awaitable[None] | None] | None = None,
         stream_timeout: float = 120.0,
+        accept_timeout: float = 15.0,
         settings: Settings | None = None,
         temporal_address: str | None = None,
         namespace: str | None = None,
@@ -116,6 +118,7 @@ class AgentChat:
         self.on_triggered = on_triggered
         self.on_turn_complete = on_turn_complete
         self.stream_timeout = stream_timeout
+        self.accept_timeout = timedelta(seconds=accept_timeout)
         self.settings = (settings or Settings()).with_overrides(
             temporal_address=temporal_address,
             temporal_namespace=namespace,
@@ -402,8 +405,9 @@ class AgentChat:
         result_type: type[T],
         *,
         update_id: str | None = None,
-        timeout: timedelta = _ACCEPT_TIMEOUT,
+        timeout: timedelta | None = None,
     ) -> T:
+        timeout = timeout or self.accept_timeout
         client = await self._temporal()
         for attempt in range(20):
             try:
@@ -445,7 +449,7 @@ class AgentChat:
         )
         try:
             return await handle.execute_update(
-                name, arg, result_type=result_type, rpc_timeout=_ACCEPT_TIMEOUT
+                name, arg, result_type=result_type, rpc_timeout=self.accept_timeout
             )
         except WorkflowUpdateFailedError as exc:
             raise self._rejection(exc) from None

@@ -166,15 +166,16 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
 
 
 @pytest.fixture
-def spare_redis(tmp_path: Path) -> Iterator[Callable[[], tuple[str, Callable[[], None]]]]:
-    """Factory: a throwaway Redis server; returns its URL and a function that kills it."""
+def spare_redis() -> Iterator[Callable[[int | None], tuple[int, Callable[[], None]]]]:
+    """Factory: a throwaway Redis server (on `port`, or a free one); returns its port and a
+    function that kills it."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start() -> tuple[str, Callable[[], None]]:
-        port = free_port()
+    def start(port: int | None = None) -> tuple[int, Callable[[], None]]:
+        port = port or free_port()
         process = start_redis(port, None)
         processes.append(process)
-        return f"redis://127.0.0.1:{port}/0", lambda: stop_process(process)
+        return port, lambda: stop_process(process)
 
     yield start
     for process in processes:

@@ -1,0 +1,119 @@
+"""The fenced Lua append against a real Redis: fencing, dedup, attempt-start, retention."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from agentchat.errors import InvalidCursorError
+from agentchat.stream_store import Retention, StreamStore, StreamWriter, chat_keys, check_cursor
+
+
+def env(seq: int, text: str = "x", turn: int = 1) -> tuple[int, bytes]:
+    return seq, orjson.dumps({"v": 1, "k": "chunk", "turn": turn, "seq": seq,
+                              "c": {"type": "text-delta", "id": "t", "delta": text}})
+
+
+@pytest.fixture
+def chat_id() -> str:
+    return f"store-{uuid.uuid4().hex[:8]}"
+
+
+async def kinds(store: StreamStore, chat_id: str) -> list[str]:
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    return [e.kind for e in entries]
+
+
+async def test_repeated_sequence_numbers_are_skipped(store: StreamStore, chat_id: str) -> None:
+    status, first, _ = await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
+                                          batch=[env(1), env(2)])
+    assert status == "OK" and first
+    # A network retry of the same batch, plus one new entry.
+    await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
+                       batch=[env(1), env(2), env(3)])
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    assert [e.envelope["seq"] for e in entries] == [1, 2, 3]
+
+
+async def test_a_newer_attempt_fences_the_older_one(store: StreamStore, chat_id: str) -> None:
+    await store.append(chat_id, producer="p", attempt=1, turn=1, role="step", batch=[env(1, "old")])
+    status, _, _ = await store.append(chat_id, producer="p", attempt=2, turn=1, role="step",
+                                      batch=[env(1, "new")])
+    assert status == "OK"
+    zombie, _, _ = await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
+                                      batch=[env(2, "late")])
+    assert zombie == "FENCED"
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    assert [e.kind for e in entries] == ["chunk", "attempt-start", "chunk"]
+    assert entries[1].envelope == {"v": 1, "k": "attempt-start", "turn": 1, "p": "p", "a": 2,
+                                   "supersedes": 1}
+    # Another producer is independent.
+    other, _, _ = await store.append(chat_id, producer="q", attempt=1, turn=1, role="step",
+                                     batch=[env(1)])
+    assert other == "OK"
+
+
+async def test_turn_end_closes_the_turn_and_marks_it(store: StreamStore, chat_id: str) -> None:
+    await store.append(chat_id, producer="t1.start", attempt=1, turn=1, role="start",
+                       batch=[env(1)])
+    assert await store.active_turn(chat_id) == (1, (await store.first_id(chat_id)))
+    assert await store.request_stop(chat_id) == 1
+    _, _, stop = await store.append(chat_id, producer="t1.s1.llm", attempt=1, turn=1,
+                                    role="step", batch=[])
+    assert stop
+    status, _, _ = await store.append(chat_id, producer="t1.end", attempt=1, turn=1, role="end",
+                                      batch=[env(1)])
+    assert status == "OK"
+    assert await store.active_turn(chat_id) == (None, None)
+    again, _, _ = await store.append(chat_id, producer="t1.end", attempt=2, turn=1, role="end",
+                                     batch=[env(1)])
+    assert again == "ENDED"
+    late, _, _ = await store.append(chat_id, producer="t1.s1.llm", attempt=1, turn=1,
+                                    role="step", batch=[env(2)])
+    assert late == "FENCED"
+    assert await store.request_stop(chat_id) is None
+    assert len(await kinds(store, chat_id)) == 2
+
+
+async def test_retention_keeps_the_last_turns_and_sets_a_ttl(redis, chat_id: str) -> None:  # type: ignore[no-untyped-def]
+    store = StreamStore(redis, Retention(keep_turns=2, ttl_seconds=60))
+    for turn in range(1, 6):
+        await store.append(chat_id, producer=f"t{turn}.start", attempt=1, turn=turn,
+                           role="start", batch=[env(1, turn=turn)])
+        await store.append(chat_id, producer=f"t{turn}.end", attempt=1, turn=turn, role="end",
+                           batch=[env(1, turn=turn)])
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    assert {e.turn for e in entries} == {4, 5}
+    events, meta, _ = chat_keys(chat_id)
+    assert 0 < await redis.ttl(events) <= 60 and 0 < await redis.ttl(meta) <= 60
+    assert await store.turn_start(chat_id, 2) is None  # forgotten with its turn
+
+
+async def test_writer_batches_and_merges_deltas(store: StreamStore, chat_id: str) -> None:
+    writer = StreamWriter(store, chat_id, producer="p", attempt=1, turn=1)
+    writer.chunk({"type": "text-start", "id": "t"})
+    for word in ("a", "b", "c"):
+        writer.chunk({"type": "text-delta", "id": "t", "delta": word})
+    writer.control("input", kind="steer", messageId="s", state="injected")
+    writer.chunk({"type": "text-delta", "id": "t", "delta": "d"})
+    assert await writer.flush()
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    assert [e.envelope.get("c", {}).get("delta") for e in entries] == [None, "abc", None, "d"]
+    assert entries[2].envelope["kind"] == "steer"
+    assert writer.last_id == entries[-1].id
+
+
+def test_cursors_are_checked() -> None:
+    assert check_cursor("1766399999123-0") == "1766399999123-0"
+    for bad in ("", "abc", "12", "1-2-3", "$", "-1-0"):
+        with pytest.raises(InvalidCursorError, match="invalid cursor"):
+            check_cursor(bad)
+
+
+def test_every_key_of_a_chat_shares_one_hash_slot() -> None:
+    from redis.crc import key_slot
+
+    keys = chat_keys("review-42")
+    assert len({key_slot(k.encode()) for k in keys}) == 1
