@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,9 @@ async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> N
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     interrupts: asyncio.Queue[None] = asyncio.Queue()
     loop.add_signal_handler(signal.SIGINT, interrupts.put_nowait, None)
+    # At a terminal, a line typed while an answer streams steers it; piped input is a script
+    # of messages, each sent once the previous answer is done.
+    steering = sys.stdin.isatty()
 
     def read_stdin() -> None:
         while True:
@@ -246,19 +250,15 @@ async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> N
             if not line:
                 return
 
-    loop.run_in_executor(None, read_stdin)
-    click.echo(f"chat {session.id} with {agent}; type a message, /quit to leave")
-    while True:
-        click.echo("> ", nl=False)
-        getter = asyncio.create_task(lines.get())
-        interrupted = asyncio.create_task(interrupts.get())
-        done, _ = await asyncio.wait({getter, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-        if interrupted in done:
-            getter.cancel()
-            click.echo("")
-            return
-        interrupted.cancel()
-        line = getter.result()
+    # A daemon thread, not the loop's executor: asyncio.run() would wait for a blocked read.
+    threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
+    click.echo(f"chat {session.id} with {agent}; type a message, /quit to leave"
+               + ("; while it answers: a line steers, Ctrl-C or /stop stops" if steering else ""))
+    quitting = False
+    while not quitting:
+        if steering:
+            click.echo("> ", nl=False)
+        line = await _next(lines, interrupts)
         if line is None or line.strip() == "/quit":
             return
         if not line.strip():
@@ -267,21 +267,38 @@ async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> N
             for message in await session.history():
                 click.echo(f"{message.role}: {message.text()}")
             continue
-        stream = await session.send_message(line)
-        printing = asyncio.create_task(_print_stream(stream))
+        printing = asyncio.create_task(_print_stream(await session.send_message(line)))
         while not printing.done():
-            getter = asyncio.create_task(lines.get())
-            interrupted = asyncio.create_task(interrupts.get())
-            done, _ = await asyncio.wait({printing, getter, interrupted},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if interrupted in done:
-                await session.stop()
-            elif getter in done and getter.result():
-                await session.steer(str(getter.result()))
-            for task in (getter, interrupted):
-                if not task.done():
-                    task.cancel()
+            waiters = {printing, asyncio.create_task(interrupts.get())}
+            getter = asyncio.create_task(lines.get()) if steering and not quitting else None
+            if getter is not None:
+                waiters.add(getter)
+            done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending - {printing}:
+                task.cancel()
+            if getter is not None and getter in done:
+                typed = getter.result()
+                if typed is None or typed.strip() in ("/quit", "/stop"):
+                    quitting = quitting or typed is None or typed.strip() == "/quit"
+                    await session.stop()
+                elif typed.strip():
+                    await session.steer(typed)
+            elif printing not in done:
+                await session.stop()  # Ctrl-C: stop the answer, keep the program
         printing.result()
+
+
+async def _next(lines: asyncio.Queue[str | None], interrupts: asyncio.Queue[None]) -> str | None:
+    """The next input line, or None on end of input or Ctrl-C."""
+    getter = asyncio.create_task(lines.get())
+    interrupted = asyncio.create_task(interrupts.get())
+    done, _ = await asyncio.wait({getter, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    if interrupted in done:
+        getter.cancel()
+        click.echo("")
+        return None
+    interrupted.cancel()
+    return getter.result()
 
 
 if __name__ == "__main__":  # pragma: no cover
