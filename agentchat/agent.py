@@ -114,7 +114,9 @@ def load_agents(refs: Iterable[str | Agent]) -> list[Agent]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ConfigurationError(f"--agents {ref!r}: cannot import {module_name}: {exc}")
+            raise ConfigurationError(
+                f"--agents {ref!r}: cannot import {module_name}: {exc}"
+            ) from exc
         try:
             value = getattr(module, attr)
         except AttributeError:

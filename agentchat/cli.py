@@ -24,14 +24,30 @@ from agentchat.settings import Settings, redact_url
 __all__ = ["main"]
 
 _connection_options = [
-    click.option("--temporal-address", envvar="AGENTCHAT_TEMPORAL_ADDRESS", default=None,
-                 help="Temporal frontend host:port [env AGENTCHAT_TEMPORAL_ADDRESS, localhost:7233]"),
-    click.option("--namespace", envvar="AGENTCHAT_TEMPORAL_NAMESPACE", default=None,
-                 help="Temporal namespace [env AGENTCHAT_TEMPORAL_NAMESPACE, default]"),
-    click.option("--task-queue", envvar="AGENTCHAT_TASK_QUEUE", default=None,
-                 help="Task queue [env AGENTCHAT_TASK_QUEUE, agentchat]"),
-    click.option("--redis-url", envvar="AGENTCHAT_REDIS_URL", default=None,
-                 help="Redis URL [env AGENTCHAT_REDIS_URL, redis://localhost:6379/0]"),
+    click.option(
+        "--temporal-address",
+        envvar="AGENTCHAT_TEMPORAL_ADDRESS",
+        default=None,
+        help="Temporal frontend host:port [env AGENTCHAT_TEMPORAL_ADDRESS, localhost:7233]",
+    ),
+    click.option(
+        "--namespace",
+        envvar="AGENTCHAT_TEMPORAL_NAMESPACE",
+        default=None,
+        help="Temporal namespace [env AGENTCHAT_TEMPORAL_NAMESPACE, default]",
+    ),
+    click.option(
+        "--task-queue",
+        envvar="AGENTCHAT_TASK_QUEUE",
+        default=None,
+        help="Task queue [env AGENTCHAT_TASK_QUEUE, agentchat]",
+    ),
+    click.option(
+        "--redis-url",
+        envvar="AGENTCHAT_REDIS_URL",
+        default=None,
+        help="Redis URL [env AGENTCHAT_REDIS_URL, redis://localhost:6379/0]",
+    ),
 ]
 
 
@@ -41,11 +57,17 @@ def connection_options(func: Any) -> Any:
     return func
 
 
-def _settings(temporal_address: str | None, namespace: str | None, task_queue: str | None,
-              redis_url: str | None) -> Settings:
+def _settings(
+    temporal_address: str | None,
+    namespace: str | None,
+    task_queue: str | None,
+    redis_url: str | None,
+) -> Settings:
     return Settings().with_overrides(
-        temporal_address=temporal_address, temporal_namespace=namespace,
-        task_queue=task_queue, redis_url=redis_url,
+        temporal_address=temporal_address,
+        temporal_namespace=namespace,
+        task_queue=task_queue,
+        redis_url=redis_url,
     )
 
 
@@ -80,8 +102,9 @@ async def _serve(agents: list[Agent], settings: Settings, ready_message: str | N
         loop.add_signal_handler(sig, stop.set)
     ready = asyncio.Event()
     task = asyncio.create_task(run_worker(agents, settings, stop=stop, ready=ready))
-    done, _ = await asyncio.wait({task, asyncio.create_task(ready.wait())},
-                                 return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        {task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
     if task in done:
         task.result()
     if ready_message:
@@ -90,8 +113,14 @@ async def _serve(agents: list[Agent], settings: Settings, ready_message: str | N
 
 
 @main.command()
-@click.option("--agents", "agent_refs", multiple=True, required=True, metavar="MODULE:ATTR",
-              help="Agents to serve (an Agent or a list of them); repeatable.")
+@click.option(
+    "--agents",
+    "agent_refs",
+    multiple=True,
+    required=True,
+    metavar="MODULE:ATTR",
+    help="Agents to serve (an Agent or a list of them); repeatable.",
+)
 @click.option("--demo/--no-demo", default=False, help="Also serve the built-in demo agent.")
 @connection_options
 def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
@@ -104,24 +133,49 @@ def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
         agents = load_agents(refs)
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
-    _run(_serve(agents, settings, f"worker ready: {', '.join(a.name for a in agents)}"
-                f" on {settings.temporal_address} queue {settings.task_queue!r}"))
+    _run(
+        _serve(
+            agents,
+            settings,
+            f"worker ready: {', '.join(a.name for a in agents)}"
+            f" on {settings.temporal_address} queue {settings.task_queue!r}",
+        )
+    )
 
 
 # -- dev ------------------------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".agentchat"),
-              show_default=True, help="Where Temporal's SQLite file and Redis' AOF live.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".agentchat"),
+    show_default=True,
+    help="Where Temporal's SQLite file and Redis' AOF live.",
+)
 @click.option("--temporal-port", type=int, default=7233, show_default=True)
 @click.option("--redis-port", type=int, default=6379, show_default=True)
-@click.option("--agents", "agent_refs", multiple=True, metavar="MODULE:ATTR",
-              help="Your agents, served beside the built-in demo agent; repeatable.")
-@click.option("--demo-message", default="Hello!", show_default=True,
-              help="Send this to the demo agent once ready ('' to skip).")
-def dev(data_dir: Path, temporal_port: int, redis_port: int, agent_refs: tuple[str, ...],
-        demo_message: str) -> None:
+@click.option(
+    "--agents",
+    "agent_refs",
+    multiple=True,
+    metavar="MODULE:ATTR",
+    help="Your agents, served beside the built-in demo agent; repeatable.",
+)
+@click.option(
+    "--demo-message",
+    default="Hello!",
+    show_default=True,
+    help="Send this to the demo agent once ready ('' to skip).",
+)
+def dev(
+    data_dir: Path,
+    temporal_port: int,
+    redis_port: int,
+    agent_refs: tuple[str, ...],
+    demo_message: str,
+) -> None:
     """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all."""
     from agentchat.local import LocalStack
 
@@ -130,8 +184,10 @@ def dev(data_dir: Path, temporal_port: int, redis_port: int, agent_refs: tuple[s
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
     stack = LocalStack(data_dir=data_dir, temporal_port=temporal_port, redis_port=redis_port)
-    click.echo(f"starting Redis on :{redis_port} and Temporal on :{temporal_port}"
-               f" (state in {data_dir}/) ...")
+    click.echo(
+        f"starting Redis on :{redis_port} and Temporal on :{temporal_port}"
+        f" (state in {data_dir}/) ..."
+    )
     try:
         stack.start()
     except AgentChatError as exc:
@@ -140,17 +196,20 @@ def dev(data_dir: Path, temporal_port: int, redis_port: int, agent_refs: tuple[s
     settings = Settings(temporal_address=stack.temporal_address, redis_url=stack.redis_url)
     os.environ["AGENTCHAT_TEMPORAL_ADDRESS"] = settings.temporal_address
     os.environ["AGENTCHAT_REDIS_URL"] = settings.redis_url
-    banner = "\n".join([
-        "agentchat dev is ready",
-        f"  Temporal  {settings.temporal_address} (namespace default)",
-        f"  Redis     {redact_url(settings.redis_url)}",
-        f"  worker    agents {', '.join(a.name for a in agents)} on queue {settings.task_queue!r}",
-        "in another shell:",
-        f"  export AGENTCHAT_TEMPORAL_ADDRESS={settings.temporal_address}"
-        f" AGENTCHAT_REDIS_URL={settings.redis_url}",
-        "  agentchat chat demo",
-        "Ctrl-C stops everything; run again to resume the same chats.",
-    ])
+    banner = "\n".join(
+        [
+            "agentchat dev is ready",
+            f"  Temporal  {settings.temporal_address} (namespace default)",
+            f"  Redis     {redact_url(settings.redis_url)}",
+            f"  worker    agents {', '.join(a.name for a in agents)}"
+            f" on queue {settings.task_queue!r}",
+            "in another shell:",
+            f"  export AGENTCHAT_TEMPORAL_ADDRESS={settings.temporal_address}"
+            f" AGENTCHAT_REDIS_URL={settings.redis_url}",
+            "  agentchat chat demo",
+            "Ctrl-C stops everything; run again to resume the same chats.",
+        ]
+    )
 
     async def run() -> None:
         serving = asyncio.create_task(_serve(agents, settings, banner))
@@ -167,7 +226,6 @@ def dev(data_dir: Path, temporal_port: int, redis_port: int, agent_refs: tuple[s
 
 async def _demo_turn(settings: Settings, message: str, serving: asyncio.Task[None]) -> None:
     from agentchat.client import AgentChat
-
     from agentchat.connections import get_temporal
 
     while not serving.done():
@@ -252,8 +310,10 @@ async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> N
 
     # A daemon thread, not the loop's executor: asyncio.run() would wait for a blocked read.
     threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
-    click.echo(f"chat {session.id} with {agent}; type a message, /quit to leave"
-               + ("; while it answers: a line steers, Ctrl-C or /stop stops" if steering else ""))
+    click.echo(
+        f"chat {session.id} with {agent}; type a message, /quit to leave"
+        + ("; while it answers: a line steers, Ctrl-C or /stop stops" if steering else "")
+    )
     quitting = False
     while not quitting:
         if steering:
@@ -269,7 +329,7 @@ async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> N
             continue
         printing = asyncio.create_task(_print_stream(await session.send_message(line)))
         while not printing.done():
-            waiters = {printing, asyncio.create_task(interrupts.get())}
+            waiters: set[asyncio.Task[Any]] = {printing, asyncio.create_task(interrupts.get())}
             getter = asyncio.create_task(lines.get()) if steering and not quitting else None
             if getter is not None:
                 waiters.add(getter)

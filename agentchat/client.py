@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -107,9 +108,7 @@ class AgentChat:
         self._new_chat = id is None
         self.id = id if id is not None else str(uuid.uuid4())
         if not self.id or len(self.id) > 200 or not set(self.id) <= _CHAT_ID_CHARS:
-            raise ValueError(
-                f"chat id {self.id[:60]!r}: use 1-200 letters, digits and '_.:-'"
-            )
+            raise ValueError(f"chat id {self.id[:60]!r}: use 1-200 letters, digits and '_.:-'")
         if not agent:
             raise ValueError("agent must name an agent, e.g. AgentChat(agent='demo')")
         self.agent = agent
@@ -157,7 +156,10 @@ class AgentChat:
         return await self._send(self._as_message(message, message_id), client_data, "send")
 
     async def send_raw(
-        self, messages: Sequence[UIMessage | dict[str, Any]], *, client_data: dict[str, Any] | None = None
+        self,
+        messages: Sequence[UIMessage | dict[str, Any]],
+        *,
+        client_data: dict[str, Any] | None = None,
     ) -> ChatStream:
         """Send AI SDK `UIMessage`s, as `useChat` posts them: only the newest is used.
 
@@ -173,9 +175,7 @@ class AgentChat:
         check_user_message(message, where="send_raw(messages)[-1]")
         return await self._send(message, client_data, "send")
 
-    async def steer(
-        self, message: str | UIMessage, *, message_id: str | None = None
-    ) -> SendAck:
+    async def steer(self, message: str | UIMessage, *, message_id: str | None = None) -> SendAck:
         """Steer the running turn: injected at its next LLM step, else run as the next turn.
 
         Never dropped. Returns the acknowledgement (`injected` tells which of the two).
@@ -256,13 +256,12 @@ class AgentChat:
         """
         store = await self._store()
         flagged: int | None = None
-        try:
-            # Fast path: the running step polls this flag between chunks.
+        # Fast path: the running step polls this flag between chunks. Without Redis the
+        # workflow sets the flag itself, then cancels the activity.
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
             flagged = await asyncio.wait_for(
                 store.request_stop(self.id), self.settings.connect_timeout
             )
-        except (RedisError, OSError, TimeoutError):
-            pass  # the workflow sets the flag itself, then cancels the activity
         ack = await self._update_existing("stop", StopInput(), StopAck)
         # The flagged step may have ended before the update arrived: both name the turn.
         return ack.turn if ack is not None and ack.turn is not None else flagged
@@ -284,7 +283,7 @@ class AgentChat:
         """Start the chat now and run the agent's preload hook, before any message."""
         req = PreloadInput(agent=self.agent, client_data=self.client_data)
         ack = await self._update_with_start(
-            ChatWorkflow.preload, req, PreloadAck, timeout=timedelta(minutes=5)
+            ChatWorkflow.preload, req, PreloadAck, rpc_timeout=timedelta(minutes=5)
         )
         self.run_id = ack.run_id
         return ack
@@ -343,7 +342,8 @@ class AgentChat:
         try:
             description = await handle.describe()
             if description.status == WorkflowExecutionStatus.COMPLETED:
-                return await handle.result(follow_runs=False)
+                state: ChatState = await handle.result(follow_runs=False)
+                return state
             return await handle.query(ChatWorkflow.current_state)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
@@ -394,7 +394,6 @@ class AgentChat:
             task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            result_type=ChatState,
             static_summary=f"chat {self.id} with {self.agent}",
         )
 
@@ -405,9 +404,9 @@ class AgentChat:
         result_type: type[T],
         *,
         update_id: str | None = None,
-        timeout: timedelta | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> T:
-        timeout = timeout or self.accept_timeout
+        timeout = rpc_timeout or self.accept_timeout
         client = await self._temporal()
         for attempt in range(20):
             try:
@@ -440,7 +439,9 @@ class AgentChat:
                     await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
                     continue
                 raise self._temporal_error(exc) from exc
-        raise TemporalUnavailableError(f"chat {self.id!r}: could not deliver input")  # pragma: no cover
+        raise TemporalUnavailableError(
+            f"chat {self.id!r}: could not deliver input"
+        )  # pragma: no cover
 
     async def _update_existing(self, name: str, arg: Any, result_type: type[T]) -> T | None:
         """Update the running run, if any; never starts one."""
@@ -448,14 +449,17 @@ class AgentChat:
             self.workflow_id
         )
         try:
-            return await handle.execute_update(
+            result: T = await handle.execute_update(
                 name, arg, result_type=result_type, rpc_timeout=self.accept_timeout
             )
+            return result
         except WorkflowUpdateFailedError as exc:
             raise self._rejection(exc) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             await self._raise_if_no_worker()
-            raise TemporalUnavailableError(f"chat {self.id!r}: {name} was not accepted in time") from None
+            raise TemporalUnavailableError(
+                f"chat {self.id!r}: {name} was not accepted in time"
+            ) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND or _run_closed_under_us(exc):
                 return None

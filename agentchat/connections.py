@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -68,6 +72,10 @@ async def get_redis(settings: Settings, *, check: bool = False) -> Redis:
     if redis is None:
         redis = Redis.from_url(
             settings.redis_url,
+            # A pooled connection the server dropped (restart, failover, CLIENT KILL) is
+            # replaced and the command retried; every write we make is idempotent.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
             socket_connect_timeout=settings.connect_timeout,
             # Above the longest XREAD BLOCK a stream issues (5 s), so a quiet stream is not
             # mistaken for a dead connection.
@@ -96,7 +104,7 @@ async def ping_redis(redis: Redis, settings: Settings) -> None:
 async def close_connections() -> None:
     """Close the Redis pools of the running loop (Temporal clients need no closing)."""
     loop = _loop_id()
-    for key in [k for k in _redis if k[0] == loop]:
-        await _redis.pop(key).aclose()
-    for key in [k for k in _temporal if k[0] == loop]:
-        del _temporal[key]
+    for redis_key in [k for k in _redis if k[0] == loop]:
+        await _redis.pop(redis_key).aclose()
+    for temporal_key in [k for k in _temporal if k[0] == loop]:
+        del _temporal[temporal_key]

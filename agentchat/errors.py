@@ -2,7 +2,7 @@
 
 ```
 AgentChatError
-├── ConfigurationError          bad settings, an agent spec that cannot work, a model string we do not know
+├── ConfigurationError          bad settings, an unusable agent definition, an unknown model
 ├── ConnectionFailedError       a backing service could not be reached
 │   ├── TemporalUnavailableError
 │   ├── RedisUnavailableError

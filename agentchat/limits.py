@@ -34,9 +34,7 @@ def check_user_message(message: UIMessage, *, where: str = "message") -> None:
             raise InvalidMessageError(f"{where}.parts[{i}].type is missing")
         if kind == "text" and not isinstance(part.get("text"), str):
             raise InvalidMessageError(f"{where}.parts[{i}].text must be a string")
-    if not any(
-        p.get("type") != "text" or str(p.get("text", "")).strip() for p in message.parts
-    ):
+    if not any(p.get("type") != "text" or str(p.get("text", "")).strip() for p in message.parts):
         raise InvalidMessageError(f"{where} is empty: its text is blank")
     size = len(message.model_dump_json().encode())
     if size > MAX_MESSAGE_BYTES:

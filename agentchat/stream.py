@@ -207,7 +207,8 @@ class ChatStream:
         self.turn, message = settled
         log.warning(
             "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
-            self.chat_id, self.turn,
+            self.chat_id,
+            self.turn,
         )
         # The stream lost this turn but the transcript has it: finish from the record.
         self._builder = MessageBuilder(message.id)
@@ -259,14 +260,20 @@ class ChatStream:
             self._builder.error_text = "turn failed"
         message = self._builder.snapshot()
         calls = [
-            {"toolCallId": p.get("toolCallId"), "toolName": p.get("toolName") or p["type"][5:],
-             "input": p.get("input")}
+            {
+                "toolCallId": p.get("toolCallId"),
+                "toolName": p.get("toolName") or p["type"][5:],
+                "input": p.get("input"),
+            }
             for p in message.parts
             if p.get("type", "").startswith("tool-") or p.get("type") == "dynamic-tool"
         ]
         results = [
-            {"toolCallId": p.get("toolCallId"), "output": p.get("output"),
-             "errorText": p.get("errorText")}
+            {
+                "toolCallId": p.get("toolCallId"),
+                "output": p.get("output"),
+                "errorText": p.get("errorText"),
+            }
             for p in message.parts
             if (p.get("type", "").startswith("tool-") or p.get("type") == "dynamic-tool")
             and p.get("state") in ("output-available", "output-error")

@@ -9,6 +9,7 @@ Lua append script needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -119,10 +120,12 @@ class StreamStore:
         status, last_id, stop = await self._append(keys=list(keys), args=args)
         return _s(status), _s(last_id), bool(int(stop))
 
-    async def read(self, chat_id: str, after: str, *, block_ms: int, count: int = 500) -> list[Entry]:
+    async def read(
+        self, chat_id: str, after: str, *, block_ms: int, count: int = 500
+    ) -> list[Entry]:
         """Entries after `after`, waiting up to `block_ms` for the first one."""
         events = chat_keys(chat_id)[0]
-        reply = await self.redis.xread({events: after}, count=count, block=block_ms)
+        reply: Any = await self.redis.xread({events: after}, count=count, block=block_ms)
         if not reply:
             return []
         _, rows = reply[0]
@@ -130,20 +133,20 @@ class StreamStore:
 
     async def entry(self, chat_id: str, entry_id: str) -> Entry | None:
         events = chat_keys(chat_id)[0]
-        rows = await self.redis.xrange(events, entry_id, entry_id, count=1)
+        rows: Any = await self.redis.xrange(events, entry_id, entry_id, count=1)
         return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
     async def first_entry(self, chat_id: str) -> Entry | None:
-        rows = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
+        rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
         return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
     async def first_id(self, chat_id: str) -> str | None:
-        rows = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
+        rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
         return _s(rows[0][0]) if rows else None
 
     async def last_id(self, chat_id: str) -> str:
         """The newest entry id, or `0-0` for an empty or missing stream."""
-        rows = await self.redis.xrevrange(chat_keys(chat_id)[0], "+", "-", count=1)
+        rows: Any = await self.redis.xrevrange(chat_keys(chat_id)[0], "+", "-", count=1)
         return _s(rows[0][0]) if rows else "0-0"
 
     async def active_turn(self, chat_id: str) -> tuple[int | None, str | None]:
@@ -207,6 +210,8 @@ class StreamWriter:
         self.flush_interval = flush_interval
         self.stop_requested = False
         self.fenced = False
+        self.interrupted = asyncio.Event()
+        """Set once `stop()` flagged this turn or a newer attempt fenced this writer."""
         self.last_id: str | None = None
         self._pending: list[dict[str, Any]] = []
         self._seq = 0
@@ -243,10 +248,8 @@ class StreamWriter:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            except TimeoutError:
-                pass
             closing = self._wake.is_set()
             await self.flush()
             if closing:
@@ -285,7 +288,9 @@ class StreamWriter:
             except (RedisError, OSError) as exc:
                 log.warning(
                     "chat %s turn %d: stream write failed (%s); will retry",
-                    self.chat_id, self.turn, type(exc).__name__,
+                    self.chat_id,
+                    self.turn,
+                    type(exc).__name__,
                 )
                 return False
             self._unsent.clear()
@@ -294,4 +299,6 @@ class StreamWriter:
                 self.fenced = True
             elif last_id:
                 self.last_id = last_id
+            if self.stop_requested or self.fenced:
+                self.interrupted.set()
             return True

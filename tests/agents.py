@@ -11,10 +11,11 @@ from agentchat.models import OfflineModel
 #: A long, slow, deterministic answer: a retried step reproduces it exactly.
 slow = Agent(
     name="slow",
-    model=OfflineModel(tokens_per_second=float(os.environ.get("SLOW_RATE", "25")),
-                       first_token_delay=0.0, words=80),
+    model=OfflineModel(
+        tokens_per_second=float(os.environ.get("SLOW_RATE", "25")), first_token_delay=0.0, words=80
+    ),
     step_heartbeat=timedelta(seconds=2),
 )
 quick = Agent(name="quick", model=OfflineModel(tokens_per_second=0, first_token_delay=0.0))
 
-all = [slow, quick]  # noqa: A001
+all = [slow, quick]

@@ -120,8 +120,9 @@ def new_chat(settings: Settings) -> Callable[..., AgentChat]:
     """Factory: an AgentChat on this test's task queue."""
 
     def make(agent: str = "echo", id: str | None = None, **kwargs: Any) -> AgentChat:
-        return AgentChat(agent=agent, id=id or f"chat-{uuid.uuid4().hex[:12]}", settings=settings,
-                         **kwargs)
+        return AgentChat(
+            agent=agent, id=id or f"chat-{uuid.uuid4().hex[:12]}", settings=settings, **kwargs
+        )
 
     return make
 
@@ -183,5 +184,8 @@ def spare_redis() -> Iterator[Callable[[int | None], tuple[int, Callable[[], Non
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--record-histories", action="store_true",
-                     help="record workflow histories into tests/histories/")
+    parser.addoption(
+        "--record-histories",
+        action="store_true",
+        help="record workflow histories into tests/histories/",
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agentchat import Agent, AgentChat, ChatSession, Settings
+from agentchat.connections import get_redis, get_temporal
 from agentchat.contracts import SendAck, SendInput
 from agentchat.errors import (
     AgentMismatchError,
@@ -28,9 +29,8 @@ from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
 from agentchat.stream_store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
-from agentchat.workflows import ChatWorkflow
 from agentchat.worker import create_worker
-from agentchat.connections import get_redis, get_temporal
+from agentchat.workflows import ChatWorkflow
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
@@ -90,15 +90,18 @@ async def test_a_chat_keeps_its_agent(
 
 
 async def test_bad_cursors(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     with pytest.raises(InvalidCursorError, match="'not-a-cursor'"):
         await new_chat(session=ChatSession(last_event_id="not-a-cursor")).reconnect()
     client = await get_temporal(settings)
     store = StreamStore(await get_redis(settings), Retention(keep_turns=1))
-    worker = create_worker(client, store, [echo_agent(model_server)],
-                           task_queue=settings.task_queue)
+    worker = create_worker(
+        client, store, [echo_agent(model_server)], task_queue=settings.task_queue
+    )
     async with worker:
         chat = new_chat()
         await (await chat.send_message("one")).text()
@@ -114,7 +117,9 @@ async def test_bad_cursors(
 async def test_unreachable_services_fail_fast_and_clearly(settings: Settings) -> None:
     dead = free_port()
     started = time.monotonic()
-    no_redis = AgentChat(agent="demo", settings=settings, redis_url=f"redis://:s3cret@127.0.0.1:{dead}/0")
+    no_redis = AgentChat(
+        agent="demo", settings=settings, redis_url=f"redis://:s3cret@127.0.0.1:{dead}/0"
+    )
     with pytest.raises(RedisUnavailableError, match=f"127.0.0.1:{dead}") as info:
         await no_redis.send_message("hi")
     assert "s3cret" not in str(info.value)
@@ -134,12 +139,19 @@ async def test_redis_outage_mid_turn_loses_nothing(
     settings: Settings, new_chat: NewChat, spare_redis: Any, model_server: FakeOpenAIServer
 ) -> None:
     port, kill = spare_redis()
-    own = Settings(temporal_address=settings.temporal_address, task_queue=settings.task_queue,
-                   redis_url=f"redis://127.0.0.1:{port}/0")
+    own = Settings(
+        temporal_address=settings.temporal_address,
+        task_queue=settings.task_queue,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+    )
     model_server.token_delay = 0.03
     model_server.reply = lambda messages: " ".join(f"w{i}" for i in range(60))
-    worker = create_worker(await get_temporal(own), StreamStore(await get_redis(own)),
-                           [echo_agent(model_server)], task_queue=own.task_queue)
+    worker = create_worker(
+        await get_temporal(own),
+        StreamStore(await get_redis(own)),
+        [echo_agent(model_server)],
+        task_queue=own.task_queue,
+    )
     async with worker:
         chat = AgentChat(agent="echo", settings=own)
         stream = await chat.send_message("survive this")

@@ -17,14 +17,25 @@ from agentchat.local import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args: str, settings: Settings | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, settings: Settings | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if settings is not None:
-        env.update(AGENTCHAT_TEMPORAL_ADDRESS=settings.temporal_address,
-                   AGENTCHAT_REDIS_URL=settings.redis_url,
-                   AGENTCHAT_TASK_QUEUE=settings.task_queue)
-    return subprocess.run([sys.executable, "-m", "agentchat", *args], env=env, text=True,
-                          capture_output=True, timeout=120, cwd=ROOT, **kwargs)
+        env.update(
+            AGENTCHAT_TEMPORAL_ADDRESS=settings.temporal_address,
+            AGENTCHAT_REDIS_URL=settings.redis_url,
+            AGENTCHAT_TASK_QUEUE=settings.task_queue,
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "agentchat", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 def test_send_streams_the_answer(settings: Settings, worker_process: Callable[..., Any]) -> None:
@@ -37,16 +48,23 @@ def test_send_streams_the_answer(settings: Settings, worker_process: Callable[..
 
 def test_chat_is_interactive(settings: Settings, worker_process: Callable[..., Any]) -> None:
     worker_process()
-    done = cli("chat", "quick", "--id", "cli-2", settings=settings,
-               input="first line\nsecond line\n/history\n/quit\n")
+    done = cli(
+        "chat",
+        "quick",
+        "--id",
+        "cli-2",
+        settings=settings,
+        input="first line\nsecond line\n/history\n/quit\n",
+    )
     assert done.returncode == 0, done.stderr
     assert "You said: first line." in done.stdout and "You said: second line." in done.stdout
     assert "user: second line" in done.stdout
 
 
 def test_cli_errors_are_clear(settings: Settings) -> None:
-    dead = Settings(temporal_address=f"127.0.0.1:{free_port()}", redis_url=settings.redis_url,
-                    task_queue="x")
+    dead = Settings(
+        temporal_address=f"127.0.0.1:{free_port()}", redis_url=settings.redis_url, task_queue="x"
+    )
     done = cli("send", "quick", "hi", settings=dead)
     assert done.returncode == 1
     assert "cannot reach Temporal" in done.stderr and "Traceback" not in done.stderr
@@ -60,9 +78,25 @@ def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
     ports = ["--temporal-port", str(free_port()), "--redis-port", str(free_port())]
     for round_ in (1, 2):
         process = subprocess.Popen(
-            [sys.executable, "-m", "agentchat", "dev", "--data-dir", str(tmp_path / "data"), *ports],
-            env={**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "agentchat",
+                "dev",
+                "--data-dir",
+                str(tmp_path / "data"),
+                *ports,
+            ],
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "OPENAI_API_KEY": "",
+                "OPENAI_BASE_URL": "",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
             start_new_session=True,
         )
         assert process.stdout is not None
@@ -92,11 +126,21 @@ def test_chat_at_a_terminal_steers_and_ctrl_c_stops_the_answer(
 
     worker_process()
     master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
-           "AGENTCHAT_REDIS_URL": settings.redis_url, "AGENTCHAT_TASK_QUEUE": settings.task_queue}
-    process = subprocess.Popen([sys.executable, "-m", "agentchat", "chat", "slow", "--id", "tty"],
-                               stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+        "AGENTCHAT_REDIS_URL": settings.redis_url,
+        "AGENTCHAT_TASK_QUEUE": settings.task_queue,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentchat", "chat", "slow", "--id", "tty"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+    )
     os.close(slave)
     seen = ""
 

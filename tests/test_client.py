@@ -29,8 +29,9 @@ async def test_send_message_streams_the_answer(
     await start_worker(echo_agent(model_server, instructions="Be terse."))
     triggered: list[str] = []
     completed: list[str] = []
-    chat = new_chat(client_data={"user": "u1"}, on_triggered=triggered.append,
-                    on_turn_complete=completed.append)
+    chat = new_chat(
+        client_data={"user": "u1"}, on_triggered=triggered.append, on_turn_complete=completed.append
+    )
     stream = await chat.send_message("Hello there")
     types = [chunk.type async for chunk in stream]
     assert types[0] == "start" and types[-1] == "finish"
@@ -50,12 +51,16 @@ async def test_send_message_streams_the_answer(
     assert triggered == [chat.run_id]  # the same run served the follow-up
     history = await chat.history()
     assert [(m.role, m.text()) for m in history] == [
-        ("user", "Hello there"), ("assistant", "Echo: Hello there"),
-        ("user", "And again"), ("assistant", "Echo: And again"),
+        ("user", "Hello there"),
+        ("assistant", "Echo: Hello there"),
+        ("user", "And again"),
+        ("assistant", "Echo: And again"),
     ]
     # The model saw the whole conversation on the second turn.
     assert [m["content"] for m in model_server.requests[-1]["messages"][1:]] == [
-        "Hello there", "Echo: Hello there", "And again",
+        "Hello there",
+        "Echo: Hello there",
+        "And again",
     ]
 
 
@@ -105,12 +110,14 @@ async def test_send_raw_uses_the_newest_ui_message(
 ) -> None:
     await start_worker(echo_agent(model_server))
     chat = new_chat()
-    stream = await chat.send_raw([
-        {"id": "old", "role": "user", "parts": [{"type": "text", "text": "ignored"}]},
-        {"id": "u-2", "role": "user", "parts": [{"type": "text", "text": "raw hello"}]},
-    ])
+    stream = await chat.send_raw(
+        [
+            {"id": "old", "role": "user", "parts": [{"type": "text", "text": "ignored"}]},
+            {"id": "u-2", "role": "user", "parts": [{"type": "text", "text": "raw hello"}]},
+        ]
+    )
     assert await stream.text() == "Echo: raw hello"
-    assert [m.id for m in await chat.history()][0] == "u-2"
+    assert next(m.id for m in await chat.history()) == "u-2"
 
 
 async def test_steer_joins_the_running_turn(
@@ -118,7 +125,8 @@ async def test_steer_joins_the_running_turn(
 ) -> None:
     model_server.token_delay = 0.05
     model_server.reply = lambda messages: (
-        "Adjusted." if messages[-1]["content"] == "Focus on security"
+        "Adjusted."
+        if messages[-1]["content"] == "Focus on security"
         else "A long answer " + " ".join(["word"] * 30)
     )
     await start_worker(echo_agent(model_server))

@@ -24,13 +24,18 @@ def fold(*wires: dict, producer: str = "p") -> MessageBuilder:  # type: ignore[t
 
 
 def test_chunks_round_trip_in_ai_sdk_shape() -> None:
-    wire = {"type": "tool-output-available", "toolCallId": "c1", "output": {"ok": True},
-            "preliminary": True}
+    wire = {
+        "type": "tool-output-available",
+        "toolCallId": "c1",
+        "output": {"ok": True},
+        "preliminary": True,
+    }
     chunk = parse_chunk(wire)
     assert isinstance(chunk, ToolOutputAvailableChunk) and chunk.tool_call_id == "c1"
     assert chunk.to_wire() == wire
     assert parse_chunk({"type": "text-delta", "id": "t", "delta": "hi"}) == TextDeltaChunk(
-        id="t", delta="hi")
+        id="t", delta="hi"
+    )
     data = parse_chunk({"type": "data-weather", "id": "w", "data": {"c": 21}})
     assert isinstance(data, DataChunk) and data.data == {"c": 21}
     assert isinstance(parse_chunk({"type": "future-thing", "x": 1}), UnknownChunk)
@@ -76,15 +81,30 @@ def test_reset_drops_only_the_superseded_producer() -> None:
 def test_tool_parts_follow_the_ai_sdk_states() -> None:
     builder = fold(
         {"type": "tool-input-start", "toolCallId": "c", "toolName": "lookup"},
-        {"type": "tool-input-delta", "toolCallId": "c", "inputTextDelta": "{\"q\""},
-        {"type": "tool-input-available", "toolCallId": "c", "toolName": "lookup",
-         "input": {"q": 1}},
-        {"type": "tool-output-available", "toolCallId": "c", "output": "partial",
-         "preliminary": True},
+        {"type": "tool-input-delta", "toolCallId": "c", "inputTextDelta": '{"q"'},
+        {
+            "type": "tool-input-available",
+            "toolCallId": "c",
+            "toolName": "lookup",
+            "input": {"q": 1},
+        },
+        {
+            "type": "tool-output-available",
+            "toolCallId": "c",
+            "output": "partial",
+            "preliminary": True,
+        },
         {"type": "tool-output-available", "toolCallId": "c", "output": "done"},
     )
-    assert builder.parts == [{"type": "tool-lookup", "toolCallId": "c", "state": "output-available",
-                              "input": {"q": 1}, "output": "done"}]
+    assert builder.parts == [
+        {
+            "type": "tool-lookup",
+            "toolCallId": "c",
+            "state": "output-available",
+            "input": {"q": 1},
+            "output": "done",
+        }
+    ]
 
 
 def test_user_messages_are_checked() -> None:
@@ -94,8 +114,10 @@ def test_user_messages_are_checked() -> None:
     with pytest.raises(InvalidMessageError, match="parts is empty"):
         check_user_message(UIMessage(id="m", role="user"))
     with pytest.raises(InvalidMessageError, match="role must be 'user'"):
-        check_user_message(UIMessage(id="m", role="assistant", parts=[{"type": "text", "text": "x"}]))
-    with pytest.raises(InvalidMessageError, match="message.id"):
+        check_user_message(
+            UIMessage(id="m", role="assistant", parts=[{"type": "text", "text": "x"}])
+        )
+    with pytest.raises(InvalidMessageError, match=r"message\.id"):
         check_user_message(user_message("hi", "has space"))
     with pytest.raises(InvalidMessageError, match=r"parts\[0\].text"):
         check_user_message(UIMessage(id="m", role="user", parts=[{"type": "text", "text": 5}]))

@@ -81,11 +81,17 @@ async def test_offline_model_is_deterministic() -> None:
 def test_steer_parts_become_user_messages_for_the_model() -> None:
     transcript = [
         UIMessage(id="u", role="user", parts=[{"type": "text", "text": "review"}]),
-        UIMessage(id="a", role="assistant", parts=[
-            {"type": "step-start"}, {"type": "text", "text": "Looking"},
-            {"type": "data-steer", "id": "s", "data": {"text": "security only"}},
-            {"type": "step-start"}, {"type": "text", "text": "Security is fine"},
-        ]),
+        UIMessage(
+            id="a",
+            role="assistant",
+            parts=[
+                {"type": "step-start"},
+                {"type": "text", "text": "Looking"},
+                {"type": "data-steer", "id": "s", "data": {"text": "security only"}},
+                {"type": "step-start"},
+                {"type": "text", "text": "Security is fine"},
+            ],
+        ),
         UIMessage(id="b", role="assistant", parts=[]),
     ]
     assert to_chat_messages("sys", transcript) == [
@@ -100,4 +106,6 @@ def test_steer_parts_become_user_messages_for_the_model() -> None:
 def _request(text: str):  # type: ignore[no-untyped-def]
     from agentchat.models import ModelRequest
 
-    return ModelRequest(None, [UIMessage(id="u", role="user", parts=[{"type": "text", "text": text}])])
+    return ModelRequest(
+        None, [UIMessage(id="u", role="user", parts=[{"type": "text", "text": text}])]
+    )

@@ -15,7 +15,9 @@ NewChat = Callable[..., AgentChat]
 
 
 async def test_dropped_connections_are_resubscribed_without_gaps_or_repeats(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     model_server.token_delay = 0.02
@@ -38,7 +40,9 @@ async def test_dropped_connections_are_resubscribed_without_gaps_or_repeats(
 
 
 async def test_stream_timeout_counts_only_silence(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
 ) -> None:
     model_server.token_delay = 0.3  # slower than nothing, faster than the timeout
     model_server.reply = lambda messages: "a b c d e f g h"

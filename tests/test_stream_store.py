@@ -12,8 +12,15 @@ from agentchat.stream_store import Retention, StreamStore, StreamWriter, chat_ke
 
 
 def env(seq: int, text: str = "x", turn: int = 1) -> tuple[int, bytes]:
-    return seq, orjson.dumps({"v": 1, "k": "chunk", "turn": turn, "seq": seq,
-                              "c": {"type": "text-delta", "id": "t", "delta": text}})
+    return seq, orjson.dumps(
+        {
+            "v": 1,
+            "k": "chunk",
+            "turn": turn,
+            "seq": seq,
+            "c": {"type": "text-delta", "id": "t", "delta": text},
+        }
+    )
 
 
 @pytest.fixture
@@ -27,51 +34,67 @@ async def kinds(store: StreamStore, chat_id: str) -> list[str]:
 
 
 async def test_repeated_sequence_numbers_are_skipped(store: StreamStore, chat_id: str) -> None:
-    status, first, _ = await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
-                                          batch=[env(1), env(2)])
+    status, first, _ = await store.append(
+        chat_id, producer="p", attempt=1, turn=1, role="step", batch=[env(1), env(2)]
+    )
     assert status == "OK" and first
     # A network retry of the same batch, plus one new entry.
-    await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
-                       batch=[env(1), env(2), env(3)])
+    await store.append(
+        chat_id, producer="p", attempt=1, turn=1, role="step", batch=[env(1), env(2), env(3)]
+    )
     entries = await store.read(chat_id, "0-0", block_ms=1)
     assert [e.envelope["seq"] for e in entries] == [1, 2, 3]
 
 
 async def test_a_newer_attempt_fences_the_older_one(store: StreamStore, chat_id: str) -> None:
     await store.append(chat_id, producer="p", attempt=1, turn=1, role="step", batch=[env(1, "old")])
-    status, _, _ = await store.append(chat_id, producer="p", attempt=2, turn=1, role="step",
-                                      batch=[env(1, "new")])
+    status, _, _ = await store.append(
+        chat_id, producer="p", attempt=2, turn=1, role="step", batch=[env(1, "new")]
+    )
     assert status == "OK"
-    zombie, _, _ = await store.append(chat_id, producer="p", attempt=1, turn=1, role="step",
-                                      batch=[env(2, "late")])
+    zombie, _, _ = await store.append(
+        chat_id, producer="p", attempt=1, turn=1, role="step", batch=[env(2, "late")]
+    )
     assert zombie == "FENCED"
     entries = await store.read(chat_id, "0-0", block_ms=1)
     assert [e.kind for e in entries] == ["chunk", "attempt-start", "chunk"]
-    assert entries[1].envelope == {"v": 1, "k": "attempt-start", "turn": 1, "p": "p", "a": 2,
-                                   "supersedes": 1}
+    assert entries[1].envelope == {
+        "v": 1,
+        "k": "attempt-start",
+        "turn": 1,
+        "p": "p",
+        "a": 2,
+        "supersedes": 1,
+    }
     # Another producer is independent.
-    other, _, _ = await store.append(chat_id, producer="q", attempt=1, turn=1, role="step",
-                                     batch=[env(1)])
+    other, _, _ = await store.append(
+        chat_id, producer="q", attempt=1, turn=1, role="step", batch=[env(1)]
+    )
     assert other == "OK"
 
 
 async def test_turn_end_closes_the_turn_and_marks_it(store: StreamStore, chat_id: str) -> None:
-    await store.append(chat_id, producer="t1.start", attempt=1, turn=1, role="start",
-                       batch=[env(1)])
+    await store.append(
+        chat_id, producer="t1.start", attempt=1, turn=1, role="start", batch=[env(1)]
+    )
     assert await store.active_turn(chat_id) == (1, (await store.first_id(chat_id)))
     assert await store.request_stop(chat_id) == 1
-    _, _, stop = await store.append(chat_id, producer="t1.s1.llm", attempt=1, turn=1,
-                                    role="step", batch=[])
+    _, _, stop = await store.append(
+        chat_id, producer="t1.s1.llm", attempt=1, turn=1, role="step", batch=[]
+    )
     assert stop
-    status, _, _ = await store.append(chat_id, producer="t1.end", attempt=1, turn=1, role="end",
-                                      batch=[env(1)])
+    status, _, _ = await store.append(
+        chat_id, producer="t1.end", attempt=1, turn=1, role="end", batch=[env(1)]
+    )
     assert status == "OK"
     assert await store.active_turn(chat_id) == (None, None)
-    again, _, _ = await store.append(chat_id, producer="t1.end", attempt=2, turn=1, role="end",
-                                     batch=[env(1)])
+    again, _, _ = await store.append(
+        chat_id, producer="t1.end", attempt=2, turn=1, role="end", batch=[env(1)]
+    )
     assert again == "ENDED"
-    late, _, _ = await store.append(chat_id, producer="t1.s1.llm", attempt=1, turn=1,
-                                    role="step", batch=[env(2)])
+    late, _, _ = await store.append(
+        chat_id, producer="t1.s1.llm", attempt=1, turn=1, role="step", batch=[env(2)]
+    )
     assert late == "FENCED"
     assert await store.request_stop(chat_id) is None
     assert len(await kinds(store, chat_id)) == 2
@@ -80,10 +103,22 @@ async def test_turn_end_closes_the_turn_and_marks_it(store: StreamStore, chat_id
 async def test_retention_keeps_the_last_turns_and_sets_a_ttl(redis, chat_id: str) -> None:  # type: ignore[no-untyped-def]
     store = StreamStore(redis, Retention(keep_turns=2, ttl_seconds=60))
     for turn in range(1, 6):
-        await store.append(chat_id, producer=f"t{turn}.start", attempt=1, turn=turn,
-                           role="start", batch=[env(1, turn=turn)])
-        await store.append(chat_id, producer=f"t{turn}.end", attempt=1, turn=turn, role="end",
-                           batch=[env(1, turn=turn)])
+        await store.append(
+            chat_id,
+            producer=f"t{turn}.start",
+            attempt=1,
+            turn=turn,
+            role="start",
+            batch=[env(1, turn=turn)],
+        )
+        await store.append(
+            chat_id,
+            producer=f"t{turn}.end",
+            attempt=1,
+            turn=turn,
+            role="end",
+            batch=[env(1, turn=turn)],
+        )
     entries = await store.read(chat_id, "0-0", block_ms=1)
     assert {e.turn for e in entries} == {4, 5}
     events, meta, _ = chat_keys(chat_id)

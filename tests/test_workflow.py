@@ -51,10 +51,15 @@ async def test_worker_killed_mid_answer_resumes_with_one_coherent_answer(
             killed = True
             worker_process()
     result = await stream.result()
-    request = ModelRequest(None, [
-        UIMessage(id="u", role="user", parts=[{"type": "text", "text": "Tell me a long story"}]),
-        UIMessage(id="a", role="assistant"),
-    ])
+    request = ModelRequest(
+        None,
+        [
+            UIMessage(
+                id="u", role="user", parts=[{"type": "text", "text": "Tell me a long story"}]
+            ),
+            UIMessage(id="a", role="assistant"),
+        ],
+    )
     expected = test_agents.slow.resolved_model().answer(request)  # type: ignore[attr-defined]
     assert result.text == expected
     assert any(c.type == "reset-step" for c in chunks)  # the superseded attempt was reset
@@ -64,7 +69,9 @@ async def test_worker_killed_mid_answer_resumes_with_one_coherent_answer(
 
 
 async def test_continue_as_new_under_a_burst_loses_nothing(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     await start_worker(echo_agent(model_server))
@@ -89,7 +96,9 @@ async def test_continue_as_new_under_a_burst_loses_nothing(
 
 
 async def test_idle_timeout_ends_the_run_and_history_survives(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     await start_worker(echo_agent(model_server, idle_timeout=timedelta(seconds=1)))
@@ -112,7 +121,9 @@ async def test_idle_timeout_ends_the_run_and_history_survives(
 
 
 async def test_transcript_survives_the_loss_of_redis(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     await start_worker(echo_agent(model_server))
@@ -127,7 +138,9 @@ async def test_transcript_survives_the_loss_of_redis(
 
 
 async def test_replay_of_recorded_histories(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     """Fresh histories (steer, stop, close, continue-as-new) and the committed ones replay."""
@@ -168,7 +181,9 @@ async def test_replay_of_recorded_histories(
 
 @pytest.mark.skipif("not config.getoption('--record-histories')")
 async def test_record_histories(
-    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer,
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
     settings: Settings,
 ) -> None:
     """`pytest --record-histories -k record` refreshes tests/histories/ (commit the result)."""
@@ -192,7 +207,10 @@ async def test_record_histories(
     await chat.close(wait=True)
     client = await get_temporal(settings)
     HISTORIES.mkdir(exist_ok=True)
-    for n, run in enumerate(sorted(await all_runs(client, chat.workflow_id),
-                                   key=lambda r: r.start_time)):
-        history = await client.get_workflow_handle(chat.workflow_id, run_id=run.run_id).fetch_history()
+    for n, run in enumerate(
+        sorted(await all_runs(client, chat.workflow_id), key=lambda r: r.start_time)
+    ):
+        history = await client.get_workflow_handle(
+            chat.workflow_id, run_id=run.run_id
+        ).fetch_history()
         (HISTORIES / f"chat-run{n}.json").write_text(history.to_json())

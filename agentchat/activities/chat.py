@@ -40,7 +40,14 @@ class ChatActivities:
         self.agents = {a.name: a for a in agents}
 
     def all(self) -> list[Any]:
-        return [self.open_chat, self.turn_start, self.turn_end, self.run_preload, self.llm_step, self.flag_stop]
+        return [
+            self.open_chat,
+            self.turn_start,
+            self.turn_end,
+            self.run_preload,
+            self.llm_step,
+            self.flag_stop,
+        ]
 
     def _agent(self, name: str) -> Agent:
         agent = self.agents.get(name)
@@ -77,7 +84,7 @@ class ChatActivities:
             )
             try:
                 if run.status == WorkflowExecutionStatus.COMPLETED:
-                    state = await handle.result(follow_runs=False)
+                    state: ChatState | None = await handle.result(follow_runs=False)
                 else:
                     state = await handle.query("state", result_type=ChatState)
             except Exception as exc:  # a run we cannot read: try the one before it

@@ -51,7 +51,9 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
 
     instructions = agent.instructions
     if step.preload_context:
-        instructions = f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
+        instructions = (
+            f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
+        )
     request = ModelRequest(instructions, step.transcript + step.inject, step.client_data)
 
     async def consume() -> None:
@@ -90,13 +92,20 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
         raise ApplicationError(str(exc), type="ModelRequestError", non_retryable=True) from None
     except _Retryable as exc:
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-        raise ApplicationError(exc.message, type="ModelUnavailable", next_retry_delay=delay) from None
+        raise ApplicationError(
+            exc.message, type="ModelUnavailable", next_retry_delay=delay
+        ) from None
     finally:
         for task in (beat, stop_watch, model_task):
             task.cancel()
         if text_part is not None:
             writer.chunk({"type": "text-end", "id": text_id})
-        if not stopped and model_task.done() and not model_task.cancelled() and model_task.exception() is None:
+        if (
+            not stopped
+            and model_task.done()
+            and not model_task.cancelled()
+            and model_task.exception() is None
+        ):
             writer.chunk({"type": "finish-step"})
         await asyncio.shield(writer.close())
     return StepResult(
@@ -116,5 +125,4 @@ async def _heartbeat() -> None:
 
 
 async def _watch_stop(writer: StreamWriter) -> None:
-    while not (writer.stop_requested or writer.fenced):
-        await asyncio.sleep(writer.flush_interval / 2)
+    await writer.interrupted.wait()

@@ -19,8 +19,13 @@ from agentchat.models.base import (
 
 __all__ = ["OpenAIModel"]
 
-_FINISH = {"stop": "stop", "length": "length", "content_filter": "content-filter",
-           "tool_calls": "tool-calls", "function_call": "tool-calls"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content-filter",
+    "tool_calls": "tool-calls",
+    "function_call": "tool-calls",
+}
 
 
 class OpenAIModel:

@@ -22,7 +22,7 @@ Reply = Callable[[list[dict[str, Any]]], str | list[str]]
 
 
 def default_reply(messages: list[dict[str, Any]]) -> str:
-    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    last: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     return f"Echo: {last.get('content', '')}"
 
 
@@ -80,11 +80,16 @@ class FakeOpenAIServer:
         finally:
             writer.close()
 
-    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+        }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         if method != "POST" or not path.endswith("/chat/completions"):
             await self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
@@ -107,22 +112,53 @@ class FakeOpenAIServer:
             b"transfer-encoding: chunked\r\n\r\n"
         )
         created = int(time.time())
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
-                "model": request.get("model", "fake")}
-        await self._event(writer, {**base, "choices": [
-            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": request.get("model", "fake"),
+        }
+        await self._event(
+            writer,
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            },
+        )
         if self.ttft:
             await asyncio.sleep(self.ttft)
         for i, token in enumerate(tokens):
             if i and self.token_delay:
                 await asyncio.sleep(self.token_delay)
-            await self._event(writer, {**base, "choices": [
-                {"index": 0, "delta": {"content": token}, "finish_reason": None}]})
-        await self._event(writer, {**base, "choices": [
-            {"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            await self._event(
+                writer,
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}],
+                },
+            )
+        await self._event(
+            writer, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        )
         if (request.get("stream_options") or {}).get("include_usage"):
-            await self._event(writer, {**base, "choices": [], "usage": {
-                "prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)}})
+            await self._event(
+                writer,
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 10,
+                        "completion_tokens": len(tokens),
+                        "total_tokens": 10 + len(tokens),
+                    },
+                },
+            )
         await self._chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
@@ -141,7 +177,8 @@ class FakeOpenAIServer:
         data = json.dumps(payload).encode()
         writer.write(
             f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(data)}\r\n\r\n".encode() + data
+            f"content-length: {len(data)}\r\n\r\n".encode()
+            + data
         )
         await writer.drain()
 
@@ -155,9 +192,12 @@ def _words(text: str) -> list[str]:
 
 def _completion(request: dict[str, Any], text: str) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": request.get("model", "fake"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
     }

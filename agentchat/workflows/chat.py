@@ -8,7 +8,6 @@ message can restore the conversation in a new run.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -63,15 +62,23 @@ MAX_UPDATES_PER_RUN = 500
 STOP_GRACE = timedelta(seconds=2)
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
 
-_LOCAL = dict(
-    start_to_close_timeout=timedelta(seconds=10),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=1.5,
-        maximum_interval=timedelta(seconds=2),
-        maximum_attempts=40,
-    ),
+_LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=1.5,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=40,
 )
+
+
+async def _local(activity: str, arg: Any, result_type: type[Any] | None = None) -> Any:
+    """Run a short bookkeeping activity (stream records, restore) in the workflow's worker."""
+    return await workflow.execute_local_activity(
+        activity,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=_LOCAL_RETRY,
+    )
 
 
 def workflow_id_for(chat_id: str) -> str:
@@ -123,7 +130,7 @@ class ChatWorkflow:
                         timeout=self._idle_timeout(),
                         timeout_summary="idle timeout",
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     # Idle: end this run. Input that raced the timer is still served first.
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     if not self.state.queue:
@@ -138,7 +145,7 @@ class ChatWorkflow:
     async def _open(self, input: ChatInput) -> None:
         info = workflow.info()
         restore = input.state is None and not input.new_chat and info.continued_run_id is None
-        result = await workflow.execute_local_activity(
+        result: OpenChatResult = await _local(
             OPEN_CHAT,
             OpenChatInput(
                 chat_id=input.chat_id,
@@ -147,8 +154,7 @@ class ChatWorkflow:
                 run_id=info.run_id,
                 restore=restore,
             ),
-            result_type=OpenChatResult,
-            **_LOCAL,  # type: ignore[arg-type]
+            OpenChatResult,
         )
         self.spec = result.spec
         if self.spec is None:
@@ -178,10 +184,7 @@ class ChatWorkflow:
         return timedelta(seconds=seconds) if seconds else None
 
     def _should_continue_as_new(self) -> bool:
-        return (
-            workflow.info().is_continue_as_new_suggested()
-            or self.updates >= MAX_UPDATES_PER_RUN
-        )
+        return workflow.info().is_continue_as_new_suggested() or self.updates >= MAX_UPDATES_PER_RUN
 
     def _needs_preload(self) -> bool:
         assert self.spec is not None
@@ -222,7 +225,7 @@ class ChatWorkflow:
         self.active_turn = turn
         assistant = UIMessage(id=str(workflow.uuid4()), role="assistant")
         self.state.transcript.append(item.message)
-        await workflow.execute_local_activity(
+        await _local(
             TURN_START,
             TurnStartInput(
                 chat_id=self.state.chat_id,
@@ -231,8 +234,7 @@ class ChatWorkflow:
                 user_message_id=item.message.id,
                 trigger="steer" if item.kind == "steer" else "submit-message",
             ),
-            result_type=str,
-            **_LOCAL,  # type: ignore[arg-type]
+            str,
         )
         self.state.transcript.append(assistant)
         status: TurnStatus = "completed"
@@ -270,7 +272,7 @@ class ChatWorkflow:
             assistant.metadata = {"status": "failed", "error": error_text}
         elif status == "stopped":
             assistant.metadata = {"status": "stopped"}
-        await workflow.execute_local_activity(
+        await _local(
             TURN_END,
             TurnEndInput(
                 chat_id=self.state.chat_id,
@@ -279,8 +281,7 @@ class ChatWorkflow:
                 finish_reason=finish_reason,
                 error_text=error_text,
             ),
-            result_type=str,
-            **_LOCAL,  # type: ignore[arg-type]
+            str,
         )
         self.active_turn = None
         self.stop_turn = None
@@ -323,14 +324,13 @@ class ChatWorkflow:
             # Stop: the step polls a Redis flag and hands back its partial answer within
             # milliseconds; set the flag too (the stop may not have come through Redis), and
             # cancel the activity only if it does not return in time.
-            await workflow.execute_local_activity(
+            await _local(
                 FLAG_STOP,
                 TurnStopInput(chat_id=self.state.chat_id, turn=turn),
-                **_LOCAL,  # type: ignore[arg-type]
             )
             try:
                 await workflow.wait_condition(handle.done, timeout=STOP_GRACE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 handle.cancel()
         try:
             return await handle, None

@@ -1,0 +1,1 @@
+"""Benchmarks: what durability adds, measured against the no-durability baseline in one run."""

@@ -1,0 +1,200 @@
+"""`python -m bench`: time to first token and stop latency, agentchat vs the direct SDK.
+
+Each round runs, interleaved so a noisy machine hurts both alike: the `openai` SDK streaming
+straight from the loopback model server (the physical limit: no durability), `AgentChat` on a
+follow-up message, and `AgentChat` on a brand-new chat. Then stop latency: `stop()` during a
+long answer until the stream has ended. The model server streams with no think time, so every
+millisecond above the direct figure is ours.
+
+Starts its own Temporal dev server and Redis unless AGENTCHAT_TEMPORAL_ADDRESS and
+AGENTCHAT_REDIS_URL are set. The worker runs in its own process, as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agentchat import AgentChat, Settings
+from agentchat.local import LocalStack, free_port
+from agentchat.testing import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": statistics.median(values) * 1000,
+        "p95_ms": pct(values, 0.95) * 1000,
+        "p99_ms": pct(values, 0.99) * 1000,
+    }
+
+
+async def direct_ttft(server: FakeOpenAIServer) -> float:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model="direct", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    first = None
+    async for event in stream:
+        if first is None and event.choices and event.choices[0].delta.content:
+            first = time.perf_counter() - started
+    await client.close()
+    assert first is not None
+    return first
+
+
+async def chat_ttft(chat: AgentChat, text: str) -> float:
+    started = time.perf_counter()
+    stream = await chat.send_message(text)
+    first = None
+    async for chunk in stream:
+        if first is None and chunk.type == "text-delta":
+            first = time.perf_counter() - started
+    assert first is not None
+    return first
+
+
+async def stop_latency(chat: AgentChat, server: FakeOpenAIServer) -> float:
+    server.token_delay = 0.01
+    server.reply = lambda messages: " ".join(["token"] * 2000)
+    stream = await chat.send_message("talk")
+    stopped_at = 0.0
+    async for chunk in stream:
+        if chunk.type == "text-delta" and not stopped_at:
+            stopped_at = time.perf_counter()
+            await chat.stop()
+    ended = time.perf_counter() - stopped_at
+    server.token_delay = 0.0
+    server.reply = lambda messages: "Echo: " + str(messages[-1]["content"])
+    return ended
+
+
+async def run(rounds: int, settings: Settings, model_port: int) -> dict[str, Any]:
+    server = await FakeOpenAIServer(port=model_port).start()
+    try:
+        chat = AgentChat(agent="bench", settings=settings)
+        await chat_ttft(chat, "warm up")  # first contact: connections, worker caches
+        await direct_ttft(server)
+        direct, follow_up, new_chat, stops = [], [], [], []
+        for i in range(rounds):
+            direct.append(await direct_ttft(server))
+            follow_up.append(await chat_ttft(chat, f"follow-up {i}"))
+            fresh = AgentChat(agent="bench", id=f"new-{uuid.uuid4().hex}", settings=settings)
+            new_chat.append(await chat_ttft(fresh, "hello"))
+            stops.append(await stop_latency(chat, server))
+    finally:
+        await server.stop()
+    base = statistics.median(direct)
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "rounds": rounds,
+        "direct_ttft": summary(direct),
+        "followup_ttft": summary(follow_up),
+        "new_chat_ttft": summary(new_chat),
+        "added_p50_ms": {
+            "followup": (statistics.median(follow_up) - base) * 1000,
+            "new_chat": (statistics.median(new_chat) - base) * 1000,
+        },
+        "stop_to_stream_end": summary(stops),
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    base = results["direct_ttft"]["p50_ms"]
+    rows = [
+        ("TTFT, direct openai SDK (baseline)", results["direct_ttft"], True),
+        ("TTFT, AgentChat follow-up message", results["followup_ttft"], True),
+        ("TTFT, AgentChat new chat", results["new_chat_ttft"], True),
+        ("stop() until the stream has ended", results["stop_to_stream_end"], False),
+    ]
+    lines = [
+        "| measure | n | p50 ms | p95 ms | p99 ms | p50 / baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row, ratio in rows:
+        versus = f"{row['p50_ms'] / base:.1f}x" if ratio else ""
+        lines.append(
+            f"| {name} | {row['n']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} |"
+            f" {row['p99_ms']:.1f} | {versus} |"
+        )
+    added = results["added_p50_ms"]
+    lines.append("")
+    lines.append(
+        f"Added by agentchat at p50: follow-up {added['followup']:.1f} ms,"
+        f" new chat {added['new_chat']:.1f} ms."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="3 rounds, nothing written")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else args.rounds
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    stack = None
+    if "AGENTCHAT_TEMPORAL_ADDRESS" in os.environ:
+        settings = Settings(task_queue=queue)
+    else:
+        stack = LocalStack(temporal_port=free_port(), redis_port=free_port()).start()
+        settings = Settings(
+            temporal_address=stack.temporal_address, redis_url=stack.redis_url, task_queue=queue
+        )
+    model_port = free_port()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "agentchat", "worker", "--agents", "bench.agents:agents"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+            "OPENAI_API_KEY": "unused",
+            "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+            "AGENTCHAT_REDIS_URL": settings.redis_url,
+            "AGENTCHAT_TASK_QUEUE": settings.task_queue,
+        },
+    )
+    try:
+        results = asyncio.run(run(rounds, settings, model_port))
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        if stack is not None:
+            stack.stop()
+    table = report(results)
+    print(table)
+    if not args.quick:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latency.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "latency.md").write_text(
+            "# Latency: time to first token and stop\n\n"
+            "Measured by `python -m bench` (see `bench/__main__.py` for what each row means).\n\n"
+            + table
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

