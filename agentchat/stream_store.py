@@ -179,12 +179,17 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+_FRAMING = frozenset({"start-step", "finish-step"})
+
+
 class StreamWriter:
     """Batches one producer's envelopes into fenced appends.
 
-    Tokens are coalesced for `flush_interval` seconds (consecutive text and reasoning deltas of
-    one part merge into one chunk), so Redis sees tens of appends a second per chat rather than
-    one per token. Every flush also reports whether `stop()` flagged this turn.
+    The first record after a quiet spell goes out at once (time to first token matters most);
+    what follows within `flush_interval` seconds is coalesced, consecutive text and reasoning
+    deltas of one part merging into one chunk, so Redis sees tens of appends a second per chat
+    rather than one per token. Every flush, and a poll every `stop_poll` seconds while the
+    producer is quiet, reports whether `stop()` flagged this turn.
 
     Redis being down must not lose the turn: the transcript in the workflow is the record, so a
     failed flush is logged and retried with the next one instead of failing the activity.
@@ -200,6 +205,7 @@ class StreamWriter:
         turn: int,
         role: Literal["start", "step", "end"] = "step",
         flush_interval: float = 0.02,
+        stop_poll: float = 0.05,
     ) -> None:
         self.store = store
         self.chat_id = chat_id
@@ -208,6 +214,7 @@ class StreamWriter:
         self.turn = turn
         self.role = role
         self.flush_interval = flush_interval
+        self.stop_poll = stop_poll
         self.stop_requested = False
         self.fenced = False
         self.interrupted = asyncio.Event()
@@ -219,6 +226,8 @@ class StreamWriter:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closing = False
+        self._closed = asyncio.Event()
 
     # -- producing ----------------------------------------------------------------------------
 
@@ -234,9 +243,15 @@ class StreamWriter:
                     last["c"] = {**prev, "delta": prev["delta"] + chunk["delta"]}
                     return
         pending.append({"k": "chunk", "c": chunk})
+        if kind not in _FRAMING:
+            self._wake.set()
 
     def control(self, record: str, **fields: Any) -> None:
-        """Queue a control record (`turn-start`, `turn-end`, `input`, ...)."""
+        """Queue a control record (`turn-start`, `turn-end`, `input`, ...).
+
+        Framing and control records ride with the next content or the next stop poll: sending
+        them alone would start a coalescing interval just before the first token arrives.
+        """
         self._pending.append({"k": record, **fields})
 
     # -- flushing -----------------------------------------------------------------------------
@@ -247,17 +262,22 @@ class StreamWriter:
             self._task = asyncio.create_task(self._run(), name=f"flush {self.producer}")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            closing = self._wake.is_set()
+                await asyncio.wait_for(self._wake.wait(), self.stop_poll)
+            self._wake.clear()
             await self.flush()
-            if closing:
-                return
+            if not self._closing:
+                # Let the next tokens gather for one interval before the next append (cut
+                # short by close(), which flushes at once).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), self.flush_interval)
 
     async def close(self) -> None:
         """Flush what is left and stop the background flusher."""
         if self._task is not None:
+            self._closing = True
+            self._closed.set()
             self._wake.set()
             await asyncio.shield(self._task)
             self._task = None

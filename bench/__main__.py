@@ -148,11 +148,11 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 30)")
     parser.add_argument("--quick", action="store_true", help="3 rounds, nothing written")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     args = parser.parse_args()
-    rounds = 3 if args.quick else args.rounds
+    rounds = args.rounds or (3 if args.quick else 30)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     stack = None
     if "AGENTCHAT_TEMPORAL_ADDRESS" in os.environ:

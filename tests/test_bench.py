@@ -1,0 +1,32 @@
+"""The benchmark runs end to end (a smoke run: it checks that it works, not how fast)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agentchat import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_run(settings: Settings) -> None:
+    env = {
+        **os.environ,
+        "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+        "AGENTCHAT_REDIS_URL": settings.redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TTFT, AgentChat follow-up message | 3 |" in done.stdout
+    assert "stop() until the stream has ended | 3 |" in done.stdout
