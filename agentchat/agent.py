@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from agentchat.contracts import AgentSpec, OnBusy
+from agentchat.contracts import AgentSpec, OnBusy, ToolSpec
 from agentchat.errors import ConfigurationError
 from agentchat.models import Model, resolve_model
+from agentchat.tools import Tool
 
 __all__ = ["Agent", "PreloadContext", "load_agents"]
 
@@ -38,6 +39,7 @@ class Agent:
         name: How chats and workers refer to the agent.
         model: A model string (`openai:gpt-4o-mini`, `offline`) or a `Model` instance.
         instructions: The system prompt.
+        tools: Tools the model may call (`@tool`, `client_tool`, `agent_tool`).
         max_steps: LLM steps per turn at most (each steer injection is a step).
         idle_timeout: End the chat's workflow run after this long without input; the next
             message starts a new run with the full history. None keeps runs open.
@@ -56,6 +58,7 @@ class Agent:
     name: str
     model: str | Model = "offline"
     instructions: str | None = None
+    tools: list[Tool] = field(default_factory=list)
     max_steps: int = 10
     idle_timeout: timedelta | float | None = timedelta(minutes=30)
     on_busy: OnBusy = "queue"
@@ -76,8 +79,19 @@ class Agent:
             raise ConfigurationError(
                 f"agent {self.name!r}: on_busy must be 'queue', 'reject' or 'interrupt'"
             )
-        if isinstance(self.model, str):
-            resolve_model(self.model) if self.model.startswith("offline") else None
+        if isinstance(self.model, str) and self.model.startswith("offline"):
+            resolve_model(self.model)  # a bad offline rate fails here, not in the worker
+        names = [t.name for t in self.tools]
+        if not all(isinstance(t, Tool) for t in self.tools):
+            raise ConfigurationError(
+                f"agent {self.name!r}: tools must be Tool objects (decorate functions with @tool)"
+            )
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigurationError(f"agent {self.name!r}: tools named twice: {dupes}")
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
 
     def resolved_model(self) -> Model:
         """The agent's model, created on first use (in the worker)."""
@@ -98,6 +112,18 @@ class Agent:
             step_timeout_seconds=self.step_timeout.total_seconds(),
             step_heartbeat_seconds=self.step_heartbeat.total_seconds(),
             step_max_attempts=self.step_max_attempts,
+            tools=[
+                ToolSpec(
+                    name=t.name,
+                    client=t.is_client,
+                    timeout_seconds=t.timeout.total_seconds(),
+                    max_attempts=t.max_attempts,
+                    heartbeat_seconds=t.heartbeat.total_seconds(),
+                    requires_approval=t.requires_approval,
+                    client_timeout_seconds=t.client_timeout.total_seconds(),
+                )
+                for t in self.tools
+            ],
         )
 
 

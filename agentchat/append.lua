@@ -11,7 +11,12 @@ local maxlen, ttl, keep = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local ended = tonumber(redis.call('HGET', meta, 'ended') or '0')
 local stop = 0
 if tonumber(redis.call('HGET', meta, 'stop') or '-1') == turn then stop = 1 end
-if ended >= turn then
+if ended >= turn and role == 'start' then
+  -- The stream is ahead of the conversation: the workflow lost its history (retention) while
+  -- Redis kept the keys. The workflow is the record; start the stream afresh.
+  redis.call('DEL', events, meta, fence)
+  ended, stop = 0, 0
+elseif ended >= turn then
   if role == 'end' then return {'ENDED', '', stop} end
   return {'FENCED', '', stop}
 end

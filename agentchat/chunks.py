@@ -30,10 +30,13 @@ __all__ = [
     "TextDeltaChunk",
     "TextEndChunk",
     "TextStartChunk",
+    "ToolApprovalRequestChunk",
     "ToolInputAvailableChunk",
     "ToolInputDeltaChunk",
+    "ToolInputErrorChunk",
     "ToolInputStartChunk",
     "ToolOutputAvailableChunk",
+    "ToolOutputDeniedChunk",
     "ToolOutputErrorChunk",
     "UIChunk",
     "parse_chunk",
@@ -143,6 +146,27 @@ class ToolOutputErrorChunk(Chunk):
     dynamic: bool | None = None
 
 
+class ToolInputErrorChunk(Chunk):
+    type: Literal["tool-input-error"] = "tool-input-error"
+    tool_call_id: str
+    tool_name: str
+    input: Any = None
+    error_text: str
+
+
+class ToolApprovalRequestChunk(Chunk):
+    """The turn waits for `AgentChat.approve(approval_id)` or `deny` (AI SDK v6)."""
+
+    type: Literal["tool-approval-request"] = "tool-approval-request"
+    approval_id: str
+    tool_call_id: str
+
+
+class ToolOutputDeniedChunk(Chunk):
+    type: Literal["tool-output-denied"] = "tool-output-denied"
+    tool_call_id: str
+
+
 class ErrorChunk(Chunk):
     type: Literal["error"] = "error"
     error_text: str
@@ -197,6 +221,9 @@ _TYPED: tuple[type[Chunk], ...] = (
     ToolInputAvailableChunk,
     ToolOutputAvailableChunk,
     ToolOutputErrorChunk,
+    ToolInputErrorChunk,
+    ToolApprovalRequestChunk,
+    ToolOutputDeniedChunk,
     ErrorChunk,
     AbortChunk,
     MessageMetadataChunk,
@@ -230,6 +257,9 @@ UIChunk = Annotated[
     | Annotated[ToolInputAvailableChunk, Tag("tool-input-available")]
     | Annotated[ToolOutputAvailableChunk, Tag("tool-output-available")]
     | Annotated[ToolOutputErrorChunk, Tag("tool-output-error")]
+    | Annotated[ToolInputErrorChunk, Tag("tool-input-error")]
+    | Annotated[ToolApprovalRequestChunk, Tag("tool-approval-request")]
+    | Annotated[ToolOutputDeniedChunk, Tag("tool-output-denied")]
     | Annotated[ErrorChunk, Tag("error")]
     | Annotated[AbortChunk, Tag("abort")]
     | Annotated[MessageMetadataChunk, Tag("message-metadata")]

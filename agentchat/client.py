@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agentchat.connections import get_redis, get_temporal
 from agentchat.contracts import (
+    ApprovalInput,
     ChatInput,
     ChatState,
     ChatStatus,
@@ -40,11 +41,14 @@ from agentchat.contracts import (
     SendInput,
     StopAck,
     StopInput,
+    ToolResultAck,
+    ToolResultInput,
 )
 from agentchat.errors import (
     AgentChatError,
     ChatClosedError,
     InvalidMessageError,
+    NotPendingError,
     NoWorkerError,
     RedisUnavailableError,
     TemporalUnavailableError,
@@ -288,6 +292,41 @@ class AgentChat:
         self.run_id = ack.run_id
         return ack
 
+    async def submit_tool_result(
+        self, tool_call_id: str, output: Any = None, *, error: str | None = None
+    ) -> int:
+        """Answer a client tool call (its `tool-input-available` chunk named the id).
+
+        Pass `error` instead of `output` to report that the call failed. The paused turn then
+        continues. Returns the turn number; raises `NotPendingError` if no such call waits.
+        """
+        ack = await self._update_existing(
+            "tool_result",
+            ToolResultInput(tool_call_id=tool_call_id, output=output, error=error),
+            ToolResultAck,
+        )
+        if ack is None:
+            raise NotPendingError(f"chat {self.id!r} is not running: no tool call waits")
+        return ack.turn
+
+    async def approve(self, approval_id: str) -> int:
+        """Approve a tool call announced by a `tool-approval-request` chunk."""
+        return await self._decide(approval_id, True, None)
+
+    async def deny(self, approval_id: str, reason: str | None = None) -> int:
+        """Deny a tool call; the model is told, with `reason`."""
+        return await self._decide(approval_id, False, reason)
+
+    async def _decide(self, approval_id: str, approved: bool, reason: str | None) -> int:
+        ack = await self._update_existing(
+            "approval",
+            ApprovalInput(approval_id=approval_id, approved=approved, reason=reason),
+            ToolResultAck,
+        )
+        if ack is None:
+            raise NotPendingError(f"chat {self.id!r} is not running: no approval waits")
+        return ack.turn
+
     # -- reading ------------------------------------------------------------------------------
 
     async def reconnect(self) -> ChatStream:
@@ -354,7 +393,10 @@ class AgentChat:
         self, user_message_id: str | None, turn: int | None
     ) -> tuple[int, UIMessage] | None:
         """The assistant message of a turn the workflow finished, if the stream missed its end."""
+        # Status before state: a turn that ends between the two reads is then seen as still
+        # running (we look again later), never as finished with a partial answer.
         try:
+            status = await self.status()
             state = await self._state()
         except AgentChatError:
             return None
@@ -364,8 +406,7 @@ class AgentChat:
             turn = state.message_turns.get(user_message_id) or None
         if turn is None or turn <= 0:
             return None
-        status = await self.status()
-        if status is not None and status.active_turn == turn:
+        if status is not None and (status.active_turn == turn or status.last_turn < turn):
             return None
         owner = next((m for m, t in state.message_turns.items() if t == turn), None)
         for i, message in enumerate(state.transcript):

@@ -18,10 +18,23 @@ TurnStatus = Literal["completed", "stopped", "failed"]
 InputKind = Literal["message", "steer"]
 
 
+class ToolSpec(BaseModel):
+    """What the workflow needs to know to run a tool call."""
+
+    name: str
+    client: bool = False
+    timeout_seconds: float = 300.0
+    max_attempts: int = 3
+    heartbeat_seconds: float = 5.0
+    requires_approval: bool = False
+    client_timeout_seconds: float = 86400.0
+
+
 class AgentSpec(BaseModel):
     """What the workflow needs to know about an agent (the rest stays in the worker)."""
 
     name: str
+    tools: list[ToolSpec] = Field(default_factory=list)
     max_steps: int = 10
     idle_timeout_seconds: float | None = None
     on_busy: OnBusy = "queue"
@@ -53,6 +66,8 @@ class ChatState(BaseModel):
     preloaded: bool = False
     preload_context: str | None = None
     closed: bool = False
+    subchats: list[str] = Field(default_factory=list)
+    """Persistent sub-agent chats this chat owns; closing this chat closes them."""
 
 
 class ChatInput(BaseModel):
@@ -189,9 +204,69 @@ class StepInput(BaseModel):
     preload_context: str | None = None
 
 
+class ToolCallRecord(BaseModel):
+    """A tool call the model made in a step."""
+
+    id: str
+    name: str
+    input: Any = None
+    input_error: str | None = None
+    """Set when the arguments were not valid JSON."""
+
+
 class StepResult(BaseModel):
     parts: list[dict[str, Any]] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     finish_reason: str = "stop"
     stopped: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+
+class ToolCallInput(BaseModel):
+    chat_id: str
+    agent: str
+    turn: int
+    step: int
+    call: ToolCallRecord
+    client_data: dict[str, Any] | None = None
+
+
+class ToolOutcome(BaseModel):
+    """A tool call's result as the model and the stream see it."""
+
+    output: Any = None
+    error: str | None = None
+    denied: bool = False
+    subchat: str | None = None
+    """A persistent sub-agent chat the call created (closed with this chat)."""
+
+
+class PublishInput(BaseModel):
+    """Chunks the workflow itself adds to the stream (tool results it received, approvals)."""
+
+    chat_id: str
+    turn: int
+    producer: str
+    chunks: list[dict[str, Any]]
+
+
+class ToolResultInput(BaseModel):
+    tool_call_id: str
+    output: Any = None
+    error: str | None = None
+
+
+class ToolResultAck(BaseModel):
+    turn: int
+
+
+class ApprovalInput(BaseModel):
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+
+
+class CloseChatsInput(BaseModel):
+    chat_ids: list[str]
+    agent: str

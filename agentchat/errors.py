@@ -13,7 +13,8 @@ AgentChatError
 │   ├── UnknownAgentError       no worker knows the agent name
 │   ├── AgentMismatchError      the chat id belongs to another agent
 │   ├── ChatClosedError         the chat is closing and takes no more input
-│   └── ChatBusyError           a turn runs and the agent's on_busy is "reject"
+│   ├── ChatBusyError           a turn runs and the agent's on_busy is "reject"
+│   └── NotPendingError         no tool call or approval of that id is waiting
 ├── StreamError                 reading a chat's event stream failed
 │   ├── StreamTimeoutError      nothing at all arrived for `stream_timeout` seconds
 │   ├── StreamConsumedError     a ChatStream was read twice
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidMessageError",
     "MessageTooLargeError",
     "NoWorkerError",
+    "NotPendingError",
     "RedisUnavailableError",
     "StreamConsumedError",
     "StreamError",
@@ -103,6 +105,10 @@ class ChatBusyError(ChatRejectedError):
     """A turn is running and the agent was configured with `on_busy="reject"`."""
 
 
+class NotPendingError(ChatRejectedError):
+    """No client tool call or approval of that id is waiting for an answer."""
+
+
 class StreamError(AgentChatError):
     """Reading a chat's event stream failed."""
 
@@ -144,6 +150,7 @@ _BY_TYPE: dict[str, type[AgentChatError]] = {
         AgentMismatchError,
         ChatClosedError,
         ChatBusyError,
+        NotPendingError,
         ConfigurationError,
     )
 }

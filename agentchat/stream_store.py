@@ -242,6 +242,16 @@ class StreamWriter:
                 if prev.get("type") == kind and prev.get("id") == chunk.get("id"):
                     last["c"] = {**prev, "delta": prev["delta"] + chunk["delta"]}
                     return
+        if pending and kind == "tool-output-available" and chunk.get("preliminary"):
+            last = pending[-1]
+            prev = last.get("c") or {}
+            if (
+                prev.get("type") == kind
+                and prev.get("preliminary")
+                and prev.get("toolCallId") == chunk.get("toolCallId")
+            ):
+                last["c"] = chunk  # a newer snapshot supersedes the unsent one
+                return
         pending.append({"k": "chunk", "c": chunk})
         if kind not in _FRAMING:
             self._wake.set()

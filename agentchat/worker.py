@@ -28,6 +28,7 @@ def create_worker(
     agents: Sequence[Agent],
     *,
     task_queue: str = "agentchat",
+    settings: Settings | None = None,
     max_concurrent_activities: int = 500,
     graceful_shutdown: timedelta = timedelta(seconds=10),
 ) -> Worker:
@@ -36,7 +37,7 @@ def create_worker(
     Workflows and activities share the task queue so the LLM step is dispatched eagerly with
     the workflow task that schedules it (one round trip less before the first token).
     """
-    activities = ChatActivities(store, client, list(agents))
+    activities = ChatActivities(store, client, list(agents), settings)
     return Worker(
         client,
         task_queue=task_queue,
@@ -63,7 +64,11 @@ async def run_worker(
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
     worker = create_worker(
-        client, StreamStore(redis, retention), agents, task_queue=settings.task_queue
+        client,
+        StreamStore(redis, retention),
+        agents,
+        task_queue=settings.task_queue,
+        settings=settings,
     )
     log.info(
         "worker serving %s on task queue %r", ", ".join(a.name for a in agents), settings.task_queue

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from datetime import timedelta
 
 from agentchat import Agent
 from agentchat.models import OfflineModel
+from agentchat.subagents import agent_tool
+from agentchat.tools import ToolContext, client_tool, tool
 
 #: A long, slow, deterministic answer: a retried step reproduces it exactly.
 slow = Agent(
@@ -18,4 +22,50 @@ slow = Agent(
 )
 quick = Agent(name="quick", model=OfflineModel(tokens_per_second=0, first_token_delay=0.0))
 
-all = [slow, quick]
+
+@tool(heartbeat=timedelta(seconds=2))
+async def slow_tool(request: str, ctx: ToolContext) -> str:
+    """A slow side effect that records every attempt in $TOOL_LOG.
+
+    Args:
+        request: What to do.
+    """
+    line = json.dumps({"key": ctx.idempotency_key, "attempt": ctx.attempt}) + "\n"
+    await asyncio.to_thread(_append, os.environ["TOOL_LOG"], line)
+    await asyncio.sleep(float(os.environ.get("TOOL_SECONDS", "4")))
+    return f"done: {request}"
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a") as log:
+        log.write(line)
+
+
+tooly = Agent(
+    name="tooly",
+    model=OfflineModel(tokens_per_second=0, first_token_delay=0.0),
+    tools=[slow_tool],
+    step_heartbeat=timedelta(seconds=2),
+)
+clienty = Agent(
+    name="clienty",
+    model=OfflineModel(tokens_per_second=0, first_token_delay=0.0),
+    tools=[client_tool("pick_color", "Ask the user to pick a colour.")],
+)
+researcher = Agent(
+    name="researcher",
+    model=OfflineModel(
+        tokens_per_second=float(os.environ.get("RESEARCH_RATE", "20")),
+        first_token_delay=0.0,
+        words=40,
+    ),
+    step_heartbeat=timedelta(seconds=2),
+)
+lead = Agent(
+    name="lead",
+    model=OfflineModel(tokens_per_second=0, first_token_delay=0.0),
+    tools=[agent_tool("researcher")],
+    step_heartbeat=timedelta(seconds=2),
+)
+
+all = [slow, quick, tooly, clienty, researcher, lead]

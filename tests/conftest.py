@@ -104,6 +104,7 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
             StreamStore(await get_redis(settings)),
             agents,
             task_queue=task_queue or settings.task_queue,
+            settings=settings,
         )
         task = asyncio.create_task(worker.run())
         handle = WorkerHandle(task, worker)
@@ -142,6 +143,7 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(env: dict[str, str] | None = None) -> WorkerProcess:
+        env = {"TOOL_LOG": str(tmp_path / "tool.log"), **(env or {})}
         log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "agentchat", "worker", "--agents", "tests.agents:all"],

@@ -26,6 +26,8 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent / "histories"
+VERSION = "v2"
+"""Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
 def echo_agent(server: FakeOpenAIServer, **kwargs: Any) -> Agent:
@@ -205,12 +207,65 @@ async def test_record_histories(
     for i in range(12):
         await (await chat.send_message(f"n{i}")).text()
     await chat.close(wait=True)
+    tools_queue = f"{settings.task_queue}-tools"
+    await _tool_chat(start_worker, new_chat, tools_queue)
     client = await get_temporal(settings)
     HISTORIES.mkdir(exist_ok=True)
+    tools_chat = AgentChat(
+        agent="ops", id="recorded-tools", settings=settings, task_queue=tools_queue
+    )
+    for n, run in enumerate(
+        sorted(await all_runs(client, tools_chat.workflow_id), key=lambda r: r.start_time)
+    ):
+        handle = client.get_workflow_handle(tools_chat.workflow_id, run_id=run.run_id)
+        (HISTORIES / f"{VERSION}-tools-run{n}.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
     for n, run in enumerate(
         sorted(await all_runs(client, chat.workflow_id), key=lambda r: r.start_time)
     ):
         history = await client.get_workflow_handle(
             chat.workflow_id, run_id=run.run_id
         ).fetch_history()
-        (HISTORIES / f"chat-run{n}.json").write_text(history.to_json())
+        (HISTORIES / f"{VERSION}-chat-run{n}.json").write_text(history.to_json())
+
+
+async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -> None:
+    """A chat with a server tool, an approval, a denial and a client tool."""
+    from agentchat.models import OfflineModel
+    from agentchat.tools import client_tool, tool
+
+    @tool
+    async def lookup(query: str) -> str:
+        """Look something up."""
+        return f"found {query}"
+
+    @tool(requires_approval=True)
+    async def delete_file(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    model = OfflineModel(tokens_per_second=0, first_token_delay=0)
+    await start_worker(
+        Agent(
+            name="ops",
+            model=model,
+            tools=[lookup, delete_file, client_tool("pick_color", "Pick a colour.")],
+        ),
+        task_queue=queue,
+    )
+    chat = new_chat(agent="ops", id="recorded-tools", task_queue=queue)
+    await (await chat.send_message("please lookup the docs")).text()
+    for decision in (True, False):
+        stream = await chat.send_message(f"delete file {decision}")
+        async for chunk in stream:
+            if chunk.type == "tool-approval-request":
+                if decision:
+                    await chat.approve(chunk.approval_id)
+                else:
+                    await chat.deny(chunk.approval_id, "no")
+    stream = await chat.send_message("pick color please")
+    async for chunk in stream:
+        if chunk.type == "tool-input-available":
+            await chat.submit_tool_result(chunk.tool_call_id, "green")
+    await chat.close(wait=True)

@@ -12,5 +12,18 @@ TURN_END = "agentchat.turn_end"
 RUN_PRELOAD = "agentchat.run_preload"
 LLM_STEP = "agentchat.llm_step"
 FLAG_STOP = "agentchat.flag_stop"
+TOOL_CALL = "agentchat.tool_call"
+PUBLISH = "agentchat.publish"
+CLOSE_CHATS = "agentchat.close_chats"
 
-__all__ = ["FLAG_STOP", "LLM_STEP", "OPEN_CHAT", "RUN_PRELOAD", "TURN_END", "TURN_START"]
+__all__ = [
+    "CLOSE_CHATS",
+    "FLAG_STOP",
+    "LLM_STEP",
+    "OPEN_CHAT",
+    "PUBLISH",
+    "RUN_PRELOAD",
+    "TOOL_CALL",
+    "TURN_END",
+    "TURN_START",
+]

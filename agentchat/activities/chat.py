@@ -9,21 +9,37 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
-from agentchat.activities import FLAG_STOP, LLM_STEP, OPEN_CHAT, RUN_PRELOAD, TURN_END, TURN_START
+from agentchat.activities import (
+    CLOSE_CHATS,
+    FLAG_STOP,
+    LLM_STEP,
+    OPEN_CHAT,
+    PUBLISH,
+    RUN_PRELOAD,
+    TOOL_CALL,
+    TURN_END,
+    TURN_START,
+)
 from agentchat.activities.llm import run_llm_step
+from agentchat.activities.tools import run_tool_call
 from agentchat.agent import Agent, PreloadContext
 from agentchat.contracts import (
     ChatState,
+    CloseChatsInput,
     OpenChatInput,
     OpenChatResult,
     PreloadHookInput,
     PreloadHookResult,
+    PublishInput,
     StepInput,
     StepResult,
+    ToolCallInput,
+    ToolOutcome,
     TurnEndInput,
     TurnStartInput,
     TurnStopInput,
 )
+from agentchat.settings import Settings
 from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
 
 __all__ = ["ChatActivities"]
@@ -34,10 +50,17 @@ log = logging.getLogger("agentchat.activities")
 class ChatActivities:
     """Activities bound to one worker's Redis store, Temporal client and agents."""
 
-    def __init__(self, store: StreamStore, client: Client, agents: list[Agent]) -> None:
+    def __init__(
+        self,
+        store: StreamStore,
+        client: Client,
+        agents: list[Agent],
+        settings: Settings | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.agents = {a.name: a for a in agents}
+        self.settings = settings or Settings()
 
     def all(self) -> list[Any]:
         return [
@@ -47,6 +70,9 @@ class ChatActivities:
             self.run_preload,
             self.llm_step,
             self.flag_stop,
+            self.tool_call,
+            self.publish,
+            self.close_chats,
         ]
 
     def _agent(self, name: str) -> Agent:
@@ -90,8 +116,8 @@ class ChatActivities:
             except Exception as exc:  # a run we cannot read: try the one before it
                 log.warning("chat %s: cannot restore run %s: %s", req.chat_id, run.run_id, exc)
                 continue
-            if state is not None:
-                return state
+            if state is not None and (state.transcript or state.message_turns):
+                return state  # runs that refused their input hold nothing: look further back
         return None
 
     @activity.defn(name=TURN_START)
@@ -111,7 +137,8 @@ class ChatActivities:
             trigger=req.trigger,
         )
         writer.chunk({"type": "start", "messageId": req.message_id})
-        await writer.flush()
+        if not await writer.flush():
+            raise ApplicationError("stream write failed; retrying")
         return writer.last_id or ""
 
     @activity.defn(name=TURN_END)
@@ -133,7 +160,8 @@ class ChatActivities:
         writer.control(
             "turn-end", status=req.status, finishReason=req.finish_reason, error=req.error_text
         )
-        await writer.flush()
+        if not await writer.flush():
+            raise ApplicationError("stream write failed; retrying")
         return writer.last_id or ""
 
     @activity.defn(name=FLAG_STOP)
@@ -157,3 +185,28 @@ class ChatActivities:
     @activity.defn(name=LLM_STEP)
     async def llm_step(self, req: StepInput) -> StepResult:
         return await run_llm_step(self.store, self._agent(req.agent), req)
+
+    @activity.defn(name=TOOL_CALL)
+    async def tool_call(self, req: ToolCallInput) -> ToolOutcome:
+        return await run_tool_call(self.store, self._agent(req.agent), req, self.settings)
+
+    @activity.defn(name=PUBLISH)
+    async def publish(self, req: PublishInput) -> None:
+        writer = StreamWriter(
+            self.store,
+            req.chat_id,
+            producer=req.producer,
+            attempt=activity.info().attempt,
+            turn=req.turn,
+        )
+        for chunk in req.chunks:
+            writer.chunk(chunk)
+        if not await writer.flush():
+            raise ApplicationError("stream write failed; retrying")
+
+    @activity.defn(name=CLOSE_CHATS)
+    async def close_chats(self, req: CloseChatsInput) -> None:
+        from agentchat.client import AgentChat
+
+        for chat_id in req.chat_ids:
+            await AgentChat(agent=req.agent, id=chat_id, settings=self.settings).close()

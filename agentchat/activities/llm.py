@@ -12,13 +12,20 @@ import contextlib
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentchat.agent import Agent
-from agentchat.contracts import StepInput, StepResult
+from agentchat.contracts import StepInput, StepResult, ToolCallRecord
 from agentchat.models import ModelRequest, ModelRequestError, StepFinish, TextDelta
-from agentchat.models.base import _Retryable
+from agentchat.models.base import (
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolDefinition,
+    _Retryable,
+)
 from agentchat.stream_store import StreamStore, StreamWriter
 
 __all__ = ["run_llm_step"]
@@ -54,20 +61,51 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
         instructions = (
             f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
         )
-    request = ModelRequest(instructions, step.transcript + step.inject, step.client_data)
+    tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
+    request = ModelRequest(instructions, step.transcript + step.inject, step.client_data, tools)
+    calls: list[ToolCallRecord] = []
+    started_calls: set[str] = set()
+
+    def close_text() -> None:
+        nonlocal text_part
+        if text_part is not None:
+            writer.chunk({"type": "text-end", "id": text_id})
+            text_part = None
 
     async def consume() -> None:
-        nonlocal text_part, finish
+        nonlocal text_part, finish, text_id
         async for event in agent.resolved_model().stream(request):
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue
                 if text_part is None:
+                    text_id = f"{step.message_id}-s{step.step}-{len(parts)}"
                     text_part = {"type": "text", "text": "", "state": "done"}
                     parts.append(text_part)
                     writer.chunk({"type": "text-start", "id": text_id})
                 text_part["text"] += event.text
                 writer.chunk({"type": "text-delta", "id": text_id, "delta": event.text})
+            elif isinstance(event, ToolCallStart):
+                close_text()
+                started_calls.add(event.id)
+                writer.chunk(
+                    {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
+                )
+            elif isinstance(event, ToolCallDelta):
+                writer.chunk(
+                    {
+                        "type": "tool-input-delta",
+                        "toolCallId": event.id,
+                        "inputTextDelta": event.text,
+                    }
+                )
+            elif isinstance(event, ToolCall):
+                close_text()
+                if event.id not in started_calls:
+                    writer.chunk(
+                        {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
+                    )
+                calls.append(_record_call(event, parts, writer))
             elif isinstance(event, StepFinish):
                 finish = event
 
@@ -76,7 +114,12 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
     beat = asyncio.create_task(_heartbeat(), name="heartbeat")
     stop_watch = asyncio.create_task(_watch_stop(writer), name="stop watch")
     try:
-        await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Temporal cancelled the step (a stop the Redis flag did not deliver): hand back
+            # the partial answer, which the workflow waits for, instead of nothing.
+            stopped = True
         if not model_task.done():
             model_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +153,7 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
         await asyncio.shield(writer.close())
     return StepResult(
         parts=parts,
+        tool_calls=calls,
         finish_reason=finish.finish_reason,
         stopped=stopped,
         input_tokens=finish.input_tokens,
@@ -126,3 +170,49 @@ async def _heartbeat() -> None:
 
 async def _watch_stop(writer: StreamWriter) -> None:
     await writer.interrupted.wait()
+
+
+def _record_call(
+    call: ToolCall, parts: list[dict[str, Any]], writer: StreamWriter
+) -> ToolCallRecord:
+    """Announce a complete tool call on the stream and add its part to the message."""
+    try:
+        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        error = f"arguments for {call.name} are not valid JSON: {exc}"
+        writer.chunk(
+            {
+                "type": "tool-input-error",
+                "toolCallId": call.id,
+                "toolName": call.name,
+                "input": call.arguments,
+                "errorText": error,
+            }
+        )
+        parts.append(
+            {
+                "type": f"tool-{call.name}",
+                "toolCallId": call.id,
+                "state": "output-error",
+                "input": call.arguments,
+                "errorText": error,
+            }
+        )
+        return ToolCallRecord(id=call.id, name=call.name, input=call.arguments, input_error=error)
+    writer.chunk(
+        {
+            "type": "tool-input-available",
+            "toolCallId": call.id,
+            "toolName": call.name,
+            "input": arguments,
+        }
+    )
+    parts.append(
+        {
+            "type": f"tool-{call.name}",
+            "toolCallId": call.id,
+            "state": "input-available",
+            "input": arguments,
+        }
+    )
+    return ToolCallRecord(id=call.id, name=call.name, input=arguments)

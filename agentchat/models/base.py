@@ -1,10 +1,12 @@
-"""The provider interface: a model streams text deltas and ends with a finish event."""
+"""The provider interface: a model streams text and tool calls, then a finish event."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+import orjson
 
 from agentchat.messages import UIMessage
 
@@ -15,8 +17,21 @@ __all__ = [
     "ModelRequestError",
     "StepFinish",
     "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallStart",
+    "ToolDefinition",
     "to_chat_messages",
 ]
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """A tool as the model sees it."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -26,11 +41,35 @@ class ModelRequest:
     instructions: str | None
     messages: list[UIMessage]
     client_data: dict[str, Any] | None = None
+    tools: list[ToolDefinition] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStart:
+    """The model began a tool call; its arguments follow as `ToolCallDelta`s."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call: `arguments` is the model's JSON text, not yet validated."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -40,7 +79,7 @@ class StepFinish:
     output_tokens: int | None = None
 
 
-ModelEvent = TextDelta | StepFinish
+ModelEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCall | StepFinish
 
 
 class ModelRequestError(Exception):
@@ -66,33 +105,91 @@ class Model(Protocol):
     name: str
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """Yield `TextDelta`s, then exactly one `StepFinish`."""
+        """Yield `TextDelta`s and tool call events, then exactly one `StepFinish`."""
         ...
 
 
-def to_chat_messages(instructions: str | None, transcript: list[UIMessage]) -> list[dict[str, str]]:
+def _is_tool_part(part: dict[str, Any]) -> bool:
+    kind = str(part.get("type", ""))
+    return kind == "dynamic-tool" or kind.startswith("tool-")
+
+
+def _tool_result_text(part: dict[str, Any]) -> str:
+    state = part.get("state")
+    if state == "output-available":
+        output = part.get("output")
+        return output if isinstance(output, str) else orjson.dumps(output).decode()
+    if state == "output-denied":
+        reason = (part.get("approval") or {}).get("reason")
+        return "The user denied this tool call" + (f": {reason}" if reason else ".")
+    return f"Error: {part.get('errorText') or 'the tool did not return a result'}"
+
+
+def to_chat_messages(instructions: str | None, transcript: list[UIMessage]) -> list[dict[str, Any]]:
     """Flatten UIMessages into chat-completions messages.
 
-    A steer injected mid-turn is a `data-steer` part inside the assistant message (that is how the
-    stream shows it); the model must see it as a user message between the assistant's text
-    before and after it.
+    An assistant message holds a whole turn: text, tool calls with their results, and steers.
+    A steer injected mid-turn is a `data-steer` part (that is how the stream shows it); the
+    model must see it as a user message between the assistant's output before and after it.
+    Tool parts become an assistant message with `tool_calls` followed by `tool` messages.
     """
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     if instructions:
         out.append({"role": "system", "content": instructions})
     for message in transcript:
-        buffer: list[str] = []
+        if message.role != "assistant":
+            content = "".join(
+                str(p.get("text", "")) for p in message.parts if p.get("type") == "text"
+            )
+            out.append({"role": message.role, "content": content})
+            continue
+        text: list[str] = []
+        calls: list[dict[str, Any]] = []
         for part in message.parts:
             kind = part.get("type")
             if kind == "text":
-                buffer.append(str(part.get("text", "")))
-            elif kind == "data-steer" and message.role == "assistant":
-                if "".join(buffer).strip():
-                    out.append({"role": "assistant", "content": "".join(buffer)})
-                buffer = []
+                if calls:
+                    _flush_assistant(out, text, calls)
+                text.append(str(part.get("text", "")))
+            elif _is_tool_part(part):
+                calls.append(part)
+            elif kind == "step-start" and calls:
+                _flush_assistant(out, text, calls)
+            elif kind == "data-steer":
+                _flush_assistant(out, text, calls)
                 data = part.get("data") or {}
                 out.append({"role": "user", "content": str(data.get("text", ""))})
-        text = "".join(buffer)
-        if text.strip() or message.role == "user":
-            out.append({"role": message.role, "content": text})
+        _flush_assistant(out, text, calls)
     return out
+
+
+def _flush_assistant(
+    out: list[dict[str, Any]], text: list[str], calls: list[dict[str, Any]]
+) -> None:
+    joined = "".join(text)
+    if calls:
+        out.append(
+            {
+                "role": "assistant",
+                "content": joined or None,
+                "tool_calls": [
+                    {
+                        "id": p["toolCallId"],
+                        "type": "function",
+                        "function": {
+                            "name": p.get("toolName") or str(p["type"])[5:],
+                            "arguments": orjson.dumps(p.get("input") or {}).decode(),
+                        },
+                    }
+                    for p in calls
+                ],
+            }
+        )
+        for p in calls:
+            out.append(
+                {"role": "tool", "tool_call_id": p["toolCallId"], "content": _tool_result_text(p)}
+            )
+    elif joined.strip():
+        out.append({"role": "assistant", "content": joined})
+    text.clear()
+    calls.clear()

@@ -13,6 +13,9 @@ from agentchat.models.base import (
     ModelRequestError,
     StepFinish,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
     _Retryable,
     to_chat_messages,
 )
@@ -75,12 +78,28 @@ class OpenAIModel:
         finish = "stop"
         usage_in: int | None = None
         usage_out: int | None = None
+        extra: dict[str, Any] = {}
+        if request.tools:
+            extra["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
+        # Tool calls stream as fragments keyed by index: id and name first, then arguments.
+        calls: dict[int, list[str]] = {}
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
+                **extra,
             )
             async with response:
                 async for event in response:
@@ -88,8 +107,23 @@ class OpenAIModel:
                         usage_in = event.usage.prompt_tokens
                         usage_out = event.usage.completion_tokens
                     for choice in event.choices:
-                        if choice.delta and choice.delta.content:
-                            yield TextDelta(choice.delta.content)
+                        delta = choice.delta
+                        if delta and delta.content:
+                            yield TextDelta(delta.content)
+                        for call in (delta.tool_calls or []) if delta else []:
+                            slot = calls.get(call.index)
+                            if slot is None:
+                                name = call.function.name if call.function else None
+                                slot = calls[call.index] = [
+                                    call.id or f"call_{call.index}",
+                                    name or "",
+                                    "",
+                                ]
+                                yield ToolCallStart(slot[0], slot[1])
+                            arguments = call.function.arguments if call.function else None
+                            if arguments:
+                                slot[2] += arguments
+                                yield ToolCallDelta(slot[0], arguments)
                         if choice.finish_reason:
                             finish = _FINISH.get(choice.finish_reason, "other")
         except openai.APIStatusError as exc:
@@ -104,6 +138,8 @@ class OpenAIModel:
             ) from None
         except openai.APIConnectionError as exc:
             raise _Retryable(f"{self.name} unreachable: {exc}") from None
+        for call_id, name, arguments in calls.values():
+            yield ToolCall(call_id, name, arguments)
         yield StepFinish(finish, input_tokens=usage_in, output_tokens=usage_out)
 
 

@@ -1,5 +1,5 @@
 """Test aids: a loopback server speaking OpenAI's streaming chat-completions protocol."""
 
-from agentchat.testing.openai_server import FakeOpenAIServer
+from agentchat.testing.openai_server import FakeOpenAIServer, FakeToolCall
 
-__all__ = ["FakeOpenAIServer"]
+__all__ = ["FakeOpenAIServer", "FakeToolCall"]

@@ -16,9 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FakeOpenAIServer"]
+__all__ = ["FakeOpenAIServer", "FakeToolCall"]
 
-Reply = Callable[[list[dict[str, Any]]], str | list[str]]
+
+@dataclass(frozen=True)
+class FakeToolCall:
+    """A tool call the fake model makes; `arguments` is sent verbatim (it may be bad JSON)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+
+
+Reply = Callable[[list[dict[str, Any]]], "str | list[str] | list[FakeToolCall]"]
 
 
 def default_reply(messages: list[dict[str, Any]]) -> str:
@@ -103,9 +113,12 @@ class FakeOpenAIServer:
             )
             return True
         answer = self.reply(request.get("messages", []))
-        tokens = answer if isinstance(answer, list) else _words(answer)
+        calls = (
+            [a for a in answer if isinstance(a, FakeToolCall)] if isinstance(answer, list) else []
+        )
+        tokens = [] if calls else (answer if isinstance(answer, list) else _words(answer))
         if not request.get("stream"):
-            await self._json(writer, 200, _completion(request, "".join(tokens)))
+            await self._json(writer, 200, _completion(request, "".join(map(str, tokens))))
             return True
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
@@ -143,8 +156,22 @@ class FakeOpenAIServer:
                     "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}],
                 },
             )
+        for index, call in enumerate(calls):
+            call_id = call.id or f"call_{len(self.requests)}_{index}"
+            opening = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            await self._event(writer, _delta(base, {"tool_calls": [opening]}))
+            half = len(call.arguments) // 2
+            for piece in (call.arguments[:half], call.arguments[half:]):
+                fragment = {"index": index, "function": {"arguments": piece}}
+                await self._event(writer, _delta(base, {"tool_calls": [fragment]}))
+        finish = "tool_calls" if calls else "stop"
         await self._event(
-            writer, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            writer, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         )
         if (request.get("stream_options") or {}).get("include_usage"):
             await self._event(
@@ -181,6 +208,10 @@ class FakeOpenAIServer:
             + data
         )
         await writer.drain()
+
+
+def _delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
 
 
 def _words(text: str) -> list[str]:

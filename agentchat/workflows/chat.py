@@ -8,15 +8,18 @@ message can restore the conversation in a new run.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from agentchat.activities import (
+        CLOSE_CHATS,
         FLAG_STOP,
         LLM_STEP,
         OPEN_CHAT,
@@ -26,10 +29,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentchat.contracts import (
         AgentSpec,
+        ApprovalInput,
         ChatInput,
         ChatState,
         ChatStatus,
         CloseAck,
+        CloseChatsInput,
         CloseInput,
         OpenChatInput,
         OpenChatResult,
@@ -44,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StopAck,
         StopInput,
+        ToolResultAck,
+        ToolResultInput,
         TurnEndInput,
         TurnStartInput,
         TurnStatus,
@@ -52,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from agentchat.errors import InvalidMessageError
     from agentchat.limits import check_user_message
     from agentchat.messages import UIMessage
+    from agentchat.workflows.tool_calls import ToolCalls
 
 __all__ = ["ChatWorkflow", "workflow_id_for"]
 
@@ -103,6 +111,10 @@ class ChatWorkflow:
         self.preload_wanted = False
         self.preload_client_data: dict[str, Any] | None = None
         self.updates = 0
+        self.idle = False
+        self.stepping: int | None = None
+        """The turn whose LLM step is running right now, if any."""
+        self.tools = ToolCalls(self)
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -110,7 +122,9 @@ class ChatWorkflow:
     async def run(self, input: ChatInput) -> ChatState:
         await self._open(input)
         while self.refusal is None:
-            if self._needs_preload():
+            if self.state.pending_steers and self.active_turn is None:
+                self._queue_pending_steers()
+            elif self._needs_preload():
                 await self._preload()
             elif self._should_continue_as_new():
                 # Between turns only; the queue, the pending steers and the seen message ids
@@ -121,26 +135,50 @@ class ChatWorkflow:
                 )
             elif self.state.queue:
                 await self._run_turn()
-            elif self.state.closed:
-                break
+            elif self.state.closed or self.idle:
+                # Ending: wait for handlers, but serve anything that raced in meanwhile.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or self._has_input()
+                )
+                if not self._has_input():
+                    break
+                self.idle = False
             else:
                 try:
                     await workflow.wait_condition(
-                        lambda: bool(self.state.queue) or self.state.closed or self.preload_wanted,
+                        lambda: self._has_input() or self.state.closed,
                         timeout=self._idle_timeout(),
-                        timeout_summary="idle timeout",
+                        timeout_summary="idle",
                     )
                 except TimeoutError:
-                    # Idle: end this run. Input that raced the timer is still served first.
-                    await workflow.wait_condition(workflow.all_handlers_finished)
-                    if not self.state.queue:
-                        break
+                    self.idle = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self.state.queue and self.refusal is None:  # pragma: no cover - raced input
-            workflow.continue_as_new(
-                ChatInput(chat_id=self.state.chat_id, agent=self.state.agent, state=self.state)
-            )
+        if self.state.subchats and self.state.closed:
+            await self._close_subchats()
         return self.state
+
+    def _has_input(self) -> bool:
+        return bool(self.state.queue) or bool(self.state.pending_steers) or self.preload_wanted
+
+    def _queue_pending_steers(self) -> None:
+        # A steer that found no step to join becomes the next turn: never dropped.
+        for steer in self.state.pending_steers:
+            self.state.message_turns[steer.message.id] = 0
+        self.state.queue[:0] = self.state.pending_steers
+        self.state.pending_steers = []
+
+    async def _close_subchats(self) -> None:
+        try:
+            await workflow.execute_activity(
+                CLOSE_CHATS,
+                CloseChatsInput(chat_ids=self.state.subchats, agent=self.state.agent),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "chat %s: closing sub-chats failed: %s", self.state.chat_id, err
+            )
 
     async def _open(self, input: ChatInput) -> None:
         info = workflow.info()
@@ -225,7 +263,7 @@ class ChatWorkflow:
         self.active_turn = turn
         assistant = UIMessage(id=str(workflow.uuid4()), role="assistant")
         self.state.transcript.append(item.message)
-        await _local(
+        await self._record(
             TURN_START,
             TurnStartInput(
                 chat_id=self.state.chat_id,
@@ -234,7 +272,6 @@ class ChatWorkflow:
                 user_message_id=item.message.id,
                 trigger="steer" if item.kind == "steer" else "submit-message",
             ),
-            str,
         )
         self.state.transcript.append(assistant)
         status: TurnStatus = "completed"
@@ -257,22 +294,38 @@ class ChatWorkflow:
             if self.stop_turn == turn or (result is not None and result.stopped):
                 status = "stopped"
                 break
+            assert result is not None
+            more = False
+            if result.tool_calls:
+                await self.tools.run(turn, step, result.tool_calls, assistant, item)
+                if self.stop_turn == turn:
+                    status = "stopped"
+                    break
+                more = True  # the model answers with the tool results
             inject = []
-            if self.state.pending_steers and step < self.spec.max_steps:
+            if self.state.pending_steers:
                 inject = [s.message for s in self.state.pending_steers]
                 self.state.pending_steers = []
                 for message in inject:
                     self.state.message_turns[message.id] = turn
-                continue
-            break
-        # A steer that found no step to join becomes the next turn: never dropped.
-        self.state.queue[:0] = self.state.pending_steers
-        self.state.pending_steers = []
+                more = True
+            if not more:
+                break
+            if step >= self.spec.max_steps:
+                # Out of steps: steers not yet shown to the model run as the next turn.
+                self.state.pending_steers[:0] = [
+                    QueuedInput(message=m, kind="steer") for m in inject
+                ]
+                finish_reason = "tool-calls" if result.tool_calls else finish_reason
+                break
         if status == "failed":
             assistant.metadata = {"status": "failed", "error": error_text}
         elif status == "stopped":
             assistant.metadata = {"status": "stopped"}
-        await _local(
+        # From here the turn takes no more input: a steer arriving now is the next turn.
+        self.active_turn = None
+        self.stop_turn = None
+        await self._record(
             TURN_END,
             TurnEndInput(
                 chat_id=self.state.chat_id,
@@ -281,11 +334,20 @@ class ChatWorkflow:
                 finish_reason=finish_reason,
                 error_text=error_text,
             ),
-            str,
         )
-        self.active_turn = None
-        self.stop_turn = None
+        self._queue_pending_steers()
+        self.tools.forget()
         self._forget_old_message_ids()
+
+    async def _record(self, activity: str, arg: Any) -> None:
+        """Write a turn's start or end record. Redis is a cache: after retrying for a while,
+        an outage costs the live stream, never the turn (the transcript has it)."""
+        try:
+            await _local(activity, arg)
+        except ActivityError as err:
+            workflow.logger.warning(
+                "chat %s: %s not recorded: %s", self.state.chat_id, activity, err
+            )
 
     async def _run_step(
         self,
@@ -317,21 +379,12 @@ class ChatWorkflow:
                 maximum_attempts=self.spec.step_max_attempts,
                 non_retryable_error_types=["ModelRequestError", "UnknownAgentError"],
             ),
+            # A cancelled step still hands back the partial answer the user already saw.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"turn {turn} step {step}",
         )
-        await workflow.wait_condition(lambda: handle.done() or self.stop_turn == turn)
-        if not handle.done():
-            # Stop: the step polls a Redis flag and hands back its partial answer within
-            # milliseconds; set the flag too (the stop may not have come through Redis), and
-            # cancel the activity only if it does not return in time.
-            await _local(
-                FLAG_STOP,
-                TurnStopInput(chat_id=self.state.chat_id, turn=turn),
-            )
-            try:
-                await workflow.wait_condition(handle.done, timeout=STOP_GRACE)
-            except TimeoutError:
-                handle.cancel()
+        self.stepping = turn
+        await self.await_or_stop(handle, turn)
         try:
             return await handle, None
         except ActivityError as err:
@@ -339,6 +392,21 @@ class ChatWorkflow:
                 return None, None
             cause = err.cause
             return None, str(cause.message if isinstance(cause, ApplicationError) else err)
+        finally:
+            self.stepping = None
+
+    async def await_or_stop(self, handle: asyncio.Future[Any], turn: int) -> None:
+        """Wait for an activity; on stop, let it hand back within the grace, then cancel it."""
+        await workflow.wait_condition(lambda: handle.done() or self.stop_turn == turn)
+        if handle.done():
+            return
+        # The activity polls a Redis flag and returns within milliseconds; set the flag too
+        # (the stop may not have come through Redis), and cancel only if it does not return.
+        await self._record(FLAG_STOP, TurnStopInput(chat_id=self.state.chat_id, turn=turn))
+        try:
+            await workflow.wait_condition(handle.done, timeout=STOP_GRACE)
+        except TimeoutError:
+            handle.cancel()
 
     def _forget_old_message_ids(self) -> None:
         turns = self.state.message_turns
@@ -353,7 +421,7 @@ class ChatWorkflow:
 
     def _known(self, message_id: str) -> bool:
         return message_id in self.state.message_turns or any(
-            q.message.id == message_id for q in self.state.pending_steers
+            q.message.id == message_id for q in (*self.state.pending_steers, *self.state.queue)
         )
 
     def _validate_input(self, req: SendInput) -> None:
@@ -449,11 +517,33 @@ class ChatWorkflow:
             raise self.refusal
         if req.agent != self.state.agent:
             raise _reject_mismatch(self.state.chat_id, self.state.agent, req.agent)
+        if self.state.closed and not self.state.preloaded:
+            raise _reject_closed(self.state.chat_id)
         if not self.state.preloaded:
             self.preload_client_data = req.client_data
             self.preload_wanted = True
             await workflow.wait_condition(lambda: self.state.preloaded)
         return PreloadAck(run_id=workflow.info().run_id, preloaded=self.state.preloaded)
+
+    @workflow.update(name="tool_result")
+    def tool_result(self, req: ToolResultInput) -> ToolResultAck:
+        """The caller's answer to a client tool call."""
+        self.updates += 1
+        return self.tools.answer(req)
+
+    @tool_result.validator
+    def _validate_tool_result(self, req: ToolResultInput) -> None:
+        self.tools.check_answer(req)
+
+    @workflow.update(name="approval")
+    def approval(self, req: ApprovalInput) -> ToolResultAck:
+        """Approve or deny a tool call that requires approval."""
+        self.updates += 1
+        return self.tools.decide(req)
+
+    @approval.validator
+    def _validate_approval(self, req: ApprovalInput) -> None:
+        self.tools.check_decision(req)
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -1,0 +1,108 @@
+"""The tool call activity: validate the model's arguments, run the tool, publish its result.
+
+A validation error or an exception becomes a tool error the model sees, not a failed turn;
+only a dead worker makes Temporal retry the call, with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from temporalio import activity
+
+from agentchat.agent import Agent
+from agentchat.contracts import ToolCallInput, ToolOutcome
+from agentchat.stream_store import StreamStore, StreamWriter
+from agentchat.tools import ToolContext
+
+__all__ = ["run_tool_call"]
+
+
+async def run_tool_call(
+    store: StreamStore, agent: Agent, req: ToolCallInput, settings: Any
+) -> ToolOutcome:
+    call = req.call
+    writer = StreamWriter(
+        store,
+        req.chat_id,
+        producer=f"t{req.turn}.s{req.step}.tool.{call.id}",
+        attempt=activity.info().attempt,
+        turn=req.turn,
+    )
+    tool = agent.tool(call.name)
+    error: str | None = call.input_error
+    args: Any = None
+    if tool is None:
+        names = ", ".join(t.name for t in agent.tools) or "none"
+        error = f"unknown tool {call.name!r}; available tools: {names}"
+    elif error is None:
+        try:
+            args = tool.validate(call.input)
+        except ValueError as exc:
+            error = str(exc)
+    if tool is None or error is not None:
+        return await _finish(writer, call.id, ToolOutcome(error=error))
+
+    ctx = ToolContext(
+        chat_id=req.chat_id,
+        agent=req.agent,
+        client_data=req.client_data,
+        tool_call_id=call.id,
+        idempotency_key=f"{req.chat_id}:{req.turn}:{call.id}",
+        turn=req.turn,
+        attempt=activity.info().attempt,
+        settings=settings,
+    )
+    ctx._progress = lambda output: writer.chunk(
+        {
+            "type": "tool-output-available",
+            "toolCallId": call.id,
+            "output": output,
+            "preliminary": True,
+        }
+    )
+    writer.start()
+    beat = asyncio.create_task(_heartbeat())
+    watch = asyncio.create_task(_relay_stop(writer, ctx))
+    try:
+        output = await tool.invoke(args, ctx)
+        outcome = ToolOutcome(output=output)
+    except asyncio.CancelledError:
+        await asyncio.shield(writer.close())
+        raise
+    except Exception as exc:  # the model sees it and may correct itself
+        outcome = ToolOutcome(error=f"{type(exc).__name__}: {exc}")
+    finally:
+        beat.cancel()
+        watch.cancel()
+    if ctx.owned_chats:
+        outcome.subchat = ctx.owned_chats[0]
+    return await _finish(writer, call.id, outcome)
+
+
+async def _finish(writer: StreamWriter, call_id: str, outcome: ToolOutcome) -> ToolOutcome:
+    if outcome.error is not None:
+        writer.chunk(
+            {"type": "tool-output-error", "toolCallId": call_id, "errorText": outcome.error}
+        )
+    else:
+        writer.chunk(
+            {"type": "tool-output-available", "toolCallId": call_id, "output": outcome.output}
+        )
+    await writer.close()
+    return outcome
+
+
+async def _heartbeat() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(1.0)
+
+
+async def _relay_stop(writer: StreamWriter, ctx: ToolContext) -> None:
+    """Tell the tool when the turn was stopped (the writer polls the stop flag)."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer.interrupted.wait()
+        ctx.stopped.set()

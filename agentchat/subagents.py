@@ -1,0 +1,104 @@
+"""Sub-agent delegation: a tool that hands a task to another agent and streams its progress.
+
+The parent's stream shows the sub-agent's answer as it grows (`tool-output-available` with
+`preliminary: true`, one `UIMessage` snapshot at a time), and the parent model gets the final
+text. Sub-chat ids and message ids are derived from the parent's chat, turn and tool call, so
+a tool activity retried after a crash re-attaches to the same sub-chat and its in-flight turn
+instead of sending the message again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+from datetime import timedelta
+
+from agentchat.tools import Tool, ToolContext, tool
+
+__all__ = ["agent_tool"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+
+def _chat_id(*parts: str) -> str:
+    raw = ".".join(_UNSAFE.sub("-", p) for p in parts)
+    if len(raw) <= 200:
+        return raw
+    return raw[:150] + "." + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def agent_tool(
+    agent: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    persistent: bool = False,
+    timeout: timedelta = timedelta(minutes=30),
+) -> Tool:
+    """A tool that delegates a task to `agent` and returns its answer.
+
+    Args:
+        agent: The sub-agent's name (any worker on the task queue may serve it).
+        name: The tool's name (default: `ask_<agent>`).
+        description: What the parent model reads (default: says it delegates to `agent`).
+        persistent: Reuse one sub-chat across the parent's turns (the sub-agent remembers
+            earlier tasks), closed when the parent chat closes. By default every call gets
+            a fresh sub-chat that is closed when it answers.
+        timeout: Longest a delegation may take.
+    """
+    tool_name = name or f"ask_{agent}".replace("-", "_")
+
+    async def delegate(task: str, ctx: ToolContext) -> str:
+        from agentchat.client import AgentChat
+
+        sub_id = (
+            _chat_id(ctx.chat_id, tool_name)
+            if persistent
+            else _chat_id(ctx.chat_id, tool_name, f"t{ctx.turn}", ctx.tool_call_id)
+        )
+        chat = AgentChat(
+            agent=agent,
+            id=sub_id,
+            client_data=ctx.client_data,
+            settings=ctx.settings,
+            stream_timeout=timeout.total_seconds(),
+        )
+        if persistent:
+            ctx.own_chat(sub_id)
+        # The same message id on every attempt: a retry finds the turn already running.
+        stream = await chat.send_message(task, message_id=_chat_id(ctx.idempotency_key))
+
+        async def relay() -> None:
+            async for snapshot in stream.messages():
+                ctx.progress(snapshot.model_dump(exclude_none=True))
+
+        relaying = asyncio.create_task(relay())
+        stopped = asyncio.create_task(ctx.stopped.wait())
+        try:
+            await asyncio.wait({relaying, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not relaying.done():
+                await chat.stop()  # the parent's turn was stopped: stop the sub-agent's too
+            await relaying
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(chat.stop())
+            raise
+        finally:
+            relaying.cancel()
+            stopped.cancel()
+        result = await stream.result()
+        if not persistent:
+            await chat.close()
+        if result.status == "stopped":
+            return result.text + " [stopped]"
+        return result.text
+
+    delegate.__doc__ = description or (
+        f"Delegate a task to the {agent} agent and get its answer.\n\n"
+        f"Args:\n    task: What the {agent} agent should do, with all the context it needs."
+    )
+    return tool(
+        name=tool_name, description=description, timeout=timeout, heartbeat=timedelta(seconds=5)
+    )(delegate)

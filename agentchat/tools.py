@@ -1,0 +1,304 @@
+"""Tools: Python functions the model can call, run durably as Temporal activities.
+
+`@tool` turns a function into a `Tool`: its JSON schema comes from the type hints and docstring,
+the model's arguments are validated before it runs, and a validation error or an exception goes
+back to the model as a tool error so it can correct itself. `client_tool` declares a tool the
+caller answers (`AgentChat.submit_tool_result`); `requires_approval=True` pauses the turn until
+`AgentChat.approve` or `deny`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic_core import to_jsonable_python
+
+from agentchat.errors import ConfigurationError
+
+__all__ = ["Tool", "ToolContext", "client_tool", "tool"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
+
+@dataclass
+class ToolContext:
+    """What a running tool knows about its call.
+
+    Attributes:
+        chat_id: The chat whose model called the tool.
+        agent: The agent's name.
+        client_data: The `client_data` sent with the turn's message.
+        tool_call_id: The model's id for this call.
+        idempotency_key: Stable across retries of this call: use it to deduplicate side effects.
+        turn: The turn number.
+        attempt: The activity attempt (1 on the first try).
+    """
+
+    chat_id: str
+    agent: str
+    client_data: dict[str, Any] | None
+    tool_call_id: str
+    idempotency_key: str
+    turn: int
+    attempt: int
+    settings: Any = field(default=None, repr=False)
+    """The worker's connection `Settings` (for tools that talk to other chats)."""
+    owned_chats: list[str] = field(default_factory=list, repr=False)
+    _progress: Callable[[Any], None] | None = field(default=None, repr=False)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set when the turn is stopped: long tools should wind down (the activity is also
+    cancelled shortly after)."""
+
+    def own_chat(self, chat_id: str) -> None:
+        """Record a chat this call created that should close when the parent chat closes."""
+        if chat_id not in self.owned_chats:
+            self.owned_chats.append(chat_id)
+
+    def progress(self, output: Any) -> None:
+        """Publish a preliminary output (`tool-output-available` with `preliminary: true`)."""
+        if self._progress is not None:
+            self._progress(to_jsonable_python(output))
+
+
+Handler = Callable[..., Awaitable[Any] | Any]
+
+
+@dataclass
+class Tool:
+    """A tool the model can call. Build it with `@tool` or `client_tool`.
+
+    Attributes:
+        name: What the model calls it.
+        description: What the model reads to decide when to call it.
+        parameters: JSON schema of the arguments.
+        handler: The function, or None for a client tool.
+        timeout: Longest one attempt may run.
+        max_attempts: Attempts when the worker running it dies (exceptions are not retried:
+            they go back to the model).
+        heartbeat: How soon a call whose worker died is retried on another worker.
+        requires_approval: Pause for `approve`/`deny` before running.
+        client_timeout: How long a client tool waits for its result.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    handler: Handler | None = None
+    args_model: type[BaseModel] | None = None
+    takes_context: bool = False
+    timeout: timedelta = timedelta(minutes=5)
+    max_attempts: int = 3
+    heartbeat: timedelta = timedelta(seconds=5)
+    requires_approval: bool = False
+    client_timeout: timedelta = timedelta(hours=24)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'"
+            )
+
+    @property
+    def is_client(self) -> bool:
+        return self.handler is None
+
+    def validate(self, raw: Any) -> BaseModel | dict[str, Any]:
+        """Validate the model's arguments; raises `ValueError` naming each bad field."""
+        if self.args_model is None:
+            if not isinstance(raw, dict):
+                raise ValueError(f"arguments for {self.name} must be a JSON object")
+            return raw
+        try:
+            return self.args_model.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"invalid arguments for {self.name}: {problems}") from None
+
+    async def invoke(self, args: BaseModel | dict[str, Any], ctx: ToolContext) -> Any:
+        """Run the handler with validated arguments; returns a JSON-able value."""
+        assert self.handler is not None, "client tools have no handler"
+        kwargs = (
+            dict(args)
+            if isinstance(args, dict)
+            else {name: getattr(args, name) for name in type(args).model_fields}
+        )
+        if self.takes_context:
+            kwargs["ctx"] = ctx
+        if inspect.iscoroutinefunction(self.handler):
+            result = await self.handler(**kwargs)
+        else:
+            # Sync tools run in a thread: a blocking call must not starve the heartbeat.
+            result = await asyncio.to_thread(self.handler, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        return to_jsonable_python(result)
+
+
+def _describe(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
+    """The summary of a Google-style docstring and its `Args:` descriptions."""
+    doc = inspect.getdoc(fn) or ""
+    summary, args, section = [], {}, None
+    current = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:"):
+            section = "args"
+            continue
+        if stripped.endswith(":") and stripped[:-1] in ("Returns", "Raises", "Yields", "Example"):
+            section = "other"
+            continue
+        if section is None:
+            summary.append(stripped)
+        elif section == "args" and stripped:
+            match = re.match(r"^(\w+)(\s*\(.*?\))?:\s*(.*)$", stripped)
+            if match:
+                current = match.group(1)
+                args[current] = match.group(3)
+            elif current:
+                args[current] += " " + stripped
+    return " ".join(s for s in summary if s).strip(), args
+
+
+def _from_function(
+    fn: Handler,
+    *,
+    name: str | None,
+    description: str | None,
+    timeout: timedelta,
+    max_attempts: int,
+    heartbeat: timedelta,
+    requires_approval: bool,
+) -> Tool:
+    tool_name = name or fn.__name__
+    summary, arg_docs = _describe(fn)
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    takes_context = False
+    for param in inspect.signature(fn).parameters.values():
+        annotation = hints.get(param.name, Any)
+        if annotation is ToolContext:
+            if param.name != "ctx":
+                raise ConfigurationError(
+                    f"tool {tool_name}: the ToolContext parameter must be named 'ctx'"
+                )
+            takes_context = True
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigurationError(f"tool {tool_name}: *args and **kwargs are not supported")
+        from pydantic import Field
+
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=arg_docs.get(param.name)))
+    model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    return Tool(
+        name=tool_name,
+        description=description or summary or tool_name,
+        parameters=schema,
+        handler=fn,
+        args_model=model,
+        takes_context=takes_context,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        heartbeat=heartbeat,
+        requires_approval=requires_approval,
+    )
+
+
+@overload
+def tool(fn: Handler, /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: timedelta = timedelta(minutes=5),
+    max_attempts: int = 3,
+    heartbeat: timedelta = timedelta(seconds=5),
+    requires_approval: bool = False,
+) -> Callable[[Handler], Tool]: ...
+
+
+def tool(
+    fn: Handler | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: timedelta = timedelta(minutes=5),
+    max_attempts: int = 3,
+    heartbeat: timedelta = timedelta(seconds=5),
+    requires_approval: bool = False,
+) -> Tool | Callable[[Handler], Tool]:
+    """Turn an async (or sync) function into a `Tool`.
+
+    ```python
+    @tool
+    async def get_user_account(user_id: str) -> dict:
+        \"\"\"Look up a user's account.\"\"\"
+    ```
+
+    A parameter annotated `ToolContext` and named `ctx` receives the call's context.
+    """
+
+    def wrap(func: Handler) -> Tool:
+        return _from_function(
+            func,
+            name=name,
+            description=description,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            heartbeat=heartbeat,
+            requires_approval=requires_approval,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def client_tool(
+    name: str,
+    description: str,
+    parameters: type[BaseModel] | dict[str, Any] | None = None,
+    *,
+    timeout: timedelta = timedelta(hours=24),
+    requires_approval: bool = False,
+) -> Tool:
+    """A tool the caller runs: the turn pauses until `AgentChat.submit_tool_result`.
+
+    Args:
+        name: What the model calls it.
+        description: When the model should call it.
+        parameters: A pydantic model or a JSON schema for its arguments.
+        timeout: How long the turn waits for the result before the call fails.
+        requires_approval: Ask for approval before forwarding the call.
+    """
+    model = parameters if isinstance(parameters, type) else None
+    schema: dict[str, Any]
+    if model is not None:
+        schema = model.model_json_schema()
+        schema.pop("title", None)
+    elif isinstance(parameters, dict):
+        schema = parameters
+    else:
+        schema = {"type": "object", "properties": {}}
+    return Tool(
+        name=name,
+        description=description,
+        parameters=dict(schema),
+        args_model=model,
+        client_timeout=timeout,
+        requires_approval=requires_approval,
+    )

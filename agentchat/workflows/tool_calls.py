@@ -1,0 +1,255 @@
+"""Tool calls inside a turn: server tools as activities, client tools and approvals as
+durable waits for the caller's update. Deterministic workflow code only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from agentchat.activities import PUBLISH, TOOL_CALL
+    from agentchat.contracts import (
+        ApprovalInput,
+        PublishInput,
+        QueuedInput,
+        ToolCallInput,
+        ToolCallRecord,
+        ToolOutcome,
+        ToolResultAck,
+        ToolResultInput,
+        ToolSpec,
+    )
+    from agentchat.messages import UIMessage
+
+if TYPE_CHECKING:
+    from agentchat.workflows.chat import ChatWorkflow
+
+__all__ = ["ToolCalls"]
+
+
+def _not_pending(what: str) -> ApplicationError:
+    return ApplicationError(
+        f"no {what} is waiting for an answer", type="NotPendingError", non_retryable=True
+    )
+
+
+class ToolCalls:
+    """Runs a step's tool calls concurrently and holds the waits for client answers."""
+
+    def __init__(self, chat: ChatWorkflow) -> None:
+        self.chat = chat
+        self.waiting_results: dict[str, int] = {}
+        """Client tool call id -> turn, while it waits for `submit_tool_result`."""
+        self.results: dict[str, ToolResultInput] = {}
+        self.waiting_approvals: dict[str, int] = {}
+        """Approval id -> turn, while it waits for `approve` / `deny`."""
+        self.decisions: dict[str, ApprovalInput] = {}
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        turn: int,
+        step: int,
+        calls: list[ToolCallRecord],
+        assistant: UIMessage,
+        item: QueuedInput,
+    ) -> None:
+        """Run every call of a step at once and fold the outcomes into the message's parts."""
+        outcomes = await asyncio.gather(*(self._one(turn, step, c, assistant, item) for c in calls))
+        for call, outcome in zip(calls, outcomes, strict=True):
+            part = _part(assistant, call.id)
+            if part is None:
+                continue
+            if outcome.denied:
+                part["state"] = "output-denied"
+            elif outcome.error is not None:
+                part["state"] = "output-error"
+                part["errorText"] = outcome.error
+            else:
+                part["state"] = "output-available"
+                part["output"] = outcome.output
+                part.pop("preliminary", None)
+            if outcome.subchat and outcome.subchat not in self.chat.state.subchats:
+                self.chat.state.subchats.append(outcome.subchat)
+
+    def _spec(self, name: str) -> ToolSpec | None:
+        assert self.chat.spec is not None
+        return next((t for t in self.chat.spec.tools if t.name == name), None)
+
+    async def _one(
+        self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage, item: QueuedInput
+    ) -> ToolOutcome:
+        if call.input_error is not None:
+            return ToolOutcome(error=call.input_error)  # the step already published it
+        spec = self._spec(call.name)
+        if spec is not None and spec.requires_approval:
+            denial = await self._approval(turn, step, call, assistant)
+            if denial is not None:
+                return denial
+        if spec is not None and spec.client:
+            return await self._client_result(turn, step, call, spec)
+        return await self._server(turn, step, call, spec, item)
+
+    async def _server(
+        self, turn: int, step: int, call: ToolCallRecord, spec: ToolSpec | None, item: QueuedInput
+    ) -> ToolOutcome:
+        spec = spec or ToolSpec(name=call.name)  # unknown tools are reported by the activity
+        handle = workflow.start_activity(
+            TOOL_CALL,
+            ToolCallInput(
+                chat_id=self.chat.state.chat_id,
+                agent=self.chat.state.agent,
+                turn=turn,
+                step=step,
+                call=call,
+                client_data=item.client_data,
+            ),
+            result_type=ToolOutcome,
+            start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=spec.heartbeat_seconds),
+            retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts),
+            cancellation_type=ActivityCancellationType.TRY_CANCEL,
+            summary=f"turn {turn} tool {call.name}",
+        )
+        await self.chat.await_or_stop(handle, turn)
+        try:
+            outcome: ToolOutcome = await handle
+            return outcome
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                return ToolOutcome(error="stopped")
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            error = f"{call.name} failed: {message}"
+            await self._publish(
+                turn,
+                step,
+                call.id,
+                "error",
+                [{"type": "tool-output-error", "toolCallId": call.id, "errorText": error}],
+            )
+            return ToolOutcome(error=error)
+
+    async def _approval(
+        self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage
+    ) -> ToolOutcome | None:
+        approval_id = f"approval-{turn}-{call.id}"
+        part = _part(assistant, call.id)
+        if part is not None:
+            part["state"] = "approval-requested"
+            part["approval"] = {"id": approval_id}
+        self.waiting_approvals[approval_id] = turn
+        await self._publish(
+            turn,
+            step,
+            call.id,
+            "approval",
+            [{"type": "tool-approval-request", "approvalId": approval_id, "toolCallId": call.id}],
+        )
+        await workflow.wait_condition(
+            lambda: approval_id in self.decisions or self.chat.stop_turn == turn
+        )
+        self.waiting_approvals.pop(approval_id, None)
+        decision = self.decisions.pop(approval_id, None)
+        if decision is None:
+            return ToolOutcome(error="stopped before approval")
+        if part is not None:
+            part["state"] = "approval-responded"
+            part["approval"] = {
+                "id": approval_id,
+                "approved": decision.approved,
+                **({"reason": decision.reason} if decision.reason else {}),
+            }
+        if decision.approved:
+            return None
+        await self._publish(
+            turn, step, call.id, "denied", [{"type": "tool-output-denied", "toolCallId": call.id}]
+        )
+        return ToolOutcome(denied=True, error=decision.reason or "denied")
+
+    async def _client_result(
+        self, turn: int, step: int, call: ToolCallRecord, spec: ToolSpec
+    ) -> ToolOutcome:
+        self.waiting_results[call.id] = turn
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: call.id in self.results or self.chat.stop_turn == turn,
+                timeout=timedelta(seconds=spec.client_timeout_seconds),
+                timeout_summary=f"client tool {call.name}",
+            )
+        self.waiting_results.pop(call.id, None)
+        answer = self.results.pop(call.id, None)
+        if answer is None:
+            if self.chat.stop_turn == turn:
+                return ToolOutcome(error="stopped")
+            outcome = ToolOutcome(
+                error=f"no result from the client within {spec.client_timeout_seconds:g}s"
+            )
+        elif answer.error is not None:
+            outcome = ToolOutcome(error=answer.error)
+        else:
+            outcome = ToolOutcome(output=answer.output)
+        chunk: dict[str, Any] = (
+            {"type": "tool-output-error", "toolCallId": call.id, "errorText": outcome.error}
+            if outcome.error is not None
+            else {"type": "tool-output-available", "toolCallId": call.id, "output": outcome.output}
+        )
+        await self._publish(turn, step, call.id, "result", [chunk])
+        return outcome
+
+    async def _publish(
+        self, turn: int, step: int, call_id: str, what: str, chunks: list[dict[str, Any]]
+    ) -> None:
+        await self.chat._record(
+            PUBLISH,
+            PublishInput(
+                chat_id=self.chat.state.chat_id,
+                turn=turn,
+                producer=f"t{turn}.s{step}.wf.{call_id}.{what}",
+                chunks=chunks,
+            ),
+        )
+
+    # -- answers from the caller --------------------------------------------------------------
+
+    def check_answer(self, req: ToolResultInput) -> None:
+        if req.tool_call_id in self.results:
+            raise _not_pending(f"client tool call {req.tool_call_id!r} (already answered)")
+        # The stream announces a call while its step is still finishing (or being retried
+        # after a crash): an answer that arrives before the wait begins is kept for it.
+        early = self.chat.stepping is not None
+        if req.tool_call_id not in self.waiting_results and not early:
+            raise _not_pending(f"client tool call {req.tool_call_id!r}")
+
+    def answer(self, req: ToolResultInput) -> ToolResultAck:
+        self.check_answer(req)
+        self.results[req.tool_call_id] = req
+        turn = self.waiting_results.get(req.tool_call_id, self.chat.stepping)
+        assert turn is not None
+        return ToolResultAck(turn=turn)
+
+    def forget(self) -> None:
+        """Drop early answers for calls that never came (the retried step chose others)."""
+        self.results.clear()
+        self.decisions.clear()
+
+    def check_decision(self, req: ApprovalInput) -> None:
+        if req.approval_id not in self.waiting_approvals or req.approval_id in self.decisions:
+            raise _not_pending(f"approval {req.approval_id!r}")
+
+    def decide(self, req: ApprovalInput) -> ToolResultAck:
+        self.check_decision(req)
+        self.decisions[req.approval_id] = req
+        return ToolResultAck(turn=self.waiting_approvals[req.approval_id])
+
+
+def _part(message: UIMessage, call_id: str) -> dict[str, Any] | None:
+    return next((p for p in message.parts if p.get("toolCallId") == call_id), None)
