@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 import os
 import signal
@@ -93,7 +93,12 @@ def main(verbose: bool) -> None:
 # -- worker ---------------------------------------------------------------------------------
 
 
-async def _serve(agents: list[Agent], settings: Settings, ready_message: str | None = None) -> None:
+async def _serve(
+    agents: list[Agent],
+    settings: Settings,
+    ready_message: str | None = None,
+    on_ready: asyncio.Event | None = None,
+) -> None:
     from agentchat.worker import run_worker
 
     stop = asyncio.Event()
@@ -109,6 +114,8 @@ async def _serve(agents: list[Agent], settings: Settings, ready_message: str | N
         task.result()
     if ready_message:
         click.echo(ready_message)
+    if on_ready is not None:
+        on_ready.set()
     await task
 
 
@@ -128,7 +135,7 @@ def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
     settings = _settings(**conn)
     refs: list[str | Agent] = list(agent_refs)
     if demo:
-        refs.append("agentchat.demo:demo")
+        refs.append("agentchat.demo:agents")
     try:
         agents = load_agents(refs)
     except AgentChatError as exc:
@@ -180,7 +187,7 @@ def dev(
     from agentchat.local import LocalStack
 
     try:
-        agents = load_agents(["agentchat.demo:demo", *agent_refs])
+        agents = load_agents(["agentchat.demo:agents", *agent_refs])
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
     stack = LocalStack(data_dir=data_dir, temporal_port=temporal_port, redis_port=redis_port)
@@ -212,9 +219,10 @@ def dev(
     )
 
     async def run() -> None:
-        serving = asyncio.create_task(_serve(agents, settings, banner))
+        ready = asyncio.Event()
+        serving = asyncio.create_task(_serve(agents, settings, banner, ready))
         if demo_message:
-            await _demo_turn(settings, demo_message, serving)
+            await _demo_turn(settings, demo_message, serving, ready)
         await serving
 
     try:
@@ -224,15 +232,16 @@ def dev(
         stack.stop()
 
 
-async def _demo_turn(settings: Settings, message: str, serving: asyncio.Task[None]) -> None:
+async def _demo_turn(
+    settings: Settings, message: str, serving: asyncio.Task[None], ready: asyncio.Event
+) -> None:
     from agentchat.client import AgentChat
-    from agentchat.connections import get_temporal
 
-    while not serving.done():
-        with contextlib.suppress(AgentChatError):
-            await get_temporal(settings)
-            break
-        await asyncio.sleep(0.2)
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        waiting.cancel()
+        return
     chat = AgentChat(agent="demo", id="demo", settings=settings)
     click.echo(f"\ndemo chat {chat.id!r}> {message}")
     try:
@@ -242,16 +251,37 @@ async def _demo_turn(settings: Settings, message: str, serving: asyncio.Task[Non
 
 
 async def _print_stream(stream: Any) -> None:
+    printed: dict[str, int] = {}  # sub-agent progress already shown, per tool call
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        kind = chunk.type
+        if kind == "text-delta":
             click.echo(chunk.delta, nl=False)
-        elif chunk.type == "data-steer":
+        elif kind == "tool-input-available":
+            args = ", ".join(f"{k}={v!r}" for k, v in (chunk.input or {}).items())
+            click.echo(f"\n[tool {chunk.tool_name}({args})]", nl=False)
+        elif kind == "tool-output-available" and chunk.preliminary:
+            text = "".join(p.get("text", "") for p in (chunk.output or {}).get("parts", []))
+            done = printed.get(chunk.tool_call_id)
+            if done is None:
+                click.echo("\n  | ", nl=False)
+                done = 0
+            click.echo(text[done:].replace("\n", "\n  | "), nl=False)
+            printed[chunk.tool_call_id] = len(text)
+        elif kind == "tool-output-available":
+            output = chunk.output if isinstance(chunk.output, str) else json.dumps(chunk.output)
+            shown = output if len(output) <= 200 else output[:200] + "..."
+            click.echo(f"\n[-> {shown}]\n", nl=False)
+        elif kind == "tool-output-error":
+            click.echo(f"\n[tool error: {chunk.error_text}]\n", nl=False)
+        elif kind == "tool-approval-request":
+            click.echo(f"\n[approval needed: {chunk.approval_id}]", nl=False)
+        elif kind == "data-steer":
             click.echo(f"\n[steer: {chunk.data.get('text', '')}]\n", nl=False)
-        elif chunk.type == "reset-step":
+        elif kind == "reset-step":
             click.echo("\n[retrying step]\n", nl=False)
-        elif chunk.type == "abort":
+        elif kind == "abort":
             click.echo(" [stopped]", nl=False)
-        elif chunk.type == "error":
+        elif kind == "error":
             click.echo(f"\n[error: {chunk.error_text}]", nl=False)
     click.echo("")
 

@@ -450,11 +450,12 @@ class AgentChat:
         timeout = rpc_timeout or self.accept_timeout
         client = await self._temporal()
         for attempt in range(20):
+            operation = self._start_operation()
             try:
                 result = await client.execute_update_with_start_workflow(
                     update,
                     arg,
-                    start_workflow_operation=self._start_operation(),
+                    start_workflow_operation=operation,
                     id=update_id,
                     result_type=result_type,
                     rpc_timeout=timeout,
@@ -469,6 +470,8 @@ class AgentChat:
                     continue
                 raise error from None
             except WorkflowUpdateRPCTimeoutOrCancelledError:
+                with contextlib.suppress(Exception):  # retrieve it: no "never retrieved" noise
+                    await asyncio.wait_for(operation.workflow_handle(), 0.1)
                 await self._raise_if_no_worker()
                 raise TemporalUnavailableError(
                     f"chat {self.id!r}: the workflow did not accept the input within"

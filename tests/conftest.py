@@ -142,11 +142,15 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
     """Factory: a worker in a subprocess (so it can be SIGKILLed) serving tests.agents:all."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        agents: str = "tests.agents:all",
+    ) -> WorkerProcess:
         env = {"TOOL_LOG": str(tmp_path / "tool.log"), **(env or {})}
         log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "agentchat", "worker", "--agents", "tests.agents:all"],
+            [sys.executable, "-m", "agentchat", "worker", "--agents", agents, *args],
             cwd=ROOT,
             env={
                 **os.environ,

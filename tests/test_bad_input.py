@@ -166,3 +166,21 @@ async def test_redis_outage_mid_turn_loses_nothing(
         assert history[1].text() == expected
         assert text == expected
         assert await (await chat.send_message("after")).text() == expected
+
+
+async def test_a_refused_run_does_not_hide_the_conversation(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    await (await chat.send_message("remember me")).text()
+    await chat.close(wait=True)
+    with pytest.raises(UnknownAgentError):
+        await new_chat(agent="typo", id=chat.id).send_message("hello?")
+    assert await (await chat.send_message("still me?")).text() == "Echo: still me?"
+    assert [m.text() for m in await chat.history()] == [
+        "remember me",
+        "Echo: remember me",
+        "still me?",
+        "Echo: still me?",
+    ]

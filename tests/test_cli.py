@@ -46,6 +46,25 @@ def test_send_streams_the_answer(settings: Settings, worker_process: Callable[..
     assert "chat cli-1" in done.stderr
 
 
+def test_demo_shows_a_tool_call_and_a_delegation(
+    settings: Settings, worker_process: Callable[..., Any]
+) -> None:
+    worker_process(
+        env={"OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "AGENTCHAT_DEMO_RATE": "200"},
+        args=("--demo",),
+        agents="tests.agents:quick",
+    )
+    timed = cli("send", "demo", "What is the current time?", settings=settings)
+    assert timed.returncode == 0, timed.stderr
+    assert "[tool current_time()]" in timed.stdout
+    assert "Here is what the tools returned: 20" in timed.stdout
+    delegated = cli("send", "demo", "Ask researcher about tides", settings=settings)
+    assert delegated.returncode == 0, delegated.stderr
+    assert "[tool ask_researcher(task='Ask researcher about tides')]" in delegated.stdout
+    assert "  | You said: Ask researcher about tides." in delegated.stdout
+    assert "Here is what the tools returned: You said: Ask researcher" in delegated.stdout
+
+
 def test_chat_is_interactive(settings: Settings, worker_process: Callable[..., Any]) -> None:
     worker_process()
     done = cli(

@@ -152,3 +152,42 @@ def test_every_key_of_a_chat_shares_one_hash_slot() -> None:
 
     keys = chat_keys("review-42")
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+async def test_a_stream_ahead_of_its_conversation_starts_afresh(
+    store: StreamStore, chat_id: str
+) -> None:
+    """If the workflow lost its history (retention) while Redis kept the chat's keys, turn 1
+    must not be fenced by the old `ended` mark: the stream restarts."""
+    for turn in (1, 2):
+        await store.append(
+            chat_id,
+            producer=f"t{turn}.start",
+            attempt=1,
+            turn=turn,
+            role="start",
+            batch=[env(1, turn=turn)],
+        )
+        await store.append(
+            chat_id,
+            producer=f"t{turn}.end",
+            attempt=1,
+            turn=turn,
+            role="end",
+            batch=[env(1, turn=turn)],
+        )
+    status, _, _ = await store.append(
+        chat_id,
+        producer="t1.start",
+        attempt=1,
+        turn=1,
+        role="start",
+        batch=[env(1, "fresh", turn=1)],
+    )
+    assert status == "OK"
+    entries = await store.read(chat_id, "0-0", block_ms=1)
+    assert [e.envelope["c"]["delta"] for e in entries] == ["fresh"]
+    step, _, _ = await store.append(
+        chat_id, producer="t1.s1.llm", attempt=1, turn=1, role="step", batch=[env(1)]
+    )
+    assert step == "OK"
