@@ -27,7 +27,7 @@ from typing import Any
 
 from agentchat import AgentChat, Settings
 from agentchat.local import LocalStack, free_port
-from agentchat.testing import FakeOpenAIServer
+from agentchat.testing import FakeOpenAIServer, FakeToolCall
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,19 +89,43 @@ async def stop_latency(chat: AgentChat, server: FakeOpenAIServer) -> float:
     return ended
 
 
+async def tool_overhead(chat: AgentChat, server: FakeOpenAIServer) -> tuple[float, float]:
+    """(tool-input-available -> tool-output-available, tool output -> next step's first token)."""
+    server.reply = lambda messages: (
+        [FakeToolCall("noop", "{}")] if messages[-1]["role"] == "user" else "done"
+    )
+    marks: dict[str, float] = {}
+    async for chunk in await chat.send_message("use the tool"):
+        now = time.perf_counter()
+        if chunk.type == "tool-input-available":
+            marks["input"] = now
+        elif chunk.type == "tool-output-available":
+            marks["output"] = now
+        elif chunk.type == "text-delta" and "text" not in marks:
+            marks["text"] = now
+    server.reply = lambda messages: "Echo: " + str(messages[-1]["content"])
+    return marks["output"] - marks["input"], marks["text"] - marks["output"]
+
+
 async def run(rounds: int, settings: Settings, model_port: int) -> dict[str, Any]:
     server = await FakeOpenAIServer(port=model_port).start()
     try:
         chat = AgentChat(agent="bench", settings=settings)
         await chat_ttft(chat, "warm up")  # first contact: connections, worker caches
         await direct_ttft(server)
+        tools_chat = AgentChat(agent="bench-tools", settings=settings)
+        await tool_overhead(tools_chat, server)
         direct, follow_up, new_chat, stops = [], [], [], []
+        tool_calls, after_tool = [], []
         for i in range(rounds):
             direct.append(await direct_ttft(server))
             follow_up.append(await chat_ttft(chat, f"follow-up {i}"))
             fresh = AgentChat(agent="bench", id=f"new-{uuid.uuid4().hex}", settings=settings)
             new_chat.append(await chat_ttft(fresh, "hello"))
             stops.append(await stop_latency(chat, server))
+            call, resume = await tool_overhead(tools_chat, server)
+            tool_calls.append(call)
+            after_tool.append(resume)
     finally:
         await server.stop()
     base = statistics.median(direct)
@@ -116,6 +140,8 @@ async def run(rounds: int, settings: Settings, model_port: int) -> dict[str, Any
             "new_chat": (statistics.median(new_chat) - base) * 1000,
         },
         "stop_to_stream_end": summary(stops),
+        "tool_call": summary(tool_calls),
+        "tool_output_to_next_token": summary(after_tool),
     }
 
 
@@ -126,6 +152,8 @@ def report(results: dict[str, Any]) -> str:
         ("TTFT, AgentChat follow-up message", results["followup_ttft"], True),
         ("TTFT, AgentChat new chat", results["new_chat_ttft"], True),
         ("stop() until the stream has ended", results["stop_to_stream_end"], False),
+        ("tool call: input available -> output (no-op tool)", results["tool_call"], False),
+        ("tool output -> next step's first token", results["tool_output_to_next_token"], False),
     ]
     lines = [
         "| measure | n | p50 ms | p95 ms | p99 ms | p50 / baseline |",

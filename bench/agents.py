@@ -1,7 +1,18 @@
-"""The agent the benchmark worker serves: the loopback model server named by OPENAI_BASE_URL."""
+"""The agents the benchmark worker serves, on the loopback model server at OPENAI_BASE_URL."""
 
 from __future__ import annotations
 
 from agentchat import Agent
+from agentchat.tools import tool
 
-agents = [Agent(name="bench", model="openai:bench-model")]
+
+@tool
+async def noop(value: str = "") -> str:
+    """Return at once: measures what a tool call itself costs."""
+    return "ok"
+
+
+agents = [
+    Agent(name="bench", model="openai:bench-model"),
+    Agent(name="bench-tools", model="openai:bench-model", tools=[noop]),
+]

@@ -30,3 +30,4 @@ def test_bench_quick_run(settings: Settings) -> None:
     assert done.returncode == 0, done.stderr
     assert "TTFT, AgentChat follow-up message | 3 |" in done.stdout
     assert "stop() until the stream has ended | 3 |" in done.stdout
+    assert "tool call: input available -> output (no-op tool) | 3 |" in done.stdout
