@@ -68,6 +68,13 @@ class ChatState(BaseModel):
     closed: bool = False
     subchats: list[str] = Field(default_factory=list)
     """Persistent sub-agent chats this chat owns; closing this chat closes them."""
+    settled: int = 0
+    """How many transcript messages belong to ended turns (they never change again)."""
+    settled_digest: str = ""
+    """Digest of those messages: the key LLM steps use to find them in the worker's cache."""
+    sent: int = 0
+    sent_digest: str = ""
+    """The settled prefix the last step was given, so the next one gets only what is new."""
 
 
 class ChatInput(BaseModel):
@@ -197,7 +204,19 @@ class StepInput(BaseModel):
     step: int
     message_id: str
     transcript: list[UIMessage]
-    """The conversation so far, ending with the assistant message being built."""
+    """The conversation so far, ending with the assistant message being built; with
+    `prefix_digest` set, only the messages after the settled prefix."""
+    prefix_digest: str | None = None
+    """Digest of the settled prefix the worker should take from its cache."""
+    prefix_len: int = 0
+    base_digest: str = ""
+    """A prefix the worker cached for an earlier step; `delta` extends it to this one."""
+    delta: list[UIMessage] = Field(default_factory=list)
+    full: bool = False
+    """`transcript` is the whole conversation (a resend after the cache missed)."""
+    attempt_base: int = 0
+    """Added to the activity's attempt in stream fencing: a resend is a new activity whose
+    attempts must supersede every attempt of the one it replaces."""
     inject: list[UIMessage] = Field(default_factory=list)
     """Steer messages joining the turn at this step, announced by a `data-steer` chunk."""
     client_data: dict[str, Any] | None = None

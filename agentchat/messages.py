@@ -9,13 +9,14 @@ logic, and keeping them verbatim means new part types pass through untouched.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from agentchat.chunks import Chunk
 
-__all__ = ["MessageBuilder", "UIMessage", "message_text", "user_message"]
+__all__ = ["MessageBuilder", "UIMessage", "fold_digest", "message_text", "user_message"]
 
 Role = Literal["system", "user", "assistant"]
 
@@ -36,6 +37,13 @@ class UIMessage(BaseModel):
 def message_text(message: UIMessage) -> str:
     """Concatenate the text parts of a message."""
     return "".join(p.get("text", "") for p in message.parts if p.get("type") == "text")
+
+
+def fold_digest(digest: str, messages: list[UIMessage]) -> str:
+    """Extend a transcript digest with more messages (deterministic: usable in workflows)."""
+    for message in messages:
+        digest = hashlib.sha256(digest.encode() + message.model_dump_json().encode()).hexdigest()
+    return digest
 
 
 def user_message(text: str, message_id: str) -> UIMessage:

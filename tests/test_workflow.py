@@ -26,7 +26,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v2"
+VERSION = "v3"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
@@ -269,3 +269,20 @@ async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -
         if chunk.type == "tool-input-available":
             await chat.submit_tool_result(chunk.tool_call_id, "green")
     await chat.close(wait=True)
+
+
+async def test_a_new_worker_gets_the_whole_transcript(
+    worker_process: Callable[..., Any], new_chat: NewChat
+) -> None:
+    """Steps pass the settled transcript by reference to the worker's cache; a worker that
+    never saw the chat asks for it once and then answers with the whole conversation."""
+    first = worker_process()
+    chat = new_chat(agent="quick")
+    for text in ("one", "two"):
+        await (await chat.send_message(text)).text()
+    first.kill()
+    worker_process()
+    answer = await (await chat.send_message("three")).text()
+    assert "it has seen 3 messages" in answer
+    answer = await (await chat.send_message("four")).text()
+    assert "it has seen 4 messages" in answer

@@ -22,6 +22,7 @@ from agentchat.activities import (
 )
 from agentchat.activities.llm import run_llm_step
 from agentchat.activities.tools import run_tool_call
+from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
 from agentchat.contracts import (
     ChatState,
@@ -61,6 +62,7 @@ class ChatActivities:
         self.client = client
         self.agents = {a.name: a for a in agents}
         self.settings = settings or Settings()
+        self.transcripts = TranscriptCache()
 
     def all(self) -> list[Any]:
         return [
@@ -184,7 +186,7 @@ class ChatActivities:
 
     @activity.defn(name=LLM_STEP)
     async def llm_step(self, req: StepInput) -> StepResult:
-        return await run_llm_step(self.store, self._agent(req.agent), req)
+        return await run_llm_step(self.store, self._agent(req.agent), req, self.transcripts)
 
     @activity.defn(name=TOOL_CALL)
     async def tool_call(self, req: ToolCallInput) -> ToolOutcome:

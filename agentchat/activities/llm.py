@@ -16,6 +16,7 @@ import orjson
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
 from agentchat.contracts import StepInput, StepResult, ToolCallRecord
 from agentchat.models import ModelRequest, ModelRequestError, StepFinish, TextDelta
@@ -33,13 +34,16 @@ __all__ = ["run_llm_step"]
 HEARTBEAT_EVERY = 1.0
 
 
-async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> StepResult:
+async def run_llm_step(
+    store: StreamStore, agent: Agent, step: StepInput, transcripts: TranscriptCache
+) -> StepResult:
     info = activity.info()
+    transcript = transcripts.resolve(step)  # before writing anything: a miss is resent
     writer = StreamWriter(
         store,
         step.chat_id,
         producer=f"t{step.turn}.s{step.step}.llm",
-        attempt=info.attempt,
+        attempt=step.attempt_base + info.attempt,
         turn=step.turn,
     )
     parts: list[dict[str, Any]] = []
@@ -62,7 +66,7 @@ async def run_llm_step(store: StreamStore, agent: Agent, step: StepInput) -> Ste
             f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
         )
     tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
-    request = ModelRequest(instructions, step.transcript + step.inject, step.client_data, tools)
+    request = ModelRequest(instructions, transcript + step.inject, step.client_data, tools)
     calls: list[ToolCallRecord] = []
     started_calls: set[str] = set()
 

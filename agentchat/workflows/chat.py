@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentchat.errors import InvalidMessageError
     from agentchat.limits import check_user_message
-    from agentchat.messages import UIMessage
+    from agentchat.messages import UIMessage, fold_digest
     from agentchat.workflows.tool_calls import ToolCalls
 
 __all__ = ["ChatWorkflow", "workflow_id_for"]
@@ -68,6 +68,7 @@ MAX_REMEMBERED_MESSAGE_IDS = 2000
 MAX_UPDATES_PER_RUN = 500
 """Temporal allows 2,000 updates per run and slows down well before; continue-as-new early."""
 STOP_GRACE = timedelta(seconds=2)
+_NOT_CACHED = "\0transcript-not-cached"
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
 
 _LOCAL_RETRY = RetryPolicy(
@@ -335,6 +336,10 @@ class ChatWorkflow:
                 error_text=error_text,
             ),
         )
+        # The turn's messages are final now: they join the settled prefix.
+        fresh = self.state.transcript[self.state.settled :]
+        self.state.settled_digest = fold_digest(self.state.settled_digest, fresh)
+        self.state.settled = len(self.state.transcript)
         self._queue_pending_steers()
         self.tools.forget()
         self._forget_old_message_ids()
@@ -359,6 +364,42 @@ class ChatWorkflow:
     ) -> tuple[StepResult | None, str | None]:
         """Run one LLM step; returns its result (possibly partial) or the failure text."""
         assert self.spec is not None
+        state = self.state
+        # Steps get the settled part of the transcript by reference (the worker caches it) and
+        # only what is new by value, so inputs and history stay flat as the chat grows.
+        transcript = {
+            "transcript": state.transcript[state.settled :],
+            "prefix_digest": state.settled_digest,
+            "prefix_len": state.settled,
+            "base_digest": state.sent_digest,
+            "delta": state.transcript[state.sent : state.settled],
+        }
+        for _ in range(2):
+            result, failure = await self._step_activity(
+                turn, step, assistant, inject, item, transcript
+            )
+            state.sent, state.sent_digest = state.settled, state.settled_digest
+            if failure != _NOT_CACHED:
+                return result, failure
+            transcript = {
+                "transcript": state.transcript,
+                "prefix_digest": state.settled_digest,
+                "prefix_len": state.settled,
+                "full": True,
+                "attempt_base": self.spec.step_max_attempts,
+            }
+        return None, "the step's transcript could not be delivered"  # pragma: no cover
+
+    async def _step_activity(
+        self,
+        turn: int,
+        step: int,
+        assistant: UIMessage,
+        inject: list[UIMessage],
+        item: QueuedInput,
+        transcript: dict[str, Any],
+    ) -> tuple[StepResult | None, str | None]:
+        assert self.spec is not None
         handle = workflow.start_activity(
             LLM_STEP,
             StepInput(
@@ -367,17 +408,21 @@ class ChatWorkflow:
                 turn=turn,
                 step=step,
                 message_id=assistant.id,
-                transcript=self.state.transcript,
                 inject=inject,
                 client_data=item.client_data,
                 preload_context=self.state.preload_context,
+                **transcript,
             ),
             result_type=StepResult,
             start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
             heartbeat_timeout=timedelta(seconds=self.spec.step_heartbeat_seconds),
             retry_policy=RetryPolicy(
                 maximum_attempts=self.spec.step_max_attempts,
-                non_retryable_error_types=["ModelRequestError", "UnknownAgentError"],
+                non_retryable_error_types=[
+                    "ModelRequestError",
+                    "UnknownAgentError",
+                    "TranscriptNotCached",
+                ],
             ),
             # A cancelled step still hands back the partial answer the user already saw.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -391,6 +436,8 @@ class ChatWorkflow:
             if isinstance(err.cause, CancelledError):
                 return None, None
             cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "TranscriptNotCached":
+                return None, _NOT_CACHED
             return None, str(cause.message if isinstance(cause, ApplicationError) else err)
         finally:
             self.stepping = None
