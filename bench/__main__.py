@@ -174,6 +174,27 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+NOTES = """\
+## Reading the figures
+
+- The model server streams with no think time, so the direct SDK row is pure client and HTTP
+  cost, and every millisecond above it is what durability adds: an update through Temporal,
+  a workflow task, a local activity for the turn's start record, an eagerly dispatched
+  activity, the model request, a Lua append to Redis, and the blocked `XREAD` waking up.
+- "New chat" adds starting a workflow run and looking for an earlier run of the same chat id
+  (a visibility query) so a reopened conversation keeps its history.
+- "stop()" runs from the call until the stream has delivered its `abort`: the Redis stop flag
+  is seen at the step's next flush, the step hands back its partial answer, and the workflow
+  writes the turn's end.
+- Rounds run back to back without pauses. Under such sustained load on the dev server, the
+  schedule-to-start time of workflow tasks after an activity completes rises from ~2 ms to
+  ~40 ms after a few seconds (seen in the workflow history's event times; the worker is idle
+  meanwhile, and a 4 s pause resets it). Chats with human pauses between messages do not see
+  it; the rows that chain several workflow tasks (new chat, tool output to next token) show it
+  most. Under investigation in the benchmarks issue.
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 30)")
@@ -220,7 +241,8 @@ def main() -> None:
             "# Latency: time to first token and stop\n\n"
             "Measured by `python -m bench` (see `bench/__main__.py` for what each row means).\n\n"
             + table
-            + "\n"
+            + "\n\n"
+            + NOTES
         )
 
 
