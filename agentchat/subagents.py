@@ -15,6 +15,8 @@ import hashlib
 import re
 from datetime import timedelta
 
+from temporalio import activity
+
 from agentchat.tools import Tool, ToolContext, tool
 
 __all__ = ["agent_tool"]
@@ -56,7 +58,7 @@ def agent_tool(
         sub_id = (
             _chat_id(ctx.chat_id, tool_name)
             if persistent
-            else _chat_id(ctx.chat_id, tool_name, f"t{ctx.turn}", ctx.tool_call_id)
+            else _chat_id(ctx.chat_id, tool_name, f"t{ctx.turn}s{ctx.step}", ctx.tool_call_id)
         )
         chat = AgentChat(
             agent=agent,
@@ -76,21 +78,27 @@ def agent_tool(
 
         relaying = asyncio.create_task(relay())
         stopped = asyncio.create_task(ctx.stopped.wait())
+        retried_elsewhere = False
         try:
             await asyncio.wait({relaying, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not relaying.done():
                 await chat.stop()  # the parent's turn was stopped: stop the sub-agent's too
             await relaying
+            result = await stream.result()
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(chat.stop())
+            # A worker shutting down hands the call to another worker, which re-attaches to
+            # this sub-turn: leave it running. Any other cancellation stops it.
+            retried_elsewhere = activity.is_worker_shutdown()
+            if not retried_elsewhere:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(chat.stop())
             raise
         finally:
             relaying.cancel()
             stopped.cancel()
-        result = await stream.result()
-        if not persistent:
-            await chat.close()
+            if not persistent and not retried_elsewhere:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(chat.close())
         if result.status == "stopped":
             return result.text + " [stopped]"
         return result.text

@@ -38,6 +38,7 @@ class ToolContext:
         tool_call_id: The model's id for this call.
         idempotency_key: Stable across retries of this call: use it to deduplicate side effects.
         turn: The turn number.
+        step: The LLM step of the turn that made the call.
         attempt: The activity attempt (1 on the first try).
     """
 
@@ -48,6 +49,7 @@ class ToolContext:
     idempotency_key: str
     turn: int
     attempt: int
+    step: int = 1
     settings: Any = field(default=None, repr=False)
     """The worker's connection `Settings` (for tools that talk to other chats)."""
     owned_chats: list[str] = field(default_factory=list, repr=False)

@@ -353,3 +353,13 @@ async def test_offline_model_answers_without_network(
 async def test_history_of_unknown_chat_is_empty(new_chat: NewChat) -> None:
     assert await new_chat().history() == []
     assert isinstance(UIMessage(id="x", role="user"), UIMessage)
+
+
+async def test_connections_are_shared_per_process(new_chat: NewChat) -> None:
+    from agentchat.connections import get_redis, get_temporal
+
+    one, two = new_chat(), new_chat()
+    assert await one._temporal() is await two._temporal()
+    assert (await one._store()).redis is (await two._store()).redis
+    assert await get_redis(one.settings) is await get_redis(two.settings)
+    assert await get_temporal(one.settings) is await get_temporal(two.settings)

@@ -327,7 +327,7 @@ async def test_parent_killed_mid_delegation_does_not_repeat_the_sub_turn(
     assert "[stopped]" not in result.text
     sub_id = next(c["toolCallId"] for c in result.tool_calls)
     sub = AgentChat(
-        agent="researcher", id=f"{chat.id}.ask_researcher.t1.{sub_id}", settings=chat.settings
+        agent="researcher", id=f"{chat.id}.ask_researcher.t1s1.{sub_id}", settings=chat.settings
     )
     history = await sub.history()
     assert [m.role for m in history] == ["user", "assistant"]  # one turn, not two
@@ -350,7 +350,7 @@ async def test_stopping_the_parent_stops_the_sub_agent(
             await chat.stop()
     assert (await stream.result()).status == "stopped"
     sub = AgentChat(
-        agent="researcher", id=f"{chat.id}.ask_researcher.t1.{call_id}", settings=chat.settings
+        agent="researcher", id=f"{chat.id}.ask_researcher.t1s1.{call_id}", settings=chat.settings
     )
     for _ in range(100):
         history = await sub.history()
@@ -359,3 +359,46 @@ async def test_stopping_the_parent_stops_the_sub_agent(
         await asyncio.sleep(0.1)
     assert history[1].metadata == {"status": "stopped"}
     assert len(history[1].text().split()) < 150
+
+
+async def test_closing_ends_a_wait_for_a_person(
+    start_worker: StartWorker, new_chat: NewChat
+) -> None:
+    """close() ends the run after the current turn, even one waiting for an approval."""
+
+    @tool(requires_approval=True)
+    async def delete_file(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    await start_worker(Agent(name="ops", model=offline, tools=[delete_file]))
+    chat = new_chat(agent="ops")
+    stream = await chat.send_message("delete file x")
+    async for chunk in stream:
+        if chunk.type == "tool-approval-request":
+            await asyncio.wait_for(chat.close(wait=True), 30)
+    result = await stream.result()
+    assert "the chat was closed before the approval" in result.text
+
+
+async def test_client_tool_arguments_are_validated(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    from pydantic import BaseModel
+
+    class Pick(BaseModel):
+        palette: list[str]
+
+    scripted(model_server, [FakeToolCall("pick_color", '{"palette": "red"}', "p1")], "sorry")
+    await start_worker(
+        Agent(
+            name="echo",
+            model=model(model_server),
+            tools=[client_tool("pick_color", "Pick one.", Pick)],
+        )
+    )
+    stream = await new_chat().send_message("pick")
+    types = [c.type async for c in stream]
+    assert "tool-input-error" in types and (await stream.result()).text == "sorry"
+    tool_message = next(m for m in model_server.requests[1]["messages"] if m["role"] == "tool")
+    assert tool_message["content"].startswith("Error: invalid arguments for pick_color: palette")

@@ -109,7 +109,7 @@ async def run_llm_step(
                     writer.chunk(
                         {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
                     )
-                calls.append(_record_call(event, parts, writer))
+                calls.append(_record_call(event, parts, writer, agent))
             elif isinstance(event, StepFinish):
                 finish = event
 
@@ -177,13 +177,26 @@ async def _watch_stop(writer: StreamWriter) -> None:
 
 
 def _record_call(
-    call: ToolCall, parts: list[dict[str, Any]], writer: StreamWriter
+    call: ToolCall, parts: list[dict[str, Any]], writer: StreamWriter, agent: Agent
 ) -> ToolCallRecord:
-    """Announce a complete tool call on the stream and add its part to the message."""
+    """Announce a complete tool call on the stream and add its part to the message.
+
+    Client tools are validated here (server tools are, in their own activity), so the model
+    gets a correctable error rather than the caller getting bad arguments.
+    """
+    error: str | None = None
+    arguments: Any = None
     try:
         arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
     except orjson.JSONDecodeError as exc:
         error = f"arguments for {call.name} are not valid JSON: {exc}"
+    tool = agent.tool(call.name)
+    if error is None and tool is not None and tool.is_client:
+        try:
+            tool.validate(arguments)
+        except ValueError as exc:
+            error = str(exc)
+    if error is not None:
         writer.chunk(
             {
                 "type": "tool-input-error",

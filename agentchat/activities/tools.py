@@ -50,8 +50,9 @@ async def run_tool_call(
         agent=req.agent,
         client_data=req.client_data,
         tool_call_id=call.id,
-        idempotency_key=f"{req.chat_id}:{req.turn}:{call.id}",
+        idempotency_key=f"{req.chat_id}:{req.turn}:{req.step}:{call.id}",
         turn=req.turn,
+        step=req.step,
         attempt=activity.info().attempt,
         settings=settings,
     )
@@ -102,7 +103,11 @@ async def _heartbeat() -> None:
 
 
 async def _relay_stop(writer: StreamWriter, ctx: ToolContext) -> None:
-    """Tell the tool when the turn was stopped (the writer polls the stop flag)."""
+    """Tell the tool when the turn was stopped (the writer polls the stop flag).
+
+    Being fenced by a newer attempt of this call is not a stop: that attempt carries on.
+    """
     with contextlib.suppress(asyncio.CancelledError):
         await writer.interrupted.wait()
-        ctx.stopped.set()
+        if writer.stop_requested:
+            ctx.stopped.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -115,7 +116,7 @@ class OpenAIModel:
                             if slot is None:
                                 name = call.function.name if call.function else None
                                 slot = calls[call.index] = [
-                                    call.id or f"call_{call.index}",
+                                    call.id or f"call_{uuid.uuid4().hex[:16]}",
                                     name or "",
                                     "",
                                 ]

@@ -91,7 +91,7 @@ class ToolCalls:
             return ToolOutcome(error=call.input_error)  # the step already published it
         spec = self._spec(call.name)
         if spec is not None and spec.requires_approval:
-            denial = await self._approval(turn, step, call, assistant)
+            denial = await self._approval(turn, step, call, assistant, spec)
             if denial is not None:
                 return denial
         if spec is not None and spec.client:
@@ -125,23 +125,36 @@ class ToolCalls:
             return outcome
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
-                return ToolOutcome(error="stopped")
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(err)
-            error = f"{call.name} failed: {message}"
-            await self._publish(
-                turn,
-                step,
-                call.id,
-                "error",
-                [{"type": "tool-output-error", "toolCallId": call.id, "errorText": error}],
-            )
+                error = "stopped"
+            else:
+                cause = err.cause
+                message = cause.message if isinstance(cause, ApplicationError) else str(err)
+                error = f"{call.name} failed: {message}"
+            await self._publish(turn, step, call.id, "error", [_error_chunk(call.id, error)])
             return ToolOutcome(error=error)
 
+    def _interrupted(self, turn: int) -> bool:
+        # close() ends the run after the current turn: a turn waiting on a person must not
+        # hold it open, so closing ends such waits like a stop does.
+        return self.chat.stop_turn == turn or self.chat.state.closed
+
+    def _why_unanswered(self, turn: int, what: str, spec: ToolSpec) -> str:
+        if self.chat.stop_turn == turn:
+            return "stopped"
+        if self.chat.state.closed:
+            return f"the chat was closed before the {what}"
+        return f"no {what} within {spec.client_timeout_seconds:g}s"
+
     async def _approval(
-        self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage
+        self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage, spec: ToolSpec
     ) -> ToolOutcome | None:
-        approval_id = f"approval-{turn}-{call.id}"
+        # Ids carry the step (providers may reuse call ids across steps); runs recorded before
+        # that keep the ids they announced.
+        approval_id = (
+            f"approval-{turn}-{step}-{call.id}"
+            if workflow.patched("approval-id-step")
+            else f"approval-{turn}-{call.id}"
+        )
         part = _part(assistant, call.id)
         if part is not None:
             part["state"] = "approval-requested"
@@ -154,13 +167,26 @@ class ToolCalls:
             "approval",
             [{"type": "tool-approval-request", "approvalId": approval_id, "toolCallId": call.id}],
         )
-        await workflow.wait_condition(
-            lambda: approval_id in self.decisions or self.chat.stop_turn == turn
+        # Runs recorded before approvals could time out waited without a timer.
+        timeout = (
+            timedelta(seconds=spec.client_timeout_seconds)
+            if workflow.patched("approval-timeout")
+            else None
         )
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: approval_id in self.decisions or self._interrupted(turn),
+                timeout=timeout,
+                timeout_summary=f"approval of {call.name}",
+            )
         self.waiting_approvals.pop(approval_id, None)
         decision = self.decisions.pop(approval_id, None)
         if decision is None:
-            return ToolOutcome(error="stopped before approval")
+            error = self._why_unanswered(turn, "approval", spec)
+            if part is not None:
+                part.pop("approval", None)
+            await self._publish(turn, step, call.id, "unapproved", [_error_chunk(call.id, error)])
+            return ToolOutcome(error=error)
         if part is not None:
             part["state"] = "approval-responded"
             part["approval"] = {
@@ -181,24 +207,20 @@ class ToolCalls:
         self.waiting_results[call.id] = turn
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: call.id in self.results or self.chat.stop_turn == turn,
+                lambda: call.id in self.results or self._interrupted(turn),
                 timeout=timedelta(seconds=spec.client_timeout_seconds),
                 timeout_summary=f"client tool {call.name}",
             )
         self.waiting_results.pop(call.id, None)
         answer = self.results.pop(call.id, None)
         if answer is None:
-            if self.chat.stop_turn == turn:
-                return ToolOutcome(error="stopped")
-            outcome = ToolOutcome(
-                error=f"no result from the client within {spec.client_timeout_seconds:g}s"
-            )
+            outcome = ToolOutcome(error=self._why_unanswered(turn, "result from the client", spec))
         elif answer.error is not None:
             outcome = ToolOutcome(error=answer.error)
         else:
             outcome = ToolOutcome(output=answer.output)
         chunk: dict[str, Any] = (
-            {"type": "tool-output-error", "toolCallId": call.id, "errorText": outcome.error}
+            _error_chunk(call.id, outcome.error)
             if outcome.error is not None
             else {"type": "tool-output-available", "toolCallId": call.id, "output": outcome.output}
         )
@@ -249,6 +271,10 @@ class ToolCalls:
         self.check_decision(req)
         self.decisions[req.approval_id] = req
         return ToolResultAck(turn=self.waiting_approvals[req.approval_id])
+
+
+def _error_chunk(call_id: str, error: str) -> dict[str, Any]:
+    return {"type": "tool-output-error", "toolCallId": call_id, "errorText": error}
 
 
 def _part(message: UIMessage, call_id: str) -> dict[str, Any] | None:
