@@ -93,6 +93,7 @@ class StreamStore:
         self.redis = redis
         self.retention = retention or Retention()
         self._append = redis.register_script(_APPEND_LUA)
+        self._stops: StopListener | None = None
 
     async def append(
         self,
@@ -168,11 +169,71 @@ class StreamStore:
         active = await self.redis.hget(meta, "active")
         if not active:
             return None
-        await self.redis.hset(meta, "stop", active)
+        await self.flag_stop(chat_id, int(active))
         return int(active)
+
+    async def flag_stop(self, chat_id: str, turn: int) -> None:
+        """Set the turn's stop flag (read by every flush) and wake its writer at once."""
+        await self.redis.hset(chat_keys(chat_id)[1], "stop", turn)
+        await self.redis.publish(STOP_CHANNEL, f"{chat_id}\n{turn}")
+
+    def watch_stops(self, writer: StreamWriter) -> None:
+        if self._stops is None:
+            self._stops = StopListener(self.redis)
+        self._stops.add(writer)
+
+    def unwatch_stops(self, writer: StreamWriter) -> None:
+        if self._stops is not None:
+            self._stops.discard(writer)
 
     async def delete(self, chat_id: str) -> None:
         await self.redis.delete(*chat_keys(chat_id))
+
+
+STOP_CHANNEL = "agentchat:stops"
+
+
+class StopListener:
+    """One pub/sub subscription per worker process that wakes the writers of stopped turns.
+
+    Without it every running step would poll Redis for its stop flag many times a second.
+    Pub/sub is lossy, so it is only the fast path: every flush still reads the flag, writers
+    poll it once a second while quiet, and the workflow cancels a step that does not stop.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.writers: dict[str, set[StreamWriter]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, writer: StreamWriter) -> None:
+        self.writers.setdefault(writer.chat_id, set()).add(writer)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="agentchat stop listener")
+
+    def discard(self, writer: StreamWriter) -> None:
+        chat = self.writers.get(writer.chat_id)
+        if chat is not None:
+            chat.discard(writer)
+            if not chat:
+                del self.writers[writer.chat_id]
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(STOP_CHANNEL)
+                async for message in pubsub.listen():
+                    chat_id, _, turn = _s(message.get("data", b"")).rpartition("\n")
+                    for writer in list(self.writers.get(chat_id, ())):
+                        if turn.isdigit() and writer.turn == int(turn):
+                            writer.stop_requested = True
+                            writer.interrupted.set()
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _s(value: Any) -> str:
@@ -205,7 +266,7 @@ class StreamWriter:
         turn: int,
         role: Literal["start", "step", "end"] = "step",
         flush_interval: float = 0.02,
-        stop_poll: float = 0.05,
+        stop_poll: float = 1.0,
     ) -> None:
         self.store = store
         self.chat_id = chat_id
@@ -269,6 +330,7 @@ class StreamWriter:
     def start(self) -> None:
         """Flush in the background every `flush_interval` until `close()`."""
         if self._task is None:
+            self.store.watch_stops(self)
             self._task = asyncio.create_task(self._run(), name=f"flush {self.producer}")
 
     async def _run(self) -> None:
@@ -291,6 +353,7 @@ class StreamWriter:
             self._wake.set()
             await asyncio.shield(self._task)
             self._task = None
+            self.store.unwatch_stops(self)
         await self.flush()
 
     async def flush(self) -> bool:

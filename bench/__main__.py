@@ -1,13 +1,9 @@
-"""`python -m bench`: time to first token and stop latency, agentchat vs the direct SDK.
+"""`python -m bench`: what durability costs, against the no-durability baseline in one run.
 
-Each round runs, interleaved so a noisy machine hurts both alike: the `openai` SDK streaming
-straight from the loopback model server (the physical limit: no durability), `AgentChat` on a
-follow-up message, and `AgentChat` on a brand-new chat. Then stop latency: `stop()` during a
-long answer until the stream has ended. The model server streams with no think time, so every
-millisecond above the direct figure is ours.
-
-Starts its own Temporal dev server and Redis unless AGENTCHAT_TEMPORAL_ADDRESS and
-AGENTCHAT_REDIS_URL are set. The worker runs in its own process, as in production.
+Starts its own Temporal dev server and Redis (or uses AGENTCHAT_TEMPORAL_ADDRESS and
+AGENTCHAT_REDIS_URL), a model server process and worker processes, runs each benchmark, and
+writes `docs/bench/results.json`, `docs/bench/README.md` and PNG plots. `--quick` is the smoke
+run CI uses: every benchmark at a tiny size, nothing written.
 """
 
 from __future__ import annotations
@@ -17,233 +13,206 @@ import asyncio
 import json
 import os
 import platform
-import statistics
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from agentchat import AgentChat, Settings
-from agentchat.local import LocalStack, free_port
-from agentchat.testing import FakeOpenAIServer, FakeToolCall
+from bench import suite
+from bench.harness import ROOT, Harness
+from bench.latency import NOTES, report, run_latency
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": statistics.median(values) * 1000,
-        "p95_ms": pct(values, 0.95) * 1000,
-        "p99_ms": pct(values, 0.99) * 1000,
-    }
-
-
-async def direct_ttft(server: FakeOpenAIServer) -> float:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-    started = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model="direct", messages=[{"role": "user", "content": "hi"}], stream=True
-    )
-    first = None
-    async for event in stream:
-        if first is None and event.choices and event.choices[0].delta.content:
-            first = time.perf_counter() - started
-    await client.close()
-    assert first is not None
-    return first
+FULL = {
+    "latency_rounds": 30,
+    "throughput_tokens": 20_000,
+    "concurrency": [100, 300, 1000],
+    "long_turns": 500,
+    "idle_chats": 10_000,
+    "recovery_rounds": 9,
+}
+QUICK = {
+    "latency_rounds": 3,
+    "throughput_tokens": 500,
+    "concurrency": [5],
+    "long_turns": 12,
+    "idle_chats": 10,
+    "recovery_rounds": 3,
+}
+NAMES = ["latency", "throughput", "concurrency", "long", "idle", "recovery"]
 
 
-async def chat_ttft(chat: AgentChat, text: str) -> float:
-    started = time.perf_counter()
-    stream = await chat.send_message(text)
-    first = None
-    async for chunk in stream:
-        if first is None and chunk.type == "text-delta":
-            first = time.perf_counter() - started
-    assert first is not None
-    return first
-
-
-async def stop_latency(chat: AgentChat, server: FakeOpenAIServer) -> float:
-    server.token_delay = 0.01
-    server.reply = lambda messages: " ".join(["token"] * 2000)
-    stream = await chat.send_message("talk")
-    stopped_at = 0.0
-    async for chunk in stream:
-        if chunk.type == "text-delta" and not stopped_at:
-            stopped_at = time.perf_counter()
-            await chat.stop()
-    ended = time.perf_counter() - stopped_at
-    server.token_delay = 0.0
-    server.reply = lambda messages: "Echo: " + str(messages[-1]["content"])
-    return ended
-
-
-async def tool_overhead(chat: AgentChat, server: FakeOpenAIServer) -> tuple[float, float]:
-    """(tool-input-available -> tool-output-available, tool output -> next step's first token)."""
-    server.reply = lambda messages: (
-        [FakeToolCall("noop", "{}")] if messages[-1]["role"] == "user" else "done"
-    )
-    marks: dict[str, float] = {}
-    async for chunk in await chat.send_message("use the tool"):
-        now = time.perf_counter()
-        if chunk.type == "tool-input-available":
-            marks["input"] = now
-        elif chunk.type == "tool-output-available":
-            marks["output"] = now
-        elif chunk.type == "text-delta" and "text" not in marks:
-            marks["text"] = now
-    server.reply = lambda messages: "Echo: " + str(messages[-1]["content"])
-    return marks["output"] - marks["input"], marks["text"] - marks["output"]
-
-
-async def run(rounds: int, settings: Settings, model_port: int) -> dict[str, Any]:
-    server = await FakeOpenAIServer(port=model_port).start()
-    try:
-        chat = AgentChat(agent="bench", settings=settings)
-        await chat_ttft(chat, "warm up")  # first contact: connections, worker caches
-        await direct_ttft(server)
-        tools_chat = AgentChat(agent="bench-tools", settings=settings)
-        await tool_overhead(tools_chat, server)
-        direct, follow_up, new_chat, stops = [], [], [], []
-        tool_calls, after_tool = [], []
-        for i in range(rounds):
-            direct.append(await direct_ttft(server))
-            follow_up.append(await chat_ttft(chat, f"follow-up {i}"))
-            fresh = AgentChat(agent="bench", id=f"new-{uuid.uuid4().hex}", settings=settings)
-            new_chat.append(await chat_ttft(fresh, "hello"))
-            stops.append(await stop_latency(chat, server))
-            call, resume = await tool_overhead(tools_chat, server)
-            tool_calls.append(call)
-            after_tool.append(resume)
-    finally:
-        await server.stop()
-    base = statistics.median(direct)
-    return {
+async def run_all(harness: Harness, size: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "rounds": rounds,
-        "direct_ttft": summary(direct),
-        "followup_ttft": summary(follow_up),
-        "new_chat_ttft": summary(new_chat),
-        "added_p50_ms": {
-            "followup": (statistics.median(follow_up) - base) * 1000,
-            "new_chat": (statistics.median(new_chat) - base) * 1000,
-        },
-        "stop_to_stream_end": summary(stops),
-        "tool_call": summary(tool_calls),
-        "tool_output_to_next_token": summary(after_tool),
+        "size": size,
     }
+    started = time.perf_counter()
+    if "latency" in only:
+        results["latency"] = await run_latency(harness, size["latency_rounds"])
+        print(report(results["latency"]), flush=True)
+    if "throughput" in only:
+        results["throughput"] = await suite.throughput(harness, size["throughput_tokens"], 2)
+        print("throughput", results["throughput"], flush=True)
+    if "long" in only:
+        results["long"] = await suite.long_conversation(harness, size["long_turns"])
+        print("long", {k: v for k, v in results["long"].items() if k != "ttft_ms"}, flush=True)
+    if "recovery" in only:
+        results["recovery"] = await suite.recovery(harness, size["recovery_rounds"])
+        print("recovery", results["recovery"], flush=True)
+    if "concurrency" in only:
+        results["concurrency"] = []
+        for chats in size["concurrency"]:
+            row = await suite.concurrency(harness, chats, tokens=300, rate=30)
+            results["concurrency"].append(row)
+            print("concurrency", row, flush=True)
+    if "idle" in only:
+        results["idle"] = await suite.idle_chats(harness, size["idle_chats"])
+        print("idle", results["idle"], flush=True)
+    results["elapsed_s"] = time.perf_counter() - started
+    return results
 
 
-def report(results: dict[str, Any]) -> str:
-    base = results["direct_ttft"]["p50_ms"]
-    rows = [
-        ("TTFT, direct openai SDK (baseline)", results["direct_ttft"], True),
-        ("TTFT, AgentChat follow-up message", results["followup_ttft"], True),
-        ("TTFT, AgentChat new chat", results["new_chat_ttft"], True),
-        ("stop() until the stream has ended", results["stop_to_stream_end"], False),
-        ("tool call: input available -> output (no-op tool)", results["tool_call"], False),
-        ("tool output -> next step's first token", results["tool_output_to_next_token"], False),
-    ]
+def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| measure | n | p50 ms | p95 ms | p99 ms | p50 / baseline |",
-        "|---|---|---|---|---|---|",
+        "# Benchmarks",
+        "",
+        "Measured by `python -m bench` on this repository's CI machine",
+        f"class ({results['machine']['cpus']} cores), in {results['elapsed_s']:.0f} s.",
+        "",
     ]
-    for name, row, ratio in rows:
-        versus = f"{row['p50_ms'] / base:.1f}x" if ratio else ""
-        lines.append(
-            f"| {name} | {row['n']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} |"
-            f" {row['p99_ms']:.1f} | {versus} |"
+    if "latency" in results:
+        lines += ["## Time to first token, stop, tools", "", report(results["latency"]), ""]
+    if "throughput" in results:
+        t = results["throughput"]
+        lines += [
+            "## Streaming throughput",
+            "",
+            f"One chat, {t['tokens']} tokens as fast as the model server sends them:"
+            f" direct SDK {t['direct_tokens_per_s']:,.0f} tokens/s, through agentchat"
+            f" {t['agentchat_tokens_per_s']:,.0f} tokens/s: **{t['ratio']:.2f}x** of"
+            " direct (target ≥ 0.8).",
+            "",
+        ]
+    if "concurrency" in results:
+        lines += [
+            "## Concurrent chats (300 tokens at 30/s each, one worker process)",
+            "",
+            "| chats | completed | delivery delay p50 ms | p99 ms | worker CPU s / 1k tokens |",
+            "|---|---|---|---|---|",
+        ]
+        for row in results["concurrency"]:
+            lines.append(
+                f"| {row['chats']} | {row['completed_pct']:.0f}% |"
+                f" {row['delay']['p50_ms']:.1f} | {row['delay']['p99_ms']:.1f} |"
+                f" {row['worker_cpu_s_per_1k_tokens']:.3f} |"
+            )
+        lines += ["", "![delivery delay](concurrency.png)", ""]
+    if "long" in results:
+        lg = results["long"]
+        marks = ", ".join(f"turn {t}: {v:.1f} ms" for t, v in lg["added_ms_at"].items())
+        lines += [
+            "## Long conversations",
+            "",
+            f"One chat of {lg['turns']} turns. What agentchat adds to the time to first"
+            " token, over the direct SDK sending the same (growing) conversation to the"
+            f" same model server: {marks}; last / turn 10 ="
+            f" **{lg['added_ratio_last_to_turn_10']:.2f}** (target ≤ 1.2). The raw time to"
+            " first token grows with the prompt for both (plot). Workflow history grows"
+            " linearly and continue-as-new resets it:",
+            "",
+            "| turn | history events | history bytes |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {h['turn']} | {h['events']} | {h['bytes']:,} |" for h in lg["history"]]
+        lines += ["", "![long conversation](long.png)", ""]
+    if "idle" in results:
+        i = results["idle"]
+        lines += [
+            "## Idle chats",
+            "",
+            f"{i['chats']:,} chats opened ({i['opened_per_s']:.0f}/s), then idle: Redis"
+            f" **{i['redis_bytes_per_idle_chat']:,.0f} bytes** per chat (target ≤ 2 KB),"
+            f" worker RSS {i['worker_rss_mb']:.0f} MB. Time to first token for a chat the"
+            f" worker holds: {i['warm_ttft']['p50_ms']:.1f} ms; after a worker restart (no"
+            f" chat cached, history replayed): {i['cold_ttft']['p50_ms']:.1f} ms ="
+            f" **{i['cold_to_warm']:.2f}x** (target ≤ 2x).",
+            "",
+        ]
+    if "recovery" in results:
+        r = results["recovery"]
+        lines += [
+            "## Resume and crash recovery",
+            "",
+            f"`reconnect()` to the first missed chunk: p50"
+            f" {r['reconnect_to_first_chunk']['p50_ms']:.1f} ms. A SIGKILLed worker until"
+            f" the stream moves again (a new worker started at once): p50"
+            f" {r['crash_to_stream_moving']['p50_ms']:.0f} ms (target ≤ 5 s; the LLM step's"
+            " 3 s heartbeat timeout plus 1 s retry backoff dominate).",
+            "",
+        ]
+    return "\n".join(lines) + "\n" + NOTES
+
+
+def plots(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if results.get("concurrency"):
+        rows = results["concurrency"]
+        chats = [r["chats"] for r in rows]
+        fig, left = plt.subplots(figsize=(6, 3.5))
+        left.plot(chats, [r["delay"]["p50_ms"] for r in rows], "o-", label="delay p50")
+        left.plot(chats, [r["delay"]["p99_ms"] for r in rows], "s-", label="delay p99")
+        left.set_xlabel("concurrent chats")
+        left.set_ylabel("token delivery delay (ms)")
+        right = left.twinx()
+        right.plot(
+            chats,
+            [r["worker_cpu_s_per_1k_tokens"] for r in rows],
+            "^--",
+            color="gray",
+            label="worker CPU s / 1k tokens",
         )
-    added = results["added_p50_ms"]
-    lines.append("")
-    lines.append(
-        f"Added by agentchat at p50: follow-up {added['followup']:.1f} ms,"
-        f" new chat {added['new_chat']:.1f} ms."
-    )
-    return "\n".join(lines)
-
-
-NOTES = """\
-## Reading the figures
-
-- The model server streams with no think time, so the direct SDK row is pure client and HTTP
-  cost, and every millisecond above it is what durability adds: an update through Temporal,
-  a workflow task, a local activity for the turn's start record, an eagerly dispatched
-  activity, the model request, a Lua append to Redis, and the blocked `XREAD` waking up.
-- "New chat" adds starting a workflow run and looking for an earlier run of the same chat id
-  (a visibility query) so a reopened conversation keeps its history.
-- "stop()" runs from the call until the stream has delivered its `abort`: the Redis stop flag
-  is seen at the step's next flush, the step hands back its partial answer, and the workflow
-  writes the turn's end.
-- Rounds run back to back without pauses. Under such sustained load on the dev server, the
-  schedule-to-start time of workflow tasks after an activity completes rises from ~2 ms to
-  ~40 ms after a few seconds (seen in the workflow history's event times; the worker is idle
-  meanwhile, and a 4 s pause resets it). Chats with human pauses between messages do not see
-  it; the rows that chain several workflow tasks (new chat, tool output to next token) show it
-  most. Under investigation in the benchmarks issue.
-"""
+        right.set_ylabel("worker CPU s per 1k tokens")
+        fig.legend(loc="upper left")
+        fig.tight_layout()
+        fig.savefig(out / "concurrency.png", dpi=110)
+        plt.close(fig)
+    if results.get("long"):
+        ttft = results["long"]["ttft_ms"]
+        fig, axis = plt.subplots(figsize=(6, 3.5))
+        axis.plot(range(1, len(ttft) + 1), ttft, ".", markersize=3)
+        axis.set_xlabel("turn")
+        axis.set_ylabel("time to first token (ms)")
+        axis.set_ylim(bottom=0)
+        fig.tight_layout()
+        fig.savefig(out / "long.png", dpi=110)
+        plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 30)")
-    parser.add_argument("--quick", action="store_true", help="3 rounds, nothing written")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, nothing written")
+    parser.add_argument("--only", default=",".join(NAMES), help=f"comma list of {NAMES}")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 30)
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    stack = None
-    if "AGENTCHAT_TEMPORAL_ADDRESS" in os.environ:
-        settings = Settings(task_queue=queue)
-    else:
-        stack = LocalStack(temporal_port=free_port(), redis_port=free_port()).start()
-        settings = Settings(
-            temporal_address=stack.temporal_address, redis_url=stack.redis_url, task_queue=queue
-        )
-    model_port = free_port()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "agentchat", "worker", "--agents", "bench.agents:agents"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-            "OPENAI_API_KEY": "unused",
-            "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
-            "AGENTCHAT_REDIS_URL": settings.redis_url,
-            "AGENTCHAT_TASK_QUEUE": settings.task_queue,
-        },
-    )
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}; choose from {NAMES}")
+    size = QUICK if args.quick else FULL
+    harness = Harness.start()
     try:
-        results = asyncio.run(run(rounds, settings, model_port))
+        results = asyncio.run(run_all(harness, size, only))
     finally:
-        worker.terminate()
-        worker.wait(30)
-        if stack is not None:
-            stack.stop()
-    table = report(results)
-    print(table)
+        harness.stop()
+    print(f"done in {results['elapsed_s']:.0f} s")
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "latency.json").write_text(json.dumps(results, indent=2) + "\n")
-        (args.out / "latency.md").write_text(
-            "# Latency: time to first token and stop\n\n"
-            "Measured by `python -m bench` (see `bench/__main__.py` for what each row means).\n\n"
-            + table
-            + "\n\n"
-            + NOTES
-        )
+        (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "README.md").write_text(markdown(results))
+        plots(results, args.out)
 
 
 if __name__ == "__main__":

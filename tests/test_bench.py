@@ -28,6 +28,10 @@ def test_bench_quick_run(settings: Settings) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "TTFT, AgentChat follow-up message | 3 |" in done.stdout
-    assert "stop() until the stream has ended | 3 |" in done.stdout
-    assert "tool call: input available -> output (no-op tool) | 3 |" in done.stdout
+    out = done.stdout
+    assert "TTFT, AgentChat follow-up message | 3 |" in out
+    assert "stop() until the stream has ended | 3 |" in out
+    assert "tool call: input available -> output (no-op tool) | 3 |" in out
+    for name in ("throughput", "long", "recovery", "concurrency", "idle"):
+        assert f"\n{name} {{" in out, f"{name} did not report"
+    assert "'completed_pct': 100.0" in out

@@ -143,7 +143,7 @@ def test_chat_at_a_terminal_steers_and_ctrl_c_stops_the_answer(
     import pty
     import select
 
-    worker_process()
+    worker_process(env={"SLOW_RATE": "12"})  # answers long enough to steer and stop them
     master, slave = pty.openpty()
     env = {
         **os.environ,

@@ -41,7 +41,7 @@ from agentchat.contracts import (
     TurnStopInput,
 )
 from agentchat.settings import Settings
-from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
+from agentchat.stream_store import StreamStore, StreamWriter
 
 __all__ = ["ChatActivities"]
 
@@ -170,9 +170,8 @@ class ChatActivities:
     async def flag_stop(self, req: TurnStopInput) -> None:
         """Set the stop flag the running step polls, for stops that did not come through Redis
         (an `interrupt` by a newer message, or a client that could not reach Redis)."""
-        _, meta, _ = chat_keys(req.chat_id)
         try:
-            await self.store.redis.hset(meta, "stop", req.turn)
+            await self.store.flag_stop(req.chat_id, req.turn)
         except Exception as exc:
             log.warning("chat %s: cannot flag stop in Redis: %s", req.chat_id, type(exc).__name__)
 

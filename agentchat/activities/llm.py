@@ -70,9 +70,13 @@ async def run_llm_step(
     calls: list[ToolCallRecord] = []
     started_calls: set[str] = set()
 
+    pieces: list[str] = []  # joined once per part: += on a long answer is quadratic
+
     def close_text() -> None:
         nonlocal text_part
         if text_part is not None:
+            text_part["text"] = "".join(pieces)
+            pieces.clear()
             writer.chunk({"type": "text-end", "id": text_id})
             text_part = None
 
@@ -87,7 +91,7 @@ async def run_llm_step(
                     text_part = {"type": "text", "text": "", "state": "done"}
                     parts.append(text_part)
                     writer.chunk({"type": "text-start", "id": text_id})
-                text_part["text"] += event.text
+                pieces.append(event.text)
                 writer.chunk({"type": "text-delta", "id": text_id, "delta": event.text})
             elif isinstance(event, ToolCallStart):
                 close_text()
@@ -145,8 +149,7 @@ async def run_llm_step(
     finally:
         for task in (beat, stop_watch, model_task):
             task.cancel()
-        if text_part is not None:
-            writer.chunk({"type": "text-end", "id": text_id})
+        close_text()
         if (
             not stopped
             and model_task.done()

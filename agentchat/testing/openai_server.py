@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,11 @@ class FakeOpenAIServer:
     token_delay: float = 0.0
     failures: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    directives: bool = False
+    """Let a user message `tokens=N [rate=R]` ask for N tokens at R per second."""
+    stamp: bool = False
+    """Send each token as `<token>@<emission time in µs> ` (for delivery-delay benchmarks)."""
+    record: bool = True
     host: str = "127.0.0.1"
     port: int = 0
     _server: asyncio.Server | None = None
@@ -105,14 +111,22 @@ class FakeOpenAIServer:
             await self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
             return True
         request = json.loads(body)
-        self.requests.append(request)
+        if self.record:
+            self.requests.append(request)
         if self.failures:
             status = self.failures.pop(0)
             await self._json(
                 writer, status, {"error": {"message": f"scripted failure {status}", "type": "test"}}
             )
             return True
-        answer = self.reply(request.get("messages", []))
+        messages = request.get("messages", [])
+        answer = self.reply(messages)
+        token_delay = self.token_delay
+        directive = _directive(messages) if self.directives else None
+        if directive is not None:
+            count, rate = directive
+            answer = [f"w{i} " for i in range(count)]
+            token_delay = 1.0 / rate if rate else 0.0
         calls = (
             [a for a in answer if isinstance(a, FakeToolCall)] if isinstance(answer, list) else []
         )
@@ -146,9 +160,13 @@ class FakeOpenAIServer:
         )
         if self.ttft:
             await asyncio.sleep(self.ttft)
+        started = time.monotonic()
         for i, token in enumerate(tokens):
-            if i and self.token_delay:
-                await asyncio.sleep(self.token_delay)
+            if i and token_delay:
+                # Paced against the start, not the previous token: no drift under load.
+                await asyncio.sleep(max(0.0, started + i * token_delay - time.monotonic()))
+            if self.stamp:
+                token = f"{str(token).strip()}@{time.time_ns() // 1000} "
             await self._event(
                 writer,
                 {
@@ -210,6 +228,17 @@ class FakeOpenAIServer:
         await writer.drain()
 
 
+_DIRECTIVE = re.compile(r"\btokens=(\d+)(?:\s+rate=([\d.]+))?")
+
+
+def _directive(messages: list[dict[str, Any]]) -> tuple[int, float] | None:
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    match = _DIRECTIVE.search(str(last.get("content", ""))) if last else None
+    if match is None:
+        return None
+    return int(match.group(1)), float(match.group(2) or 0)
+
+
 def _delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
 
@@ -232,3 +261,25 @@ def _completion(request: dict[str, Any], text: str) -> dict[str, Any]:
         ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
     }
+
+
+async def _serve_forever(server: FakeOpenAIServer) -> None:
+    await server.start()
+    print(f"fake OpenAI server on {server.base_url}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """`python -m agentchat.testing.openai_server --port P [--stamp]`: run it standalone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stamp", action="store_true")
+    args = parser.parse_args()
+    server = FakeOpenAIServer(port=args.port, directives=True, stamp=args.stamp, record=False)
+    asyncio.run(_serve_forever(server))
+
+
+if __name__ == "__main__":
+    main()

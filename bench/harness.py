@@ -1,0 +1,143 @@
+"""What every benchmark needs: a stack, a model server process, worker processes, statistics."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentchat import Settings
+from agentchat.local import LocalStack, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def summary(values: list[float], scale: float = 1000.0) -> dict[str, float]:
+    """n, p50, p95, p99 (in ms by default) of `values` given in seconds."""
+    if not values:
+        return {"n": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
+    return {
+        "n": len(values),
+        "p50_ms": statistics.median(values) * scale,
+        "p95_ms": pct(values, 0.95) * scale,
+        "p99_ms": pct(values, 0.99) * scale,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class Harness:
+    """A Temporal + Redis stack (own, or from AGENTCHAT_*), a model server and workers."""
+
+    settings: Settings
+    stack: LocalStack | None = None
+    model_port: int = 0
+    model: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls) -> Harness:
+        queue = f"bench-{uuid.uuid4().hex[:8]}"
+        if "AGENTCHAT_TEMPORAL_ADDRESS" in os.environ:
+            harness = cls(Settings(task_queue=queue))
+        else:
+            stack = LocalStack(temporal_port=free_port(), redis_port=free_port()).start()
+            settings = Settings(
+                temporal_address=stack.temporal_address, redis_url=stack.redis_url, task_queue=queue
+            )
+            harness = cls(settings, stack)
+        harness.model_port = free_port()
+        harness.model = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agentchat.testing.openai_server",
+                "--stamp",
+                "--port",
+                str(harness.model_port),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        harness.start_worker()
+        return harness
+
+    @property
+    def model_url(self) -> str:
+        return f"http://127.0.0.1:{self.model_port}/v1"
+
+    def start_worker(
+        self, model_url: str | None = None, task_queue: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "agentchat", "worker", "--agents", "bench.agents:agents"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "OPENAI_BASE_URL": model_url or self.model_url,
+                "OPENAI_API_KEY": "unused",
+                "AGENTCHAT_TEMPORAL_ADDRESS": self.settings.temporal_address,
+                "AGENTCHAT_REDIS_URL": self.settings.redis_url,
+                "AGENTCHAT_TASK_QUEUE": task_queue or self.settings.task_queue,
+            },
+            stdout=subprocess.DEVNULL,
+        )
+        self.workers.append(worker)
+        return worker
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        return self.workers[-1]
+
+    def kill_worker(self) -> None:
+        self.worker.kill()
+        self.worker.wait()
+
+    def stop_worker(self) -> None:
+        """SIGTERM: the worker drains and lets go of its chats' sticky queues."""
+        self.worker.terminate()
+        self.worker.wait(60)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.model]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if self.stack is not None:
+            self.stack.stop()
+
+
+def wait_until(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
