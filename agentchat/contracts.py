@@ -217,6 +217,8 @@ class StepInput(BaseModel):
     attempt_base: int = 0
     """Added to the activity's attempt in stream fencing: a resend is a new activity whose
     attempts must supersede every attempt of the one it replaces."""
+    start: TurnStartInput | None = None
+    """Set on a turn's first step: write the turn's start records before anything else."""
     inject: list[UIMessage] = Field(default_factory=list)
     """Steer messages joining the turn at this step, announced by a `data-steer` chunk."""
     client_data: dict[str, Any] | None = None

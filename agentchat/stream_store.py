@@ -387,6 +387,8 @@ class StreamWriter:
                 )
                 return False
             self._unsent.clear()
+            if self.role == "start" and last_id:
+                self.role = "step"  # the turn is open; later batches are ordinary
             self.stop_requested = self.stop_requested or stop
             if status == "FENCED":
                 self.fenced = True

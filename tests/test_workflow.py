@@ -26,7 +26,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v4"
+VERSION = "v5"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 

@@ -114,6 +114,8 @@ class ChatWorkflow:
         self.updates = 0
         self.idle = False
         self.stepping: int | None = None
+        self.pending_start: TurnStartInput | None = None
+        """The turn's start records, until a step activity has written them."""
         """The turn whose LLM step is running right now, if any."""
         self.tools = ToolCalls(self)
 
@@ -264,16 +266,18 @@ class ChatWorkflow:
         self.active_turn = turn
         assistant = UIMessage(id=str(workflow.uuid4()), role="assistant")
         self.state.transcript.append(item.message)
-        await self._record(
-            TURN_START,
-            TurnStartInput(
-                chat_id=self.state.chat_id,
-                turn=turn,
-                message_id=assistant.id,
-                user_message_id=item.message.id,
-                trigger="steer" if item.kind == "steer" else "submit-message",
-            ),
+        start = TurnStartInput(
+            chat_id=self.state.chat_id,
+            turn=turn,
+            message_id=assistant.id,
+            user_message_id=item.message.id,
+            trigger="steer" if item.kind == "steer" else "submit-message",
         )
+        # The first step writes the turn's start records itself: one local activity less
+        # between the message and its first token. Runs recorded before that keep theirs.
+        self.pending_start = start if workflow.patched("turn-start-in-step") else None
+        if self.pending_start is None:
+            await self._record(TURN_START, start)
         self.state.transcript.append(assistant)
         status: TurnStatus = "completed"
         finish_reason: str | None = None
@@ -319,6 +323,9 @@ class ChatWorkflow:
                 ]
                 finish_reason = "tool-calls" if result.tool_calls else finish_reason
                 break
+        if self.pending_start is not None:  # no step ever ran: announce the turn before its end
+            await self._record(TURN_START, self.pending_start)
+            self.pending_start = None
         if status == "failed":
             assistant.metadata = {"status": "failed", "error": error_text}
         elif status == "stopped":
@@ -411,6 +418,7 @@ class ChatWorkflow:
                 inject=inject,
                 client_data=item.client_data,
                 preload_context=self.state.preload_context,
+                start=self.pending_start,
                 **transcript,
             ),
             result_type=StepResult,
@@ -431,13 +439,17 @@ class ChatWorkflow:
         self.stepping = turn
         await self.await_or_stop(handle, turn)
         try:
-            return await handle, None
+            result: StepResult = await handle
+            self.pending_start = None
+            return result, None
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
+                self.pending_start = None  # it ran, and wrote the turn's start first
                 return None, None
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == "TranscriptNotCached":
-                return None, _NOT_CACHED
+                return None, _NOT_CACHED  # it wrote nothing: the resend opens the turn
+            self.pending_start = None  # a failing step still flushed the turn's start first
             return None, str(cause.message if isinstance(cause, ApplicationError) else err)
         finally:
             self.stepping = None
