@@ -1,12 +1,15 @@
 -- Fenced, deduplicated, batched append of one producer's envelopes to a chat's stream.
 -- KEYS: events stream, meta hash, fence hash.
 -- ARGV: producer, attempt, turn, role ("start" | "step" | "end"), maxlen, ttl, keep_turns,
---       then (seq, envelope) pairs.
+--       idle_ttl, then (seq, envelope) pairs.
 -- Returns {status, last_id, stop}: status is "OK", "FENCED" (a newer attempt owns the
 -- producer, or the turn already ended) or "ENDED" (an end record was already written).
 local events, meta, fence = KEYS[1], KEYS[2], KEYS[3]
 local producer, attempt, turn, role = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local maxlen, ttl, keep = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+-- A turn that ends leaves the chat idle: its keys then live only `idle_ttl` more seconds
+-- unless another turn starts (any write restores `ttl`).
+if role == 'end' then ttl = tonumber(ARGV[8]) end
 
 local ended = tonumber(redis.call('HGET', meta, 'ended') or '0')
 local stop = 0
@@ -38,7 +41,7 @@ end
 if attempt > cur_a then cur_s = 0 end
 
 local first_id = ''
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if seq > cur_s then
     last_id = redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i + 1])
@@ -46,7 +49,7 @@ for i = 8, #ARGV, 2 do
     cur_s = seq
   end
 end
-if #ARGV >= 8 then redis.call('HSET', fence, producer, attempt .. ':' .. cur_s) end
+if #ARGV >= 9 then redis.call('HSET', fence, producer, attempt .. ':' .. cur_s) end
 
 if role == 'start' and first_id ~= '' then
   redis.call('HSET', meta, 'active', turn, 'start:' .. turn, first_id, 'last_turn', turn)

@@ -31,6 +31,10 @@ class Settings:
     redis_url: str = field(
         default_factory=lambda: _env("AGENTCHAT_REDIS_URL", "redis://localhost:6379/0")
     )
+    stream_idle_ttl: int = field(
+        default_factory=lambda: int(_env("AGENTCHAT_STREAM_IDLE_TTL", "600"))
+    )
+    """Seconds an idle chat's stream stays in Redis after its last turn ended."""
     connect_timeout: float = 5.0
 
     def with_overrides(self, **overrides: object) -> Settings:

@@ -67,7 +67,10 @@ class Retention:
     max_entries: int = 20_000
     """Approximate cap on entries (`XADD MAXLEN ~`), a guard against one runaway turn."""
     ttl_seconds: int = 7 * 24 * 3600
-    """The stream expires this long after its last write."""
+    """While a turn runs, the stream expires this long after its last write."""
+    idle_ttl_seconds: int = 600
+    """After a turn ends, the chat's keys expire this long after it unless another turn
+    starts: an idle chat costs Redis nothing (its transcript lives in the workflow)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class StreamStore:
             self.retention.max_entries,
             self.retention.ttl_seconds,
             self.retention.keep_turns,
+            self.retention.idle_ttl_seconds,
         ]
         for seq, envelope in batch:
             args.extend((seq, envelope))

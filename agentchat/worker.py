@@ -70,6 +70,7 @@ async def run_worker(
     settings = settings or Settings()
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
+    retention = retention or Retention(idle_ttl_seconds=settings.stream_idle_ttl)
     worker = create_worker(
         client,
         StreamStore(redis, retention),

@@ -131,11 +131,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Idle chats",
             "",
-            f"{i['chats']:,} chats opened ({i['opened_per_s']:.0f}/s), then idle: Redis"
-            f" **{i['redis_bytes_per_idle_chat']:,.0f} bytes** per chat (target ≤ 2 KB),"
-            f" worker RSS {i['worker_rss_mb']:.0f} MB. Time to first token for a chat the"
-            f" worker holds: {i['warm_ttft']['p50_ms']:.1f} ms; after a worker restart (no"
-            f" chat cached, history replayed): {i['cold_ttft']['p50_ms']:.1f} ms ="
+            f"{i['chats']:,} chats opened ({i['opened_per_s']:.0f}/s), one short turn each. Redis"
+            f" per chat right after its turn: {i['redis_bytes_per_chat_turn_just_ended']:,.0f}"
+            " bytes (Redis preallocates a 4 KB node per stream); once idle past the stream's"
+            f" idle TTL ({i['idle_ttl_s']} s here, 600 s by default):"
+            f" **{i['redis_bytes_per_idle_chat']:,.0f} bytes** per chat (target ≤ 2 KB). Worker"
+            f" RSS {i['worker_rss_mb']:.0f} MB. Time to first token for a chat the worker holds:"
+            f" {i['warm_ttft']['p50_ms']:.1f} ms; after a worker restart (no chat cached,"
+            f" history replayed): {i['cold_ttft']['p50_ms']:.1f} ms ="
             f" **{i['cold_to_warm']:.2f}x** (target ≤ 2x).",
             "",
         ]

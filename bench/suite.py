@@ -18,7 +18,7 @@ from agentchat import AgentChat
 from agentchat.chunks import TextDeltaChunk
 from agentchat.connections import get_redis, get_temporal
 from agentchat.stream_store import chat_keys
-from bench.harness import Harness, cpu_seconds, pct, rss_bytes, summary
+from bench.harness import IDLE_TTL, Harness, cpu_seconds, pct, rss_bytes, summary
 
 
 def _stamps(text: str, received: float) -> list[float]:
@@ -181,13 +181,21 @@ async def idle_chats(harness: Harness, chats: int, parallel: int = 40) -> dict[s
     await asyncio.gather(*(open_chat(i) for i in ids))
     opened_in = time.perf_counter() - started
     sample = ids[:: max(1, chats // 200)]
-    per_chat = []
-    for chat_id in sample:
-        total = 0
-        for key in chat_keys(chat_id):
-            total += int(await redis.memory_usage(key) or 0)
-        per_chat.append(total)
+
+    async def redis_bytes() -> float:
+        per_chat = []
+        for chat_id in sample:
+            total = 0
+            for key in chat_keys(chat_id):
+                total += int(await redis.memory_usage(key) or 0)
+            per_chat.append(total)
+        return sum(per_chat) / len(per_chat)
+
+    just_ended = await redis_bytes()
     worker_rss = rss_bytes(harness.worker.pid)
+    # Wait out the idle TTL (the bench configures it short) for the last chat opened.
+    await asyncio.sleep(max(0.0, IDLE_TTL + 1 - (time.perf_counter() - started - opened_in)))
+    idle = await redis_bytes()
 
     async def ttft(chat_id: str) -> float:
         chat = AgentChat(agent="bench", id=chat_id, settings=harness.settings)
@@ -206,7 +214,9 @@ async def idle_chats(harness: Harness, chats: int, parallel: int = 40) -> dict[s
     return {
         "chats": chats,
         "opened_per_s": chats / opened_in,
-        "redis_bytes_per_idle_chat": sum(per_chat) / len(per_chat),
+        "redis_bytes_per_chat_turn_just_ended": just_ended,
+        "redis_bytes_per_idle_chat": idle,
+        "idle_ttl_s": IDLE_TTL,
         "worker_rss_mb": worker_rss / 2**20,
         "warm_ttft": summary(warm),
         "cold_ttft": summary(cold),

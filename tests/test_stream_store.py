@@ -101,7 +101,7 @@ async def test_turn_end_closes_the_turn_and_marks_it(store: StreamStore, chat_id
 
 
 async def test_retention_keeps_the_last_turns_and_sets_a_ttl(redis, chat_id: str) -> None:  # type: ignore[no-untyped-def]
-    store = StreamStore(redis, Retention(keep_turns=2, ttl_seconds=60))
+    store = StreamStore(redis, Retention(keep_turns=2, ttl_seconds=600, idle_ttl_seconds=60))
     for turn in range(1, 6):
         await store.append(
             chat_id,
@@ -122,7 +122,12 @@ async def test_retention_keeps_the_last_turns_and_sets_a_ttl(redis, chat_id: str
     entries = await store.read(chat_id, "0-0", block_ms=1)
     assert {e.turn for e in entries} == {4, 5}
     events, meta, _ = chat_keys(chat_id)
+    # Idle after its turn ended: the chat's keys go soon (the transcript is in the workflow).
     assert 0 < await redis.ttl(events) <= 60 and 0 < await redis.ttl(meta) <= 60
+    await store.append(
+        chat_id, producer="t6.start", attempt=1, turn=6, role="start", batch=[env(1, turn=6)]
+    )
+    assert await redis.ttl(events) > 60  # a running turn keeps the long TTL
     assert await store.turn_start(chat_id, 2) is None  # forgotten with its turn
 
 
