@@ -132,9 +132,10 @@ def markdown(results: dict[str, Any]) -> str:
             "## Idle chats",
             "",
             f"{i['chats']:,} chats opened ({i['opened_per_s']:.0f}/s), one short turn each. Redis"
-            f" per chat right after its turn: {i['redis_bytes_per_chat_turn_just_ended']:,.0f}"
-            " bytes (Redis preallocates a 4 KB node per stream); once idle past the stream's"
-            f" idle TTL ({i['idle_ttl_s']} s here, 600 s by default):"
+            " per chat as soon as all were open (the earliest had already passed the idle TTL):"
+            f" {i['redis_bytes_per_chat_turn_just_ended']:,.0f} bytes; a chat whose turn just"
+            " ended holds ~4.7 KB (Redis preallocates a 4 KB node per stream). Once idle past"
+            f" the stream's idle TTL ({i['idle_ttl_s']} s here, 600 s by default):"
             f" **{i['redis_bytes_per_idle_chat']:,.0f} bytes** per chat (target ≤ 2 KB). Worker"
             f" RSS {i['worker_rss_mb']:.0f} MB. Time to first token for a chat the worker holds:"
             f" {i['warm_ttft']['p50_ms']:.1f} ms; after a worker restart (no chat cached,"
