@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import click
@@ -71,12 +71,23 @@ def _settings(
     )
 
 
-def _run(coro: Any) -> None:
+def _run(coro: Any) -> int:
+    """Run a command's coroutine; returns the exit code (1 with a clear message on errors)."""
     try:
         asyncio.run(coro)
     except AgentChatError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def _exit(code: int) -> NoReturn:
+    # Leave without interpreter finalization: the Temporal client's native threads can call
+    # back into Python while it is being torn down and abort the process (seen in CI as
+    # "PyGILState_Release ... finalizing"). Everything is flushed and closed by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.group()
@@ -140,12 +151,14 @@ def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
         agents = load_agents(refs)
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
-    _run(
-        _serve(
-            agents,
-            settings,
-            f"worker ready: {', '.join(a.name for a in agents)}"
-            f" on {settings.temporal_address} queue {settings.task_queue!r}",
+    _exit(
+        _run(
+            _serve(
+                agents,
+                settings,
+                f"worker ready: {', '.join(a.name for a in agents)}"
+                f" on {settings.temporal_address} queue {settings.task_queue!r}",
+            )
         )
     )
 
@@ -225,11 +238,13 @@ def dev(
             await _demo_turn(settings, demo_message, serving, ready)
         await serving
 
+    code = 1
     try:
-        _run(run())
+        code = _run(run())
     finally:
         click.echo("stopping ...")
         stack.stop()
+    _exit(code)
 
 
 async def _demo_turn(
@@ -303,7 +318,7 @@ def send(agent: str, message: str, chat_id: str | None, **conn: Any) -> None:
         click.echo(f"chat {chat.id}", err=True)
         await _print_stream(await chat.send_message(message))
 
-    _run(run())
+    _exit(_run(run()))
 
 
 @main.command()
@@ -316,7 +331,7 @@ def chat(agent: str, chat_id: str | None, **conn: Any) -> None:
     While an answer streams, a line you type steers it; Ctrl-C stops the answer (not the
     program). Between answers: /history, /quit (or Ctrl-D, Ctrl-C).
     """
-    _run(_interactive(agent, chat_id, _settings(**conn)))
+    _exit(_run(_interactive(agent, chat_id, _settings(**conn))))
 
 
 async def _interactive(agent: str, chat_id: str | None, settings: Settings) -> None:
