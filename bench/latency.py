@@ -161,7 +161,7 @@ NOTES = """\
 
 - The model server streams with no think time, so the direct SDK row is pure client and HTTP
   cost, and every millisecond above it is what durability adds: an update through Temporal,
-  a workflow task, a local activity for the turn's start record, an eagerly dispatched
+  a workflow task, an eagerly dispatched
   activity, the model request, a Lua append to Redis, and the blocked `XREAD` waking up.
 - "New chat" adds starting a workflow run and looking for an earlier run of the same chat id
   (a visibility query) so a reopened conversation keeps its history.
