@@ -130,6 +130,7 @@ class AgentChat:
         )
         self.workflow_id = workflow_id_for(self.id)
         self.run_id: str | None = None
+        self._stream_store: StreamStore | None = None
 
     def __repr__(self) -> str:
         return f"AgentChat(agent={self.agent!r}, id={self.id!r})"
@@ -140,7 +141,10 @@ class AgentChat:
         return await get_temporal(self.settings)
 
     async def _store(self) -> StreamStore:
-        return StreamStore(await get_redis(self.settings))
+        redis = await get_redis(self.settings)  # per event loop; the store follows it
+        if self._stream_store is None or self._stream_store.redis is not redis:
+            self._stream_store = StreamStore(redis)
+        return self._stream_store
 
     # -- sending ------------------------------------------------------------------------------
 

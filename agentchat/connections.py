@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from agentchat.errors import RedisUnavailableError, TemporalUnavailableError
 from agentchat.settings import Settings, redact_url
 
-__all__ = ["close_connections", "get_redis", "get_temporal"]
+__all__ = ["get_redis", "get_temporal", "ping_redis"]
 
 _temporal: dict[tuple[int, str, str], asyncio.Future[Client]] = {}
 _redis: dict[tuple[int, str], Redis] = {}
@@ -99,12 +99,3 @@ async def ping_redis(redis: Redis, settings: Settings) -> None:
             f" {settings.connect_timeout:g}s: {type(exc).__name__}"
             " - is it running? (`agentchat dev` starts one; AGENTCHAT_REDIS_URL points elsewhere)"
         ) from None
-
-
-async def close_connections() -> None:
-    """Close the Redis pools of the running loop (Temporal clients need no closing)."""
-    loop = _loop_id()
-    for redis_key in [k for k in _redis if k[0] == loop]:
-        await _redis.pop(redis_key).aclose()
-    for temporal_key in [k for k in _temporal if k[0] == loop]:
-        del _temporal[temporal_key]

@@ -169,7 +169,6 @@ class TurnStartInput(BaseModel):
     message_id: str
     user_message_id: str
     trigger: str
-    attempt_base: int = 0
 
 
 class TurnStopInput(BaseModel):

@@ -65,14 +65,16 @@ class MessageBuilder:
         self._open: dict[tuple[str, str], dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.error_text: str | None = None
-        self.aborted = False
 
     # -- building -----------------------------------------------------------------------------
 
     def apply(self, chunk: Chunk, producer: str = "") -> None:
         """Apply one chunk written by `producer`."""
-        kind = chunk.type
-        wire = chunk.to_wire()
+        self.apply_wire(chunk.to_wire(), producer)
+
+    def apply_wire(self, wire: dict[str, Any], producer: str = "") -> None:
+        """Apply one chunk given as its wire dict (what the stream stores): no re-encoding."""
+        kind = str(wire.get("type", ""))
         part: dict[str, Any] | None
         if kind == "start":
             self.message_id = wire.get("messageId") or self.message_id
@@ -120,7 +122,6 @@ class MessageBuilder:
             self.error_text = wire.get("errorText", "error")
             self.finish_reason = "error"
         elif kind == "abort":
-            self.aborted = True
             self._close_open()
         elif kind == "reset-step":
             self.reset(producer)

@@ -239,7 +239,7 @@ class ChatStream:
                 return out  # a write of a superseded attempt
             self._attempts[producer] = attempt
             chunk = parse_chunk(env["c"])
-            self._builder.apply(chunk, producer)
+            self._builder.apply_wire(env["c"], producer)
             self._yielded_from.add(producer)
             out.append(chunk)
         elif kind == "attempt-start":

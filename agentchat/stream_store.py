@@ -146,8 +146,8 @@ class StreamStore:
         return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
     async def first_id(self, chat_id: str) -> str | None:
-        rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
-        return _s(rows[0][0]) if rows else None
+        first = await self.first_entry(chat_id)
+        return first.id if first is not None else None
 
     async def last_id(self, chat_id: str) -> str:
         """The newest entry id, or `0-0` for an empty or missing stream."""
@@ -189,9 +189,6 @@ class StreamStore:
     def unwatch_stops(self, writer: StreamWriter) -> None:
         if self._stops is not None:
             self._stops.discard(writer)
-
-    async def delete(self, chat_id: str) -> None:
-        await self.redis.delete(*chat_keys(chat_id))
 
 
 STOP_CHANNEL = "agentchat:stops"
@@ -320,6 +317,14 @@ class StreamWriter:
         pending.append({"k": "chunk", "c": chunk})
         if kind not in _FRAMING:
             self._wake.set()
+
+    def open_turn(self, message_id: str, user_message_id: str, trigger: str) -> None:
+        """Queue a turn's opening records; the append marks the turn active in the meta hash."""
+        self.role = "start"
+        self.control(
+            "turn-start", messageId=message_id, userMessageId=user_message_id, trigger=trigger
+        )
+        self.chunk({"type": "start", "messageId": message_id})
 
     def control(self, record: str, **fields: Any) -> None:
         """Queue a control record (`turn-start`, `turn-end`, `input`, ...).

@@ -6,7 +6,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,12 +135,3 @@ class Harness:
                     process.kill()
         if self.stack is not None:
             self.stack.stop()
-
-
-def wait_until(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")

@@ -10,7 +10,6 @@ import pytest
 
 from agentchat import Agent, AgentChat, ChatSession
 from agentchat.errors import StreamConsumedError
-from agentchat.messages import UIMessage
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
 from agentchat.testing import FakeOpenAIServer
@@ -162,7 +161,6 @@ async def test_steer_without_a_running_turn_becomes_the_next_turn(
     assert await (await chat.send_message("hi")).text() == "Echo: hi"
     ack = await chat.steer("now this")
     assert not ack.injected
-    stream = await chat.reconnect()
     # The steer runs as its own turn; wait for it through the transcript.
     for _ in range(100):
         history = await chat.history()
@@ -170,7 +168,6 @@ async def test_steer_without_a_running_turn_becomes_the_next_turn(
             break
         await asyncio.sleep(0.05)
     assert [m.text() for m in history][2:] == ["now this", "Echo: now this"]
-    del stream
 
 
 async def test_stop_ends_the_answer_and_keeps_the_partial(
@@ -352,7 +349,6 @@ async def test_offline_model_answers_without_network(
 
 async def test_history_of_unknown_chat_is_empty(new_chat: NewChat) -> None:
     assert await new_chat().history() == []
-    assert isinstance(UIMessage(id="x", role="user"), UIMessage)
 
 
 async def test_connections_are_shared_per_process(new_chat: NewChat) -> None:

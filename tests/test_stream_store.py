@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 import orjson
 import pytest
@@ -26,6 +27,20 @@ def env(seq: int, text: str = "x", turn: int = 1) -> tuple[int, bytes]:
 @pytest.fixture
 def chat_id() -> str:
     return f"store-{uuid.uuid4().hex[:8]}"
+
+
+async def run_turns(store: StreamStore, chat_id: str, turns: Iterable[int]) -> None:
+    """Write a start and an end record for each turn, as a finished turn leaves them."""
+    for turn in turns:
+        for role in ("start", "end"):
+            await store.append(
+                chat_id,
+                producer=f"t{turn}.{role}",
+                attempt=1,
+                turn=turn,
+                role=role,
+                batch=[env(1, turn=turn)],
+            )  # type: ignore[arg-type]
 
 
 async def kinds(store: StreamStore, chat_id: str) -> list[str]:
@@ -102,23 +117,7 @@ async def test_turn_end_closes_the_turn_and_marks_it(store: StreamStore, chat_id
 
 async def test_retention_keeps_the_last_turns_and_sets_a_ttl(redis, chat_id: str) -> None:  # type: ignore[no-untyped-def]
     store = StreamStore(redis, Retention(keep_turns=2, ttl_seconds=600, idle_ttl_seconds=60))
-    for turn in range(1, 6):
-        await store.append(
-            chat_id,
-            producer=f"t{turn}.start",
-            attempt=1,
-            turn=turn,
-            role="start",
-            batch=[env(1, turn=turn)],
-        )
-        await store.append(
-            chat_id,
-            producer=f"t{turn}.end",
-            attempt=1,
-            turn=turn,
-            role="end",
-            batch=[env(1, turn=turn)],
-        )
+    await run_turns(store, chat_id, range(1, 6))
     entries = await store.read(chat_id, "0-0", block_ms=1)
     assert {e.turn for e in entries} == {4, 5}
     events, meta, _ = chat_keys(chat_id)
@@ -164,23 +163,7 @@ async def test_a_stream_ahead_of_its_conversation_starts_afresh(
 ) -> None:
     """If the workflow lost its history (retention) while Redis kept the chat's keys, turn 1
     must not be fenced by the old `ended` mark: the stream restarts."""
-    for turn in (1, 2):
-        await store.append(
-            chat_id,
-            producer=f"t{turn}.start",
-            attempt=1,
-            turn=turn,
-            role="start",
-            batch=[env(1, turn=turn)],
-        )
-        await store.append(
-            chat_id,
-            producer=f"t{turn}.end",
-            attempt=1,
-            turn=turn,
-            role="end",
-            batch=[env(1, turn=turn)],
-        )
+    await run_turns(store, chat_id, (1, 2))
     status, _, _ = await store.append(
         chat_id,
         producer="t1.start",

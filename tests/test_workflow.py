@@ -146,24 +146,7 @@ async def test_replay_of_recorded_histories(
     settings: Settings,
 ) -> None:
     """Fresh histories (steer, stop, close, continue-as-new) and the committed ones replay."""
-    model_server.token_delay = 0.01
-    await start_worker(echo_agent(model_server))
-    chat = new_chat()
-    stream = await chat.send_message("one two three four five six seven eight")
-    async for chunk in stream:
-        if chunk.type == "text-delta":
-            await chat.steer("steer now")
-            break
-    model_server.reply = lambda messages: " ".join(["long"] * 200)
-    stopped = await chat.send_message("long please")
-    async for chunk in stopped:
-        if chunk.type == "text-delta":
-            await chat.stop()
-            break
-    model_server.reply = lambda messages: "ok"
-    for i in range(12):
-        await (await chat.send_message(f"n{i}")).text()
-    await chat.close(wait=True)
+    chat = await _chat_scenario(start_worker, new_chat(), model_server)
 
     client = await get_temporal(settings)
     histories: list[WorkflowHistory] = []
@@ -189,24 +172,7 @@ async def test_record_histories(
     settings: Settings,
 ) -> None:
     """`pytest --record-histories -k record` refreshes tests/histories/ (commit the result)."""
-    model_server.token_delay = 0.01
-    await start_worker(echo_agent(model_server))
-    chat = new_chat(id="recorded")
-    first = await chat.send_message("one two three four five six seven eight")
-    async for chunk in first:
-        if chunk.type == "text-delta":
-            await chat.steer("steer now")
-            break
-    model_server.reply = lambda messages: " ".join(["long"] * 200)
-    stopped = await chat.send_message("long please")
-    async for chunk in stopped:
-        if chunk.type == "text-delta":
-            await chat.stop()
-            break
-    model_server.reply = lambda messages: "ok"
-    for i in range(12):
-        await (await chat.send_message(f"n{i}")).text()
-    await chat.close(wait=True)
+    chat = await _chat_scenario(start_worker, new_chat(id="recorded"), model_server)
     tools_queue = f"{settings.task_queue}-tools"
     await _tool_chat(start_worker, new_chat, tools_queue)
     client = await get_temporal(settings)
@@ -286,3 +252,27 @@ async def test_a_new_worker_gets_the_whole_transcript(
     assert "it has seen 3 messages" in answer
     answer = await (await chat.send_message("four")).text()
     assert "it has seen 4 messages" in answer
+
+
+async def _chat_scenario(
+    start_worker: StartWorker, chat: AgentChat, model_server: FakeOpenAIServer
+) -> AgentChat:
+    """A chat that steers, stops, crosses continue-as-new and closes: its runs' histories."""
+    model_server.token_delay = 0.01
+    await start_worker(echo_agent(model_server))
+    stream = await chat.send_message("one two three four five six seven eight")
+    async for chunk in stream:
+        if chunk.type == "text-delta":
+            await chat.steer("steer now")
+            break
+    model_server.reply = lambda messages: " ".join(["long"] * 200)
+    stopped = await chat.send_message("long please")
+    async for chunk in stopped:
+        if chunk.type == "text-delta":
+            await chat.stop()
+            break
+    model_server.reply = lambda messages: "ok"
+    for i in range(12):
+        await (await chat.send_message(f"n{i}")).text()
+    await chat.close(wait=True)
+    return chat

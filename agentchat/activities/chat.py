@@ -130,15 +130,8 @@ class ChatActivities:
             producer=f"t{req.turn}.start",
             attempt=activity.info().attempt,
             turn=req.turn,
-            role="start",
         )
-        writer.control(
-            "turn-start",
-            messageId=req.message_id,
-            userMessageId=req.user_message_id,
-            trigger=req.trigger,
-        )
-        writer.chunk({"type": "start", "messageId": req.message_id})
+        writer.open_turn(req.message_id, req.user_message_id, req.trigger)
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")
         return writer.last_id or ""

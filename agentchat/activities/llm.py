@@ -47,16 +47,9 @@ async def run_llm_step(
         turn=step.turn,
     )
     parts: list[dict[str, Any]] = []
-    if step.start is not None:
-        # This step opens the turn: its records go first, and the append marks the turn active.
-        writer.role = "start"
-        writer.control(
-            "turn-start",
-            messageId=step.start.message_id,
-            userMessageId=step.start.user_message_id,
-            trigger=step.start.trigger,
-        )
-        writer.chunk({"type": "start", "messageId": step.start.message_id})
+    if step.start is not None:  # this step opens the turn: its records go first
+        start = step.start
+        writer.open_turn(start.message_id, start.user_message_id, start.trigger)
     for steer in step.inject:
         text = "".join(str(p.get("text", "")) for p in steer.parts if p.get("type") == "text")
         part = {"type": "data-steer", "id": steer.id, "data": {"text": text, "messageId": steer.id}}
