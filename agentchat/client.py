@@ -304,31 +304,23 @@ class AgentChat:
         Pass `error` instead of `output` to report that the call failed. The paused turn then
         continues. Returns the turn number; raises `NotPendingError` if no such call waits.
         """
-        ack = await self._update_existing(
-            "tool_result",
-            ToolResultInput(tool_call_id=tool_call_id, output=output, error=error),
-            ToolResultAck,
-        )
-        if ack is None:
-            raise NotPendingError(f"chat {self.id!r} is not running: no tool call waits")
-        return ack.turn
+        answer = ToolResultInput(tool_call_id=tool_call_id, output=output, error=error)
+        return await self._answer("tool_result", answer, "tool call")
 
     async def approve(self, approval_id: str) -> int:
         """Approve a tool call announced by a `tool-approval-request` chunk."""
-        return await self._decide(approval_id, True, None)
+        return await self._answer("approval", ApprovalInput(approval_id=approval_id, approved=True))
 
     async def deny(self, approval_id: str, reason: str | None = None) -> int:
         """Deny a tool call; the model is told, with `reason`."""
-        return await self._decide(approval_id, False, reason)
+        decision = ApprovalInput(approval_id=approval_id, approved=False, reason=reason)
+        return await self._answer("approval", decision, "approval")
 
-    async def _decide(self, approval_id: str, approved: bool, reason: str | None) -> int:
-        ack = await self._update_existing(
-            "approval",
-            ApprovalInput(approval_id=approval_id, approved=approved, reason=reason),
-            ToolResultAck,
-        )
+    async def _answer(self, update: str, answer: Any, what: str = "approval") -> int:
+        """Deliver a person's answer to the waiting turn; returns the turn number."""
+        ack = await self._update_existing(update, answer, ToolResultAck)
         if ack is None:
-            raise NotPendingError(f"chat {self.id!r} is not running: no approval waits")
+            raise NotPendingError(f"chat {self.id!r} is not running: no {what} waits")
         return ack.turn
 
     # -- reading ------------------------------------------------------------------------------

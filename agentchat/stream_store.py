@@ -302,7 +302,7 @@ class StreamWriter:
             if last.get("k") == "chunk":
                 prev = last["c"]
                 if prev.get("type") == kind and prev.get("id") == chunk.get("id"):
-                    last["c"] = {**prev, "delta": prev["delta"] + chunk["delta"]}
+                    prev["delta"] += chunk["delta"]  # per token: no new dict, just the text
                     return
         if pending and kind == "tool-output-available" and chunk.get("preliminary"):
             last = pending[-1]
