@@ -229,7 +229,13 @@ class AgentChat:
             start = await self._redis_call(store.turn_start(self.id, ack.turn))
             cursor = previous_id(start) if start else "0-0"
             follow = _Follow(user_message_id=message.id, turn=ack.turn)
-        return self._stream(store, cursor, follow)
+        stream = self._stream(store, cursor, follow)
+        stream.ack = ack
+        return stream
+
+    async def open_stream(self, cursor: str, follow: _Follow) -> ChatStream:
+        """A stream of the followed turn after `cursor` (the gateway's resume route)."""
+        return self._stream(await self._store(), cursor, follow)
 
     def _stream(self, store: StreamStore, cursor: str, follow: _Follow) -> ChatStream:
         def on_event(entry_id: str) -> None:

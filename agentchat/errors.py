@@ -6,7 +6,10 @@ AgentChatError
 ├── ConnectionFailedError       a backing service could not be reached
 │   ├── TemporalUnavailableError
 │   ├── RedisUnavailableError
+│   ├── GatewayUnavailableError the HTTP gateway could not be reached or failed (5xx)
 │   └── NoWorkerError           Temporal is up but no worker polls the task queue
+├── AuthenticationError         the gateway refused the credentials (HTTP 401)
+│   └── PermissionDeniedError   the credentials do not cover this chat or agent (HTTP 403)
 ├── ChatRejectedError           the chat refused the input; nothing was queued
 │   ├── InvalidMessageError     empty, malformed, or malformed UIMessage
 │   │   └── MessageTooLargeError
@@ -24,7 +27,8 @@ AgentChatError
 ```
 
 Errors that cross the Temporal boundary travel as `ApplicationError`s whose `type` is the class
-name; `error_from_application_type` maps them back on the client.
+name, and the gateway answers with `{"error": {"type": <class name>, "message": ...}}`;
+`error_from_application_type` maps both back on the client.
 """
 
 from __future__ import annotations
@@ -32,17 +36,20 @@ from __future__ import annotations
 __all__ = [
     "AgentChatError",
     "AgentMismatchError",
+    "AuthenticationError",
     "ChatBusyError",
     "ChatClosedError",
     "ChatRejectedError",
     "ConfigurationError",
     "ConnectionFailedError",
     "CursorTrimmedError",
+    "GatewayUnavailableError",
     "InvalidCursorError",
     "InvalidMessageError",
     "MessageTooLargeError",
     "NoWorkerError",
     "NotPendingError",
+    "PermissionDeniedError",
     "RedisUnavailableError",
     "StreamConsumedError",
     "StreamError",
@@ -71,6 +78,18 @@ class TemporalUnavailableError(ConnectionFailedError):
 
 class RedisUnavailableError(ConnectionFailedError):
     """The Redis server did not answer."""
+
+
+class GatewayUnavailableError(ConnectionFailedError):
+    """The HTTP gateway could not be reached, or answered with a server error."""
+
+
+class AuthenticationError(AgentChatError):
+    """The gateway refused the API key or token (HTTP 401)."""
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The token is valid but scoped to another chat or agent (HTTP 403)."""
 
 
 class NoWorkerError(ConnectionFailedError):
@@ -152,6 +171,15 @@ _BY_TYPE: dict[str, type[AgentChatError]] = {
         ChatBusyError,
         NotPendingError,
         ConfigurationError,
+        TemporalUnavailableError,
+        RedisUnavailableError,
+        NoWorkerError,
+        GatewayUnavailableError,
+        AuthenticationError,
+        PermissionDeniedError,
+        InvalidCursorError,
+        CursorTrimmedError,
+        StreamTimeoutError,
     )
 }
 

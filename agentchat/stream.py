@@ -13,21 +13,20 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
 from agentchat.chunks import Chunk, ResetStepChunk, parse_chunk
 from agentchat.errors import (
-    RedisUnavailableError,
     StreamConsumedError,
     StreamTimeoutError,
     TurnFailedError,
 )
 from agentchat.messages import MessageBuilder, UIMessage
-from agentchat.stream_store import Entry, StreamStore, id_tuple
+from agentchat.stream_store import Entry, id_tuple
 
-__all__ = ["ChatResult", "ChatStream"]
+__all__ = ["ChatResult", "ChatStream", "EntrySource"]
 
 log = logging.getLogger("agentchat.stream")
 
@@ -50,6 +49,21 @@ class ChatResult:
     last_event_id: str | None = None
 
 
+class EntrySource(Protocol):
+    """Where a `ChatStream` reads entries: Redis directly, or the gateway over HTTP.
+
+    `read` raises `OSError` (or `RedisError`) when the connection drops; the stream then
+    resubscribes from its last id.
+    """
+
+    @property
+    def unavailable_error(self) -> type[Exception]: ...
+
+    async def read(self, chat_id: str, after: str, *, block_ms: int) -> list[Entry]: ...
+
+    async def first_entry(self, chat_id: str) -> Entry | None: ...
+
+
 @dataclass
 class _Follow:
     """What a stream follows: a user message's turn, a turn number, or a cursor's turn."""
@@ -68,7 +82,7 @@ class ChatStream:
 
     def __init__(
         self,
-        store: StreamStore,
+        store: EntrySource,
         chat_id: str,
         *,
         after: str,
@@ -80,6 +94,10 @@ class ChatStream:
     ) -> None:
         self._store = store
         self.chat_id = chat_id
+        self.after = after
+        """The cursor this stream reads after."""
+        self.ack: Any = None
+        """The `SendAck` of the message this stream follows, when `send_message` made it."""
         self._cursor = after
         self._follow = follow
         self._timeout = stream_timeout
@@ -91,9 +109,15 @@ class ChatStream:
         self._yielded_from: set[str] = set()
         self._started = False
         self._result: ChatResult | None = None
+        self._settled: UIMessage | None = None
         self.turn: int | None = follow.turn
         self.status: str | None = None
         self.last_event_id: str | None = None
+
+    @property
+    def follows_nothing(self) -> bool:
+        """True for `reconnect()` with no turn to follow: the stream is empty."""
+        return self._follow.turn == -1
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -132,14 +156,41 @@ class ChatStream:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    async def events(self) -> AsyncIterator[Entry]:
+        """Yield the raw stream entries of this turn (what the gateway forwards).
+
+        A turn finished from the transcript ends with a synthetic `settled` entry carrying
+        the assistant message, so a remote reader can finish the same way.
+        """
+        self._claim()
+        async for entry, _ in self._turn():
+            yield entry
+        if self._settled is not None:
+            yield Entry(
+                self.last_event_id or self._cursor,
+                {
+                    "v": 1,
+                    "k": "settled",
+                    "turn": self.turn,
+                    "status": self.status,
+                    "message": self._settled.model_dump(mode="json", exclude_none=True),
+                },
+            )
+
     async def _chunks(self) -> AsyncIterator[Chunk]:
+        async for _, chunks in self._turn():
+            for chunk in chunks:
+                yield chunk
+
+    async def _turn(self) -> AsyncIterator[tuple[Entry, list[Chunk]]]:
         if self._follow.turn == -1:  # reconnect() found no turn to follow
             self.status = "completed"
             self._finish()
             return
         async for entry in self._entries():
-            for chunk in self._handle(entry):
-                yield chunk
+            chunks = self._handle(entry)
+            if entry.turn == self.turn and self.turn is not None:
+                yield entry, chunks
             if self.status is not None:
                 break
         self._finish()
@@ -168,9 +219,9 @@ class ChatStream:
                 # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
                 log.warning("chat %s: stream read failed (%s); resubscribing", self.chat_id, exc)
                 if time.monotonic() - quiet_since + backoff >= self._timeout:
-                    raise RedisUnavailableError(
-                        f"lost Redis while reading chat {self.chat_id!r} and could not"
-                        f" resubscribe within {self._timeout:g}s: {type(exc).__name__}"
+                    raise self._store.unavailable_error(
+                        f"lost the stream of chat {self.chat_id!r} and could not"
+                        f" resubscribe within {self._timeout:g}s: {type(exc).__name__}: {exc}"
                     ) from exc
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -210,13 +261,16 @@ class ChatStream:
             self.chat_id,
             self.turn,
         )
-        # The stream lost this turn but the transcript has it: finish from the record.
+        self._settle(message)
+        return True
+
+    def _settle(self, message: UIMessage) -> None:
+        """Finish from the transcript's record of the turn: the stream lost its end."""
+        self._settled = message
         self._builder = MessageBuilder(message.id)
         for part in message.parts:
             self._builder.add_part(dict(part))
-        status = (message.metadata or {}).get("status", "completed")
-        self.status = str(status)
-        return True
+        self.status = str((message.metadata or {}).get("status", "completed"))
 
     def _handle(self, entry: Entry) -> list[Chunk]:
         env = entry.envelope
@@ -252,6 +306,8 @@ class ChatStream:
             self._builder.message_id = str(env.get("messageId", ""))
         elif kind == "turn-end":
             self.status = str(env.get("status", "completed"))
+        elif kind == "settled":  # a gateway finished this turn from the transcript
+            self._settle(UIMessage.model_validate(env["message"]))
         return out
 
     def _finish(self) -> None:

@@ -20,7 +20,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agentchat.errors import InvalidCursorError
+from agentchat.errors import InvalidCursorError, RedisUnavailableError
 
 __all__ = [
     "Entry",
@@ -140,6 +140,15 @@ class StreamStore:
         events = chat_keys(chat_id)[0]
         rows: Any = await self.redis.xrange(events, entry_id, entry_id, count=1)
         return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
+
+    @property
+    def unavailable_error(self) -> type[Exception]:
+        return RedisUnavailableError
+
+    async def has_after(self, chat_id: str, entry_id: str) -> bool:
+        """Whether the stream holds an entry after `entry_id`."""
+        rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], f"({entry_id}", "+", count=1)
+        return bool(rows)
 
     async def first_entry(self, chat_id: str) -> Entry | None:
         rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)

@@ -1,0 +1,368 @@
+"""The native API: `/v1/chats/...` routes and the `/v1/tokens` mint.
+
+Every SSE event carries the Redis entry id as its `id:` and the stored envelope as its data,
+so `Last-Event-ID` resumes exactly where a reader stopped, on any gateway replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from redis.exceptions import RedisError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+
+from agentchat.errors import AgentChatError
+from agentchat.gateway.app import Gateway
+from agentchat.gateway.auth import Principal
+from agentchat.gateway.problems import ApiError
+from agentchat.gateway.schemas import (
+    CHAT_ID_PATTERN,
+    AnswerAck,
+    ApprovalBody,
+    ChatView,
+    CloseBody,
+    ErrorBody,
+    PreloadBody,
+    SendAckBody,
+    SendBody,
+    SteerBody,
+    StopBody,
+    TokenBody,
+    TokenView,
+    ToolResultBody,
+)
+from agentchat.messages import UIMessage
+from agentchat.stream import ChatStream, _Follow, previous_id
+from agentchat.stream_store import check_cursor, id_tuple
+
+__all__ = ["router", "sse_response"]
+
+log = logging.getLogger("agentchat.gateway")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+}
+_SSE: dict[str, Any] = {
+    "description": "Server-Sent Events: `id:` is the Redis entry id, `data:` the envelope.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+router = APIRouter(responses=_ERRORS)
+
+ChatId = Annotated[str, Path(pattern=CHAT_ID_PATTERN, description="The chat id.")]
+Cursor = Annotated[
+    str | None,
+    Query(pattern=r"^\d{1,20}-\d{1,20}$", description="Read after this entry id."),
+]
+LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def caller(request: Request) -> Principal:
+    return gateway_of(request).auth.authenticate(request)
+
+
+def chat_caller(chat_id: ChatId, request: Request) -> Principal:
+    principal = caller(request)
+    principal.check_chat(chat_id)
+    return principal
+
+
+Gw = Annotated[Gateway, Depends(gateway_of)]
+ChatCaller = Annotated[Principal, Depends(chat_caller)]
+
+
+def _cursor(header: str | None, query: str | None) -> str | None:
+    value = header or query
+    return check_cursor(value) if value else None
+
+
+def _data(envelope: dict[str, Any]) -> str:
+    return orjson.dumps(envelope).decode()
+
+
+def sse_response(gateway: Gateway, events: AsyncIterator[ServerSentEvent]) -> Response:
+    async def with_retry() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(retry=gateway.config.retry_ms)
+        async for event in events:
+            yield event
+
+    return EventSourceResponse(
+        with_retry(),
+        ping=gateway.config.keepalive_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def turn_events(stream: ChatStream) -> AsyncIterator[ServerSentEvent]:
+    """One turn's entries as SSE; a failure mid-stream becomes a final `error` event."""
+    try:
+        async for entry in stream.events():
+            yield ServerSentEvent(data=_data(entry.envelope), id=entry.id)
+    except AgentChatError as exc:
+        error = {"v": 1, "k": "error", "type": type(exc).__name__, "message": str(exc)}
+        yield ServerSentEvent(data=_data(error))
+
+
+def _message(message: str | UIMessage, message_id: str | None) -> str | UIMessage:
+    if isinstance(message, UIMessage) and message_id is not None:
+        raise ApiError(
+            422, "InvalidRequestError", "message_id: give it inside the UIMessage", ["message_id"]
+        )
+    return message
+
+
+@router.post(
+    "/v1/chats/{chat_id}/messages",
+    responses={200: _SSE | {"model": SendAckBody}},
+    summary="Send a message; stream its turn",
+)
+async def send_message(
+    chat_id: ChatId,
+    body: SendBody,
+    principal: ChatCaller,
+    gateway: Gw,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Creates the chat on first use. Answers with the SSE stream of exactly this message's
+    turn; with `Accept: application/json`, with the acknowledgement only."""
+    agent = await gateway.agent_of(chat_id, body.agent, principal)
+    chat = gateway.chat(chat_id, agent, client_data=body.client_data)
+    stream = await chat.send_message(
+        _message(body.message, body.message_id), message_id=body.message_id
+    )
+    ack = stream.ack
+    view = SendAckBody(
+        message_id=ack.message_id,
+        run_id=ack.run_id,
+        new_run=ack.new_run,
+        duplicate=ack.duplicate,
+        turn=ack.turn,
+        after=stream.after,
+    )
+    if accept and "application/json" in accept and "text/event-stream" not in accept:
+        return Response(view.model_dump_json(), media_type="application/json")
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        accepted = {"v": 1, "k": "accepted", **view.model_dump(by_alias=True)}
+        yield ServerSentEvent(data=_data(accepted), id=stream.after)
+        async for event in turn_events(stream):
+            yield event
+
+    return sse_response(gateway, events())
+
+
+@router.get(
+    "/v1/chats/{chat_id}/events",
+    responses={200: _SSE, 204: {"description": "The chat is closed or unknown."}},
+    summary="Follow a chat's events across turns",
+)
+async def follow(
+    chat_id: ChatId,
+    principal: ChatCaller,
+    gateway: Gw,
+    after: Cursor = None,
+    start: Annotated[Literal["turn", "live", "start"], Query(alias="from")] = "turn",
+    last_event_id: LastEventId = None,
+) -> Response:
+    """Replays what came after the cursor (`Last-Event-ID` or `?after=`), then follows live
+    until the chat's run ends. Without a cursor: the active turn from its start (`from=turn`),
+    only what comes next (`live`), or everything retained (`start`)."""
+    cursor = _cursor(last_event_id, after)
+    store = await gateway.store()
+    if cursor is None:
+        if start == "start":
+            cursor = "0-0"
+        else:
+            _, turn_start = await store.active_turn(chat_id)
+            if start == "turn" and turn_start is not None:
+                cursor = previous_id(turn_start)
+            else:
+                cursor = await store.last_id(chat_id)
+    if not await gateway.running(chat_id) and not await store.has_after(chat_id, cursor):
+        return Response(status_code=204)
+    return sse_response(gateway, _follow(gateway, chat_id, cursor))
+
+
+async def _follow(gateway: Gateway, chat_id: str, cursor: str) -> AsyncIterator[ServerSentEvent]:
+    store = await gateway.store()
+    first = await store.first_entry(chat_id)
+    if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
+        # Retention trimmed what the reader missed: it should reload the transcript.
+        yield ServerSentEvent(data=_data({"v": 1, "k": "resync", "first": first and first.id}))
+    failures = 0
+    while True:
+        try:
+            entries = await store.read(chat_id, cursor, block_ms=5000)
+            failures = 0
+        except (RedisError, OSError) as exc:
+            failures += 1
+            if failures > 10:
+                return  # the client reconnects with Last-Event-ID
+            log.warning("chat %s: follow read failed (%s)", chat_id, exc)
+            await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+            continue
+        for entry in entries:
+            cursor = entry.id
+            yield ServerSentEvent(data=_data(entry.envelope), id=entry.id)
+        if not entries:
+            try:
+                if not await gateway.running(chat_id):
+                    return
+            except Exception:  # Temporal briefly unreachable: keep following
+                continue
+
+
+@router.get(
+    "/v1/chats/{chat_id}/turn",
+    responses={200: _SSE, 204: {"description": "No turn to follow."}},
+    summary="Stream one turn (resume)",
+)
+async def turn(
+    chat_id: ChatId,
+    principal: ChatCaller,
+    gateway: Gw,
+    after: Cursor = None,
+    message_id: Annotated[str | None, Query(max_length=200)] = None,
+    turn: Annotated[int | None, Query(ge=1)] = None,
+    last_event_id: LastEventId = None,
+) -> Response:
+    """With `message_id` or `turn`: that turn, after the cursor. Otherwise what
+    `AgentChat.reconnect()` reads: the rest of the turn the cursor is in, or the active turn
+    from its start."""
+    cursor = _cursor(last_event_id, after)
+    chat = gateway.chat(chat_id)
+    if message_id is None and turn is None:
+        chat.session.last_event_id = cursor
+        stream = await chat.reconnect()
+        if stream.follows_nothing:
+            return Response(status_code=204)
+    else:
+        store = await gateway.store()
+        if cursor is None:
+            start = await store.turn_start(chat_id, turn) if turn else None
+            cursor = previous_id(start) if start else "0-0"
+        stream = await chat.open_stream(cursor, _Follow(user_message_id=message_id, turn=turn))
+    return sse_response(gateway, turn_events(stream))
+
+
+@router.get("/v1/chats/{chat_id}", response_model=ChatView, summary="Get a chat")
+async def get_chat(chat_id: ChatId, principal: ChatCaller, gateway: Gw) -> ChatView:
+    """Its agent, status and transcript as UIMessages, to restore a UI; then follow the
+    events after `resume_after`."""
+    store = await gateway.store()
+    # The cursor first: a turn that ends between the two reads is then seen twice (the page
+    # replaces the message by id), never missed.
+    _, start = await store.active_turn(chat_id)
+    resume_after = previous_id(start) if start else await store.last_id(chat_id)
+    chat = gateway.chat(chat_id)
+    status = await chat.status()
+    if status is None:
+        raise ApiError(404, "NotFoundError", f"chat {chat_id!r} does not exist")
+    return ChatView(
+        id=chat_id,
+        agent=status.agent,
+        status=status,
+        messages=await chat.history(),
+        resume_after=resume_after,
+    )
+
+
+@router.post("/v1/chats/{chat_id}/steer", response_model=SendAckBody, summary="Steer")
+async def steer(
+    chat_id: ChatId, body: SteerBody, principal: ChatCaller, gateway: Gw
+) -> SendAckBody:
+    """Joins the running turn at its next LLM step, else runs as the next turn."""
+    agent = await gateway.agent_of(chat_id, body.agent, principal)
+    ack = await gateway.chat(chat_id, agent).steer(
+        _message(body.message, body.message_id), message_id=body.message_id
+    )
+    return SendAckBody(
+        message_id=ack.message_id,
+        run_id=ack.run_id,
+        new_run=ack.new_run,
+        duplicate=ack.duplicate,
+        turn=ack.turn,
+        injected=ack.injected,
+    )
+
+
+@router.post("/v1/chats/{chat_id}/stop", response_model=AnswerAck, summary="Stop the turn")
+async def stop(
+    chat_id: ChatId,
+    principal: ChatCaller,
+    gateway: Gw,
+    body: Annotated[StopBody | None, Body()] = None,
+) -> AnswerAck:
+    """Ends the running answer, keeping its partial text; `turn` is null when none ran."""
+    return AnswerAck(turn=await gateway.chat(chat_id).stop())
+
+
+@router.post("/v1/chats/{chat_id}/preload", summary="Start the chat and run its preload hook")
+async def preload(
+    chat_id: ChatId, body: PreloadBody, principal: ChatCaller, gateway: Gw
+) -> dict[str, Any]:
+    agent = await gateway.agent_of(chat_id, body.agent, principal)
+    ack = await gateway.chat(chat_id, agent, client_data=body.client_data).preload()
+    return {"run_id": ack.run_id, "preloaded": ack.preloaded}
+
+
+@router.post("/v1/chats/{chat_id}/close", summary="Close the chat after the current turn")
+async def close(
+    chat_id: ChatId,
+    principal: ChatCaller,
+    gateway: Gw,
+    body: Annotated[CloseBody | None, Body()] = None,
+) -> dict[str, Any]:
+    await gateway.chat(chat_id).close(wait=body.wait if body else False)
+    return {"closed": True}
+
+
+@router.post(
+    "/v1/chats/{chat_id}/tool-results", response_model=AnswerAck, summary="Answer a client tool"
+)
+async def tool_result(
+    chat_id: ChatId, body: ToolResultBody, principal: ChatCaller, gateway: Gw
+) -> AnswerAck:
+    turn = await gateway.chat(chat_id).submit_tool_result(
+        body.tool_call_id, body.output, error=body.error
+    )
+    return AnswerAck(turn=turn)
+
+
+@router.post(
+    "/v1/chats/{chat_id}/approvals/{approval_id}",
+    response_model=AnswerAck,
+    summary="Approve or deny a tool call",
+)
+async def approval(
+    chat_id: ChatId,
+    approval_id: Annotated[str, Path(min_length=1, max_length=200)],
+    body: ApprovalBody,
+    principal: ChatCaller,
+    gateway: Gw,
+) -> AnswerAck:
+    chat = gateway.chat(chat_id)
+    if body.approved:
+        return AnswerAck(turn=await chat.approve(approval_id))
+    return AnswerAck(turn=await chat.deny(approval_id, body.reason))
+
+
+@router.post("/v1/tokens", response_model=TokenView, summary="Mint a chat token")
+async def mint_token(body: TokenBody, request: Request, gateway: Gw) -> TokenView:
+    """A short-lived token that reads and writes one chat (for a browser). API keys only."""
+    if not caller(request).is_server:
+        raise ApiError(403, "PermissionDeniedError", "only an API key can mint tokens")
+    token, expires = gateway.auth.mint(body.chat_id, body.agent, body.ttl_seconds)
+    return TokenView(token=token, chat_id=body.chat_id, expires_at=expires)

@@ -1,0 +1,84 @@
+"""A real gateway on a free loopback port (uvicorn, in the test's event loop), in front of
+an in-process worker serving the test agents, on the session's Temporal and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from agentchat import Settings
+from agentchat.gateway import GatewayConfig, create_app
+from agentchat.gateway.auth import Auth
+from agentchat.local import free_port
+from tests import agents
+from tests.conftest import StartWorker
+
+API_KEY = "test-key-0123456789"
+
+
+@dataclass
+class GatewayServer:
+    url: str
+    api_key: str
+    auth: Auth
+    settings: Settings
+
+    def mint_token(self, chat_id: str, agent: str | None = None, ttl: int = 600) -> str:
+        return self.auth.mint(chat_id, agent, ttl)[0]
+
+    def client(self, credential: str | None = None, **kwargs: object) -> httpx.AsyncClient:
+        """An httpx client for the gateway, with the API key unless told otherwise."""
+        token = self.api_key if credential is None else credential
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=30.0,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+async def serve(app: object, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    server.task = task  # type: ignore[attr-defined]
+    for _ in range(500):
+        if server.started:
+            return server
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the gateway did not start")
+
+
+async def shutdown(server: uvicorn.Server) -> None:
+    server.should_exit = True
+    await asyncio.wait_for(server.task, 15)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def gateway(settings: Settings, start_worker: StartWorker) -> AsyncIterator[GatewayServer]:
+    await start_worker(*agents.all)
+    config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
+    port = free_port()
+    server = await serve(create_app(settings, config), port)
+    yield GatewayServer(
+        url=f"http://127.0.0.1:{port}",
+        api_key=API_KEY,
+        auth=Auth(config.api_keys, config.token_secret),
+        settings=settings,
+    )
+    await shutdown(server)
