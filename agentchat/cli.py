@@ -1,8 +1,10 @@
-"""The `agentchat` command: `dev`, `worker`, `send`, `chat`."""
+"""The `agentchat` command: `dev`, `worker`, `gateway`, `send`, `chat`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -163,6 +165,62 @@ def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
     )
 
 
+# -- gateway --------------------------------------------------------------------------------
+
+
+def _gateway_server(settings: Settings, host: str, port: int, default_agent: str | None) -> Any:
+    """A uvicorn server for the gateway app (checks that an open gateway stays on loopback)."""
+    try:
+        import uvicorn
+
+        from agentchat.gateway import GatewayConfig, create_app
+    except ImportError:
+        raise click.UsageError(
+            "the gateway needs its extra: pip install 'agentchat[gateway]'"
+        ) from None
+    config = GatewayConfig()
+    if default_agent:
+        config = dataclasses.replace(config, default_agent=default_agent)
+    try:
+        config.check_host(host)
+    except AgentChatError as exc:
+        raise click.UsageError(str(exc)) from None
+    app = create_app(settings, config)
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    )
+
+
+@main.command()
+@click.option("--host", envvar="AGENTCHAT_GATEWAY_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="AGENTCHAT_GATEWAY_PORT", type=int, default=8080, show_default=True)
+@click.option(
+    "--agent",
+    "default_agent",
+    envvar="AGENTCHAT_GATEWAY_AGENT",
+    default=None,
+    help="Agent of new chats whose request names none (and of the chat page).",
+)
+@connection_options
+def gateway(host: str, port: int, default_agent: str | None, **conn: Any) -> None:
+    """Serve the HTTP gateway: SSE API, AI SDK backend and chat page.
+
+    API keys come from AGENTCHAT_API_KEYS (comma-separated); without them the gateway is
+    open and only listens on loopback addresses.
+    """
+    settings = _settings(**conn)
+    server = _gateway_server(settings, host, port, default_agent)
+    click.echo(f"gateway on http://{host}:{port}/ (API: /docs)")
+    _exit(_run(server.serve()))
+
+
 # -- dev ------------------------------------------------------------------------------------
 
 
@@ -184,6 +242,13 @@ def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
     help="Your agents, served beside the built-in demo agent; repeatable.",
 )
 @click.option(
+    "--gateway-port",
+    type=int,
+    default=8080,
+    show_default=True,
+    help="Serve the HTTP gateway and chat page here (0: no gateway).",
+)
+@click.option(
     "--demo-message",
     default="Hello!",
     show_default=True,
@@ -194,6 +259,7 @@ def dev(
     temporal_port: int,
     redis_port: int,
     agent_refs: tuple[str, ...],
+    gateway_port: int,
     demo_message: str,
 ) -> None:
     """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all."""
@@ -227,16 +293,35 @@ def dev(
             f"  export AGENTCHAT_TEMPORAL_ADDRESS={settings.temporal_address}"
             f" AGENTCHAT_REDIS_URL={settings.redis_url}",
             "  agentchat chat demo",
+            *(
+                [f"chat page: http://127.0.0.1:{gateway_port}/  (API docs: /docs)"]
+                if gateway_port
+                else []
+            ),
             "Ctrl-C stops everything; run again to resume the same chats.",
         ]
     )
+    web = _gateway_server(settings, "127.0.0.1", gateway_port, "demo") if gateway_port else None
 
     async def run() -> None:
         ready = asyncio.Event()
+        if web is not None:
+            web.capture_signals = contextlib.nullcontext  # the worker owns Ctrl-C
+            web_task = asyncio.create_task(web.serve())
+            while not web.started and not web_task.done():  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.02)
+            if web_task.done():
+                web_task.result()
+                raise click.ClickException(f"the gateway could not listen on :{gateway_port}")
         serving = asyncio.create_task(_serve(agents, settings, banner, ready))
         if demo_message:
             await _demo_turn(settings, demo_message, serving, ready)
-        await serving
+        try:
+            await serving
+        finally:
+            if web is not None:
+                web.should_exit = True
+                await web_task
 
     code = 1
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from temporalio.api.enums.v1 import TaskQueueType
@@ -54,10 +55,11 @@ from agentchat.errors import (
     TemporalUnavailableError,
     error_from_application_type,
 )
+from agentchat.http_transport import BaseUrl, HttpTransport
 from agentchat.limits import check_user_message
 from agentchat.messages import UIMessage, user_message
 from agentchat.settings import Settings, redact_url
-from agentchat.stream import ChatStream, _Follow, previous_id
+from agentchat.stream import ChatStream, EntrySource, _Follow, previous_id
 from agentchat.stream_store import StreamStore, check_cursor
 from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
 
@@ -90,6 +92,13 @@ class AgentChat:
             `NoWorkerError` (no worker polls the queue) or `TemporalUnavailableError`.
         settings: Connection settings; by default from the `AGENTCHAT_*` environment.
         temporal_address, namespace, task_queue, redis_url: Override single settings.
+        base_url: Talk to an agentchat gateway over HTTP instead of Temporal and Redis
+            (default `AGENTCHAT_URL`). A callable `(endpoint, chat_id) -> url` picks a base
+            URL per endpoint: `messages`, `stream`, `control` or `chat`.
+        api_key: The gateway API key (default `AGENTCHAT_API_KEY`).
+        token: A chat token minted by the gateway, instead of an API key.
+        http_client: The `httpx.AsyncClient` to use (proxies, custom transports, timeouts).
+        headers: Extra headers sent with every gateway request.
     """
 
     def __init__(
@@ -108,6 +117,11 @@ class AgentChat:
         namespace: str | None = None,
         task_queue: str | None = None,
         redis_url: str | None = None,
+        base_url: BaseUrl | None = None,
+        api_key: str | None = None,
+        token: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._new_chat = id is None
         self.id = id if id is not None else str(uuid.uuid4())
@@ -131,6 +145,17 @@ class AgentChat:
         self.workflow_id = workflow_id_for(self.id)
         self.run_id: str | None = None
         self._stream_store: StreamStore | None = None
+        self._http: HttpTransport | None = None
+        url = base_url or self.settings.url
+        if url:
+            self._http = HttpTransport(
+                self,
+                url,
+                api_key=api_key or self.settings.api_key,
+                token=token,
+                http_client=http_client,
+                headers=headers,
+            )
 
     def __repr__(self) -> str:
         return f"AgentChat(agent={self.agent!r}, id={self.id!r})"
@@ -161,7 +186,7 @@ class AgentChat:
         turns run before it. Sending the same `message_id` again runs no second turn: it
         returns a stream of the original one.
         """
-        return await self._send(self._as_message(message, message_id), client_data, "send")
+        return await self._send(self._as_message(message, message_id), client_data)
 
     async def send_raw(
         self,
@@ -181,7 +206,7 @@ class AgentChat:
         except ValidationError as exc:
             raise InvalidMessageError(f"send_raw(messages)[-1] is not a UIMessage: {exc}") from None
         check_user_message(message, where="send_raw(messages)[-1]")
-        return await self._send(message, client_data, "send")
+        return await self._send(message, client_data)
 
     async def steer(self, message: str | UIMessage, *, message_id: str | None = None) -> SendAck:
         """Steer the running turn: injected at its next LLM step, else run as the next turn.
@@ -189,6 +214,8 @@ class AgentChat:
         Never dropped. Returns the acknowledgement (`injected` tells which of the two).
         """
         msg = self._as_message(message, message_id)
+        if self._http is not None:
+            return await self._http.steer(msg)
         req = SendInput(message=msg, agent=self.agent, client_data=self.client_data, kind="steer")
         ack = await self._update_with_start(
             ChatWorkflow.steer, req, SendAck, update_id=f"{msg.id}/{uuid.uuid4().hex[:12]}"
@@ -208,10 +235,10 @@ class AgentChat:
         check_user_message(msg)
         return msg
 
-    async def _send(
-        self, message: UIMessage, client_data: dict[str, Any] | None, kind: str
-    ) -> ChatStream:
+    async def _send(self, message: UIMessage, client_data: dict[str, Any] | None) -> ChatStream:
         data = client_data if client_data is not None else self.client_data
+        if self._http is not None:
+            return await self._http.send(message, data)
         store, _ = await asyncio.gather(self._store(), self._temporal())
         # Where to start reading: the stream's end *before* sending, so our turn's first
         # record cannot slip past us however quickly it is written.
@@ -237,7 +264,7 @@ class AgentChat:
         """A stream of the followed turn after `cursor` (the gateway's resume route)."""
         return self._stream(await self._store(), cursor, follow)
 
-    def _stream(self, store: StreamStore, cursor: str, follow: _Follow) -> ChatStream:
+    def _stream(self, store: EntrySource, cursor: str, follow: _Follow) -> ChatStream:
         def on_event(entry_id: str) -> None:
             self.session.last_event_id = entry_id
 
@@ -249,7 +276,10 @@ class AgentChat:
             stream_timeout=self.stream_timeout,
             on_event=on_event,
             on_turn_complete=self.on_turn_complete,
-            probe=lambda turn: self._settled_turn(follow.user_message_id, turn),
+            # Over HTTP the gateway probes and sends `settled` itself.
+            probe=None
+            if self._http is not None
+            else lambda turn: self._settled_turn(follow.user_message_id, turn),
         )
 
     async def _note_run(self, run_id: str, new_run: bool) -> None:
@@ -268,6 +298,8 @@ class AgentChat:
         Returns the stopped turn's number, or None when no turn was running (then nothing
         happens and nothing starts).
         """
+        if self._http is not None:
+            return await self._http.stop()
         store = await self._store()
         flagged: int | None = None
         # Fast path: the running step polls this flag between chunks. Without Redis the
@@ -286,6 +318,8 @@ class AgentChat:
         A message sent later starts a new run that continues the same conversation.
         With `wait`, return only once the run has ended.
         """
+        if self._http is not None:
+            return await self._http.close(wait)
         ack = await self._update_existing("close", CloseInput(), CloseAck)
         if ack is not None and wait:
             handle = (await self._temporal()).get_workflow_handle(
@@ -295,6 +329,8 @@ class AgentChat:
 
     async def preload(self) -> PreloadAck:
         """Start the chat now and run the agent's preload hook, before any message."""
+        if self._http is not None:
+            return await self._http.preload()
         req = PreloadInput(agent=self.agent, client_data=self.client_data)
         ack = await self._update_with_start(
             ChatWorkflow.preload, req, PreloadAck, rpc_timeout=timedelta(minutes=5)
@@ -310,15 +346,21 @@ class AgentChat:
         Pass `error` instead of `output` to report that the call failed. The paused turn then
         continues. Returns the turn number; raises `NotPendingError` if no such call waits.
         """
+        if self._http is not None:
+            return await self._http.tool_result(tool_call_id, output, error)
         answer = ToolResultInput(tool_call_id=tool_call_id, output=output, error=error)
         return await self._answer("tool_result", answer, "tool call")
 
     async def approve(self, approval_id: str) -> int:
         """Approve a tool call announced by a `tool-approval-request` chunk."""
+        if self._http is not None:
+            return await self._http.approval(approval_id, True, None)
         return await self._answer("approval", ApprovalInput(approval_id=approval_id, approved=True))
 
     async def deny(self, approval_id: str, reason: str | None = None) -> int:
         """Deny a tool call; the model is told, with `reason`."""
+        if self._http is not None:
+            return await self._http.approval(approval_id, False, reason)
         decision = ApprovalInput(approval_id=approval_id, approved=False, reason=reason)
         return await self._answer("approval", decision, "approval")
 
@@ -338,6 +380,8 @@ class AgentChat:
         Raises `CursorTrimmedError` when the cursor is older than the retained stream; the
         conversation is then in `history()`. With no turn to follow the stream is empty.
         """
+        if self._http is not None:
+            return await self._http.reconnect()
         store = await self._store()
         cursor = self.session.last_event_id
         if cursor is not None:
@@ -363,11 +407,15 @@ class AgentChat:
 
     async def history(self) -> list[UIMessage]:
         """The conversation as `UIMessage`s, from the workflow (the record of truth)."""
+        if self._http is not None:
+            return await self._http.history()
         state = await self._state()
         return list(state.transcript) if state is not None else []
 
     async def status(self) -> ChatStatus | None:
         """The chat's status, or None when it never existed."""
+        if self._http is not None:
+            return await self._http.status()
         handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
         try:
             return await handle.query(ChatWorkflow.status)

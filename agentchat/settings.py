@@ -35,6 +35,12 @@ class Settings:
         default_factory=lambda: int(_env("AGENTCHAT_STREAM_IDLE_TTL", "600"))
     )
     """Seconds an idle chat's stream stays in Redis after its last turn ended."""
+    url: str | None = field(default_factory=lambda: _env("AGENTCHAT_URL", "") or None)
+    """The gateway's URL: when set, `AgentChat` talks HTTP to it instead of Temporal and Redis."""
+    api_key: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_API_KEY", "") or None, repr=False
+    )
+    """The API key `AgentChat` sends to the gateway."""
     connect_timeout: float = 5.0
 
     def with_overrides(self, **overrides: object) -> Settings:

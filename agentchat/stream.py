@@ -187,12 +187,17 @@ class ChatStream:
             self.status = "completed"
             self._finish()
             return
-        async for entry in self._entries():
-            chunks = self._handle(entry)
-            if entry.turn == self.turn and self.turn is not None:
-                yield entry, chunks
-            if self.status is not None:
-                break
+        try:
+            async for entry in self._entries():
+                chunks = self._handle(entry)
+                if entry.turn == self.turn and self.turn is not None:
+                    yield entry, chunks
+                if self.status is not None:
+                    break
+        finally:
+            release = getattr(self._store, "release", None)
+            if release is not None:  # an HTTP source holds a connection of its own
+                await release()
         self._finish()
         if self._on_turn_complete is not None and self.last_event_id is not None:
             outcome = self._on_turn_complete(self.last_event_id)
@@ -276,7 +281,9 @@ class ChatStream:
         env = entry.envelope
         kind = entry.kind
         if self.turn is None:
-            if kind == "turn-start" and env.get("userMessageId") == self._follow.user_message_id:
+            if self._follow.user_message_id is None:
+                self.turn = entry.turn  # a gateway's resume: it sends only the turn's entries
+            elif kind == "turn-start" and env.get("userMessageId") == self._follow.user_message_id:
                 self.turn = entry.turn
             else:
                 return []

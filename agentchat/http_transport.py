@@ -1,0 +1,367 @@
+"""`AgentChat` through the HTTP gateway instead of Temporal and Redis.
+
+The gateway streams a turn's raw stream entries (native SSE dialect), so the same `ChatStream`
+reads them: correlation, attempt resets and the transcript fallback behave exactly as with the
+direct transport. A dropped connection is resumed with `Last-Event-ID` on any replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+from agentchat.contracts import ChatStatus, PreloadAck, SendAck
+from agentchat.errors import (
+    AgentChatError,
+    AuthenticationError,
+    GatewayUnavailableError,
+    PermissionDeniedError,
+    error_from_application_type,
+)
+from agentchat.messages import UIMessage
+from agentchat.stream import ChatStream, _Follow
+from agentchat.stream_store import Entry
+
+if TYPE_CHECKING:
+    from agentchat.client import AgentChat
+
+__all__ = ["BaseUrl", "HttpTransport"]
+
+BaseUrl = str | Callable[[str, str], str]
+"""The gateway's URL, or `(endpoint, chat_id) -> URL` with endpoint one of `messages`,
+`stream` (turn streams), `control` (steer, stop, close, preload, answers) and `chat` (reads)."""
+
+_END = object()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_client() -> httpx.AsyncClient:
+    """One connection pool per event loop, shared by every `AgentChat` that brings none."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
+        _clients[loop] = client
+    return client
+
+
+class HttpTransport:
+    """The HTTP side of one `AgentChat`: each method mirrors the direct transport's."""
+
+    def __init__(
+        self,
+        chat: AgentChat,
+        base_url: BaseUrl,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        try:
+            import httpx_sse  # noqa: F401
+        except ImportError:
+            from agentchat.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "AgentChat(base_url=...) needs the http extra: pip install 'agentchat[http]'"
+            ) from None
+        self.chat = chat
+        self._base_url = base_url
+        self._client = http_client
+        self._headers = dict(headers or {})
+        credential = token or api_key
+        if credential:
+            self._headers.setdefault("Authorization", f"Bearer {credential}")
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def url(self, endpoint: str, path: str = "") -> str:
+        base = self._base_url
+        root = base(endpoint, self.chat.id) if callable(base) else base
+        return f"{root.rstrip('/')}/v1/chats/{self.chat.id}{path}"
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._client or _shared_client()
+
+    async def _call(self, method: str, endpoint: str, path: str, body: Any = None) -> Any:
+        url = self.url(endpoint, path)
+        try:
+            response = await self.client.request(
+                method, url, json=body, headers=self._headers, timeout=httpx.Timeout(60.0)
+            )
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(
+                f"cannot reach the gateway at {_origin(url)}: {type(exc).__name__}: {exc}"
+            ) from None
+        if response.status_code == 204:
+            return None
+        if response.status_code >= 400:
+            raise _error(response.status_code, response.content, url)
+        return response.json()
+
+    async def _open_stream(
+        self, method: str, endpoint: str, path: str, *, body: Any = None, after: str | None = None
+    ) -> httpx.Response | None:
+        """Open an SSE response; None for `204` (nothing to follow)."""
+        url = self.url(endpoint, path)
+        headers = {**self._headers, "Accept": "text/event-stream"}
+        if after is not None:
+            headers["Last-Event-ID"] = after
+        request = self.client.build_request(method, url, json=body, headers=headers)
+        response = await self.client.send(request, stream=True)
+        if response.status_code == 204:
+            await response.aclose()
+            return None
+        if response.status_code >= 400:
+            content = await response.aread()
+            await response.aclose()
+            raise _error(response.status_code, content, url)
+        return response
+
+    def _stream(self, source: HttpSource, after: str, follow: _Follow) -> ChatStream:
+        stream = self.chat._stream(source, after, follow)
+        source.stream = stream
+        return stream
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def send(self, message: UIMessage, client_data: dict[str, Any] | None) -> ChatStream:
+        body = {
+            "agent": self.chat.agent,
+            "message": message.model_dump(mode="json", exclude_none=True),
+            "client_data": client_data,
+        }
+        try:
+            response = await self._open_stream("POST", "messages", "/messages", body=body)
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(
+                f"cannot reach the gateway at {_origin(self.url('messages'))}: {exc}"
+            ) from None
+        assert response is not None
+        source = HttpSource(self)
+        events = source.attach(response)
+        accepted = await source.first(events)
+        ack = SendAck(
+            chat_id=self.chat.id,
+            message_id=str(accepted["message_id"]),
+            run_id=str(accepted["run_id"]),
+            duplicate=bool(accepted.get("duplicate")),
+            turn=accepted.get("turn"),
+            new_run=bool(accepted.get("new_run")),
+        )
+        await self.chat._note_run(ack.run_id, ack.new_run)
+        follow = _Follow(user_message_id=message.id, turn=ack.turn if ack.duplicate else None)
+        stream = self._stream(source, str(accepted["after"]), follow)
+        stream.ack = ack
+        return stream
+
+    async def reconnect(self) -> ChatStream:
+        cursor = self.chat.session.last_event_id
+        source = HttpSource(self)
+        try:
+            response = await self._open_stream("GET", "stream", "/turn", after=cursor)
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(f"cannot reach the gateway: {exc}") from None
+        if response is None:
+            return self._stream(source, cursor or "0-0", _Follow(turn=-1))
+        source.attach(response)
+        return self._stream(source, cursor or "0-0", _Follow())
+
+    async def steer(self, message: UIMessage) -> SendAck:
+        body = {"agent": self.chat.agent, "message": message.model_dump(mode="json")}
+        answer = await self._call("POST", "control", "/steer", body)
+        ack = SendAck(chat_id=self.chat.id, **{k: v for k, v in answer.items() if k != "after"})
+        await self.chat._note_run(ack.run_id, ack.new_run)
+        return ack
+
+    async def stop(self) -> int | None:
+        answer = await self._call("POST", "control", "/stop", {})
+        return answer["turn"] if answer else None
+
+    async def close(self, wait: bool) -> None:
+        await self._call("POST", "control", "/close", {"wait": wait})
+
+    async def preload(self) -> PreloadAck:
+        body = {"agent": self.chat.agent, "client_data": self.chat.client_data}
+        ack = PreloadAck.model_validate(await self._call("POST", "control", "/preload", body))
+        self.chat.run_id = ack.run_id
+        return ack
+
+    async def tool_result(self, tool_call_id: str, output: Any, error: str | None) -> int:
+        body = {"tool_call_id": tool_call_id, "output": output, "error": error}
+        answer = await self._call("POST", "control", "/tool-results", body)
+        return int(answer["turn"])
+
+    async def approval(self, approval_id: str, approved: bool, reason: str | None) -> int:
+        body = {"approved": approved, "reason": reason}
+        answer = await self._call("POST", "control", f"/approvals/{approval_id}", body)
+        return int(answer["turn"])
+
+    async def view(self) -> dict[str, Any] | None:
+        try:
+            view: dict[str, Any] = await self._call("GET", "chat", "")
+        except AgentChatError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        return view
+
+    async def history(self) -> list[UIMessage]:
+        view = await self.view()
+        return [UIMessage.model_validate(m) for m in view["messages"]] if view else []
+
+    async def status(self) -> ChatStatus | None:
+        view = await self.view()
+        return ChatStatus.model_validate(view["status"]) if view else None
+
+
+class HttpSource:
+    """Feeds a `ChatStream` from the gateway's SSE; reopens after the last id when it drops."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
+        self.stream: ChatStream | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._position: str | None = None
+
+    @property
+    def unavailable_error(self) -> type[Exception]:
+        return GatewayUnavailableError
+
+    def attach(self, response: httpx.Response) -> AsyncIterator[Any]:
+        from httpx_sse import EventSource
+
+        events = EventSource(response).aiter_sse()
+        self._response = response
+        return events
+
+    async def first(self, events: AsyncIterator[Any]) -> dict[str, Any]:
+        """Read the `accepted` event of a send, then keep pumping the rest in the background."""
+        async for sse in events:
+            if sse.data:
+                envelope: dict[str, Any] = orjson.loads(sse.data)
+                if envelope.get("k") == "error":
+                    raise _mapped(envelope)
+                self._position = sse.id or None
+                self._start(events)
+                return envelope
+        raise GatewayUnavailableError("the gateway ended the stream before accepting the message")
+
+    def _start(self, events: AsyncIterator[Any]) -> None:
+        self._pump = asyncio.create_task(self._run(events, self._response))
+
+    async def _run(self, events: AsyncIterator[Any], response: httpx.Response) -> None:
+        try:
+            async for sse in events:
+                if sse.data:
+                    await self._queue.put(Entry(sse.id, orjson.loads(sse.data)))
+            await self._queue.put(_END)
+        except Exception as exc:
+            await self._queue.put(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await response.aclose()
+
+    async def read(self, chat_id: str, after: str, *, block_ms: int) -> list[Entry]:
+        if self._pump is None or self._position != after:
+            await self._reopen(after)
+        try:
+            items = [await asyncio.wait_for(self._queue.get(), block_ms / 1000)]
+        except TimeoutError:
+            return []
+        while not self._queue.empty() and len(items) < 500:
+            items.append(self._queue.get_nowait())
+        entries: list[Entry] = []
+        for item in items:
+            if item is _END or isinstance(item, BaseException):
+                self._pump = None  # the next read reopens after the last id
+                if entries:
+                    return entries
+                raise ConnectionError(f"the gateway stream ended: {item!r}"[:200])
+            kind = item.envelope.get("k")
+            if kind == "error":
+                raise _mapped(item.envelope)
+            if kind in ("accepted", "resync"):
+                continue
+            if item.id:
+                self._position = item.id
+            entries.append(item)
+        return entries
+
+    async def first_entry(self, chat_id: str) -> Entry | None:
+        # Retention and lost turns are the gateway's business: it sends `settled` instead.
+        return None
+
+    async def _reopen(self, after: str) -> None:
+        await self.aclose()
+        stream = self.stream
+        follow = stream._follow if stream is not None else _Follow()
+        turn = stream.turn if stream is not None and stream.turn is not None else follow.turn
+        params = []
+        if follow.user_message_id:
+            params.append(f"message_id={follow.user_message_id}")
+        if turn is not None and turn > 0:
+            params.append(f"turn={turn}")
+        path = "/turn" + ("?" + "&".join(params) if params else "")
+        try:
+            response = await self.transport._open_stream("GET", "stream", path, after=after)
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"cannot reach the gateway: {exc}") from exc
+        if response is None:
+            raise ConnectionError("the gateway has no turn to follow")
+        self._queue = asyncio.Queue()
+        self._position = after
+        self._start(self.attach(response))
+
+    async def release(self) -> None:
+        """Close the connection: the stream is done with it."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pump
+            self._pump = None
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+
+
+def _mapped(envelope: Mapping[str, Any]) -> AgentChatError:
+    type_name = str(envelope.get("type", ""))
+    message = str(envelope.get("message", "the gateway reported an error"))
+    return error_from_application_type(type_name, message) or AgentChatError(message)
+
+
+def _error(status: int, content: bytes, url: str) -> AgentChatError:
+    try:
+        detail = orjson.loads(content)["error"]
+        type_name, message = str(detail.get("type", "")), str(detail.get("message", ""))
+    except Exception:
+        type_name, message = "", content[:200].decode(errors="replace")
+    error = error_from_application_type(type_name, message)
+    if error is None:
+        if status == 401:
+            error = AuthenticationError(message)
+        elif status == 403:
+            error = PermissionDeniedError(message)
+        elif status >= 500:
+            error = GatewayUnavailableError(f"the gateway at {_origin(url)} failed: {message}")
+        else:
+            error = AgentChatError(f"{type_name or status}: {message}")
+    error.status = status  # type: ignore[attr-defined]
+    return error
