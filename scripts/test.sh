@@ -3,6 +3,13 @@
 # Needs only Python 3.11+ with venv and pip: Temporal and Redis come from PyPI wheels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The gateway's browser and AI SDK tests need Debian's chromium and Node.js with npm.
+if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'

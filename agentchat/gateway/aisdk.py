@@ -188,6 +188,26 @@ async def use_chat(
     profile: ProfileQuery = "v6",
 ) -> Response:
     """Accepts `DefaultChatTransport`'s body and streams the newest message's turn."""
+    return await _use_chat(body, request, gateway, agent, profile)
+
+
+@router.post(
+    "/api/{profile}/chat", responses={200: _UI_SSE}, summary="useChat, for an AI SDK major"
+)
+async def use_chat_profile(
+    profile: Profile,
+    body: UseChatBody,
+    request: Request,
+    gateway: Annotated[Gateway, Depends(gateway_of)],
+    agent: Annotated[str | None, Query(pattern=AGENT_PATTERN)] = None,
+) -> Response:
+    """`/api/v5/chat`: the profile in the path, so the transport's resume URL keeps it."""
+    return await _use_chat(body, request, gateway, agent, profile)
+
+
+async def _use_chat(
+    body: UseChatBody, request: Request, gateway: Gateway, agent: str | None, profile: Profile
+) -> Response:
     principal = caller(request)
     principal.check_chat(body.id)
     if body.trigger == "regenerate-message":
@@ -239,6 +259,21 @@ async def _deliver_answers(gateway: Gateway, chat_id: str, message: UIMessage) -
                     await chat.approve(str(approval["id"]))
                 else:
                     await chat.deny(str(approval["id"]), approval.get("reason"))
+
+
+@router.get(
+    "/api/{profile}/chat/{chat_id}/stream",
+    responses={200: _UI_SSE, 204: {"description": "No turn is running."}},
+    summary="useChat: resume, for an AI SDK major",
+)
+async def resume_profile(
+    profile: Profile,
+    chat_id: Annotated[str, Path(pattern=CHAT_ID_PATTERN)],
+    principal: ChatCaller,
+    gateway: Gw,
+    last_event_id: LastEventId = None,
+) -> Response:
+    return await resume(chat_id, principal, gateway, profile, last_event_id)
 
 
 @router.get(

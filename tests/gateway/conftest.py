@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,7 +71,15 @@ async def shutdown(server: uvicorn.Server) -> None:
 
 
 @pytest.fixture
-async def gateway(settings: Settings, start_worker: StartWorker) -> AsyncIterator[GatewayServer]:
+async def gateway(
+    settings: Settings,
+    start_worker: StartWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> AsyncIterator[GatewayServer]:
+    # The in-process worker's slow_tool logs to $TOOL_LOG and sleeps $TOOL_SECONDS.
+    monkeypatch.setenv("TOOL_LOG", str(tmp_path / "tool.log"))
+    monkeypatch.setenv("TOOL_SECONDS", "0.5")
     await start_worker(*agents.all)
     config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
     port = free_port()

@@ -96,7 +96,7 @@ async def test_errors_come_back_as_the_same_exceptions(gateway: GatewayServer) -
     other = gateway.mint_token("someone-else")
     with pytest.raises(PermissionDeniedError):
         await http_chat(gateway, api_key=None, token=other).send_message("hi")
-    with pytest.raises(GatewayUnavailableError, match="127.0.0.1"):
+    with pytest.raises(GatewayUnavailableError, match=r"127\.0\.0\.1"):
         await http_chat(gateway, base_url=f"http://127.0.0.1:{free_port()}").send_message("hi")
 
 
