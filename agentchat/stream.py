@@ -110,6 +110,7 @@ class ChatStream:
         self._started = False
         self._result: ChatResult | None = None
         self._settled: UIMessage | None = None
+        self._raw = False
         self.turn: int | None = follow.turn
         self.status: str | None = None
         self.last_event_id: str | None = None
@@ -163,6 +164,7 @@ class ChatStream:
         the assistant message, so a remote reader can finish the same way.
         """
         self._claim()
+        self._raw = True  # the reader wants entries: skip typing chunks and folding them
         async for entry, _ in self._turn():
             yield entry
         if self._settled is not None:
@@ -299,10 +301,10 @@ class ChatStream:
             if attempt < self._attempts.get(producer, 0):
                 return out  # a write of a superseded attempt
             self._attempts[producer] = attempt
-            chunk = parse_chunk(env["c"])
-            self._builder.apply_wire(env["c"], producer)
             self._yielded_from.add(producer)
-            out.append(chunk)
+            if not self._raw:
+                out.append(parse_chunk(env["c"]))
+                self._builder.apply_wire(env["c"], producer)
         elif kind == "attempt-start":
             producer = str(env.get("p", ""))
             self._attempts[producer] = int(env.get("a", 1))

@@ -79,6 +79,8 @@ class Entry:
 
     id: str
     envelope: dict[str, Any]
+    raw: bytes = b""
+    """The envelope's JSON as stored (forwarded as is by the gateway)."""
 
     @property
     def kind(self) -> str:
@@ -134,7 +136,7 @@ class StreamStore:
         if not reply:
             return []
         _, rows = reply[0]
-        return [Entry(_s(i), orjson.loads(fields[b"e"])) for i, fields in rows]
+        return [Entry(_s(i), orjson.loads(fields[b"e"]), fields[b"e"]) for i, fields in rows]
 
     async def entry(self, chat_id: str, entry_id: str) -> Entry | None:
         events = chat_keys(chat_id)[0]

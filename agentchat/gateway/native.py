@@ -109,7 +109,8 @@ async def turn_events(stream: ChatStream) -> AsyncIterator[ServerSentEvent]:
     """One turn's entries as SSE; a failure mid-stream becomes a final `error` event."""
     try:
         async for entry in stream.events():
-            yield ServerSentEvent(data=_data(entry.envelope), id=entry.id)
+            data = entry.raw.decode() if entry.raw else _data(entry.envelope)
+            yield ServerSentEvent(data=data, id=entry.id)
     except AgentChatError as exc:
         error = {"v": 1, "k": "error", "type": type(exc).__name__, "message": str(exc)}
         yield ServerSentEvent(data=_data(error))
@@ -215,7 +216,7 @@ async def _follow(gateway: Gateway, chat_id: str, cursor: str) -> AsyncIterator[
             continue
         for entry in entries:
             cursor = entry.id
-            yield ServerSentEvent(data=_data(entry.envelope), id=entry.id)
+            yield ServerSentEvent(data=entry.raw.decode(), id=entry.id)
         if not entries:
             try:
                 if not await gateway.running(chat_id):

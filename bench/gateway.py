@@ -1,0 +1,135 @@
+"""The gateway: events per second one gateway process delivers, and time to resume.
+
+A synthetic finished turn of `entries` stream entries is written straight to Redis, then read
+through one gateway process (a subprocess, open on loopback) by `readers` concurrent SSE
+clients; the baseline is the same number of raw `XREAD` loops on the same stream, in the
+same run. Resume is `Last-Event-ID` in the middle of the turn → the first missed event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+from httpx_sse import EventSource
+
+from agentchat.connections import get_redis
+from agentchat.local import free_port
+from agentchat.stream_store import chat_keys
+from bench.harness import ROOT, Harness, summary
+
+
+async def _write_turn(harness: Harness, chat_id: str, entries: int) -> list[str]:
+    redis = await get_redis(harness.settings)
+    events = chat_keys(chat_id)[0]
+    base = {"v": 1, "turn": 1, "p": "t1.s1.llm", "a": 1}
+    records = [{**base, "seq": 0, "k": "turn-start", "messageId": "m", "userMessageId": "u"}]
+    records += [
+        {**base, "seq": i, "k": "chunk", "c": {"type": "text-delta", "id": "t", "delta": "word "}}
+        for i in range(1, entries - 1)
+    ]
+    records.append({**base, "seq": entries, "k": "turn-end", "status": "completed"})
+    ids: list[str] = []
+    for start in range(0, len(records), 1000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for record in records[start : start + 1000]:
+                pipe.xadd(events, {"e": orjson.dumps(record)})
+            ids += [i.decode() for i in await pipe.execute()]
+    await redis.expire(events, 3600)
+    return ids
+
+
+async def _sse_count(client: httpx.AsyncClient, url: str, after: str) -> int:
+    count = 0
+    async with client.stream("GET", url, headers={"Last-Event-ID": after}) as response:
+        async for sse in EventSource(response).aiter_sse():
+            if sse.data:
+                count += 1
+    return count
+
+
+async def _xread_count(harness: Harness, chat_id: str, entries: int) -> int:
+    redis = await get_redis(harness.settings)
+    events, cursor, count = chat_keys(chat_id)[0], "0-0", 0
+    while count < entries:
+        reply: Any = await redis.xread({events: cursor}, count=500)
+        rows = reply[0][1]
+        count += len(rows)
+        cursor = rows[-1][0]
+    return count
+
+
+async def _first_event_ms(client: httpx.AsyncClient, url: str, after: str) -> float:
+    started = time.perf_counter()
+    async with client.stream("GET", url, headers={"Last-Event-ID": after}) as response:
+        async for sse in EventSource(response).aiter_sse():
+            if sse.data:
+                return (time.perf_counter() - started) * 1000
+    raise RuntimeError("no event after the cursor")
+
+
+async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> dict[str, Any]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentchat", "gateway", "--port", str(port)],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "AGENTCHAT_API_KEYS"},
+            "AGENTCHAT_TEMPORAL_ADDRESS": harness.settings.temporal_address,
+            "AGENTCHAT_REDIS_URL": harness.settings.redis_url,
+            "AGENTCHAT_TASK_QUEUE": harness.settings.task_queue,
+        },
+        stdout=subprocess.DEVNULL,
+    )
+    chat_id = f"bench-gw-{uuid.uuid4().hex[:8]}"
+    url = f"http://127.0.0.1:{port}/v1/chats/{chat_id}/turn?turn=1"
+    limits = httpx.Limits(max_connections=readers + 10)
+    try:
+        ids = await _write_turn(harness, chat_id, entries)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
+            for _ in range(100):
+                try:
+                    await client.get(f"http://127.0.0.1:{port}/openapi.json")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            gateway_rates, redis_rates, resume_ms, xread_ms = [], [], [], []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                counts = await asyncio.gather(
+                    *(_sse_count(client, url, "0-0") for _ in range(readers))
+                )
+                gateway_rates.append(sum(counts) / (time.perf_counter() - started))
+                assert all(c == entries for c in counts), f"delivered {counts} of {entries}"
+                started = time.perf_counter()
+                counts = await asyncio.gather(
+                    *(_xread_count(harness, chat_id, entries) for _ in range(readers))
+                )
+                redis_rates.append(sum(counts) / (time.perf_counter() - started))
+            middle = ids[len(ids) // 2]
+            for _ in range(rounds * 10):
+                resume_ms.append(await _first_event_ms(client, url, middle))
+                started = time.perf_counter()
+                redis = await get_redis(harness.settings)
+                await redis.xread({chat_keys(chat_id)[0]: middle}, count=1)
+                xread_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        process.terminate()
+        process.wait(30)
+    best_gateway, best_redis = max(gateway_rates), max(redis_rates)
+    return {
+        "entries": entries,
+        "readers": readers,
+        "gateway_events_per_s": best_gateway,
+        "xread_events_per_s": best_redis,
+        "ratio": best_gateway / best_redis,
+        "resume_ms": summary([m / 1000 for m in resume_ms]),
+        "xread_resume_ms": summary([m / 1000 for m in xread_ms]),
+    }
