@@ -75,9 +75,8 @@ async def _first_event_ms(client: httpx.AsyncClient, url: str, after: str) -> fl
     raise RuntimeError("no event after the cursor")
 
 
-async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> dict[str, Any]:
-    port = free_port()
-    process = subprocess.Popen(
+def _start_gateway(harness: Harness, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "agentchat", "gateway", "--port", str(port)],
         cwd=ROOT,
         env={
@@ -88,6 +87,11 @@ async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> 
         },
         stdout=subprocess.DEVNULL,
     )
+
+
+async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> dict[str, Any]:
+    port = free_port()
+    process = _start_gateway(harness, port)
     chat_id = f"bench-gw-{uuid.uuid4().hex[:8]}"
     url = f"http://127.0.0.1:{port}/v1/chats/{chat_id}/turn?turn=1"
     limits = httpx.Limits(max_connections=readers + 10)
