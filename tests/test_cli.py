@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from agentchat import Settings
 from agentchat.local import free_port
 
@@ -94,7 +96,9 @@ def test_cli_errors_are_clear(settings: Settings) -> None:
 
 
 def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
+    web = free_port()
     ports = ["--temporal-port", str(free_port()), "--redis-port", str(free_port())]
+    ports += ["--gateway-port", str(web)]
     for round_ in (1, 2):
         process = subprocess.Popen(
             [
@@ -127,9 +131,20 @@ def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
             if "in this conversation" in line or process.poll() is not None:
                 break
         output = "".join(lines)
+        if round_ == 1:  # the gateway and its chat page are up too, open on loopback
+            page = httpx.get(f"http://127.0.0.1:{web}/", timeout=10)
+            assert page.status_code == 200 and "<html" in page.text.lower()
+            ack = httpx.post(
+                f"http://127.0.0.1:{web}/v1/chats/dev-web/messages",
+                json={"agent": "demo", "message": "hi"},
+                headers={"Accept": "application/json"},
+                timeout=30,
+            )
+            assert ack.status_code == 200 and ack.json()["run_id"], ack.text
         os.killpg(process.pid, signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
         assert "agentchat dev is ready" in output, output + rest
+        assert f"chat page: http://127.0.0.1:{web}/" in output, output
         assert "You said: Hello!." in output, output + rest
         # The second run resumed the same demo chat: the model saw the earlier exchange.
         expected = "1 message in" if round_ == 1 else "2 messages in"
