@@ -223,7 +223,11 @@ def plots(results: dict[str, Any], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, nothing written")
-    parser.add_argument("--only", default=",".join(NAMES), help=f"comma list of {NAMES}")
+    parser.add_argument(
+        "--only",
+        default=",".join(NAMES),
+        help=f"comma list of {NAMES}; updates those sections of docs/bench/results.json",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     parser.add_argument(
         "--render", action="store_true", help="only re-render README.md and plots from results.json"
@@ -247,6 +251,12 @@ def main() -> None:
     print(f"done in {results['elapsed_s']:.0f} s")
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
+        previous = args.out / "results.json"
+        if set(only) != set(NAMES) and previous.exists():
+            # A partial run updates its own sections of the last full run's results.
+            merged = json.loads(previous.read_text())
+            merged.update({k: v for k, v in results.items() if k in only})
+            results = merged
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (args.out / "README.md").write_text(markdown(results))
         plots(results, args.out)
