@@ -122,26 +122,28 @@ def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
             cwd=ROOT,
             start_new_session=True,
         )
-        assert process.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "in this conversation" in line or process.poll() is not None:
-                break
-        output = "".join(lines)
-        if round_ == 1:  # the gateway and its chat page are up too, open on loopback
-            page = httpx.get(f"http://127.0.0.1:{web}/", timeout=10)
-            assert page.status_code == 200 and "<html" in page.text.lower()
-            ack = httpx.post(
-                f"http://127.0.0.1:{web}/v1/chats/dev-web/messages",
-                json={"agent": "demo", "message": "hi"},
-                headers={"Accept": "application/json"},
-                timeout=30,
-            )
-            assert ack.status_code == 200 and ack.json()["run_id"], ack.text
-        os.killpg(process.pid, signal.SIGINT)
+        try:
+            assert process.stdout is not None
+            lines: list[str] = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                line = process.stdout.readline()
+                lines.append(line)
+                if "in this conversation" in line or process.poll() is not None:
+                    break
+            output = "".join(lines)
+            if round_ == 1:  # the gateway and its chat page are up too, open on loopback
+                page = httpx.get(f"http://127.0.0.1:{web}/", timeout=10)
+                assert page.status_code == 200 and "<html" in page.text.lower()
+                ack = httpx.post(
+                    f"http://127.0.0.1:{web}/v1/chats/dev-web/messages",
+                    json={"agent": "demo", "message": "hi"},
+                    headers={"Accept": "application/json"},
+                    timeout=30,
+                )
+                assert ack.status_code == 200 and ack.json()["run_id"], ack.text
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
         assert "agentchat dev is ready" in output, output + rest
         assert f"chat page: http://127.0.0.1:{web}/" in output, output
