@@ -250,8 +250,8 @@ class ChatStream:
             return False
         if first is None:
             return self._cursor != "0-0"  # the stream is gone (expired, or Redis lost it)
-        if id_tuple(first.id) <= id_tuple(self._cursor):
-            return False
+        if id_tuple(first.id) <= id_tuple(self._cursor) or self._cursor == previous_id(first.id):
+            return False  # nothing after the cursor can be missing (it precedes the first entry)
         return self._cursor != "0-0" or not (first.kind == "turn-start" and first.turn == 1)
 
     async def _settled_elsewhere(self) -> bool:

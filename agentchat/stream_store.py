@@ -33,7 +33,8 @@ __all__ = [
 
 log = logging.getLogger("agentchat.stream")
 
-_CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
+_CURSOR = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+_MAX_ID_PART = 2**64 - 1
 _APPEND_LUA = resources.files("agentchat").joinpath("append.lua").read_text()
 
 
@@ -45,7 +46,11 @@ def chat_keys(chat_id: str) -> tuple[str, str, str]:
 
 def check_cursor(cursor: str) -> str:
     """Return `cursor` if it is a Redis stream entry id, else raise `InvalidCursorError`."""
-    if not isinstance(cursor, str) or not _CURSOR.match(cursor):
+    if (
+        not isinstance(cursor, str)
+        or not _CURSOR.fullmatch(cursor)
+        or max(id_tuple(cursor)) > _MAX_ID_PART  # Redis would refuse it
+    ):
         raise InvalidCursorError(
             f"invalid cursor {str(cursor)[:60]!r}: expected a Redis stream entry id such as"
             " '1766399999123-0' (the last_event_id of a ChatSession or an SSE id: line)"

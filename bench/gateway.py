@@ -1,6 +1,6 @@
 """The gateway: events per second one gateway process delivers, and time to resume.
 
-A synthetic finished turn of `entries` stream entries is written straight to Redis, then read
+A finished turn of `entries` stream entries is written straight to Redis, then read
 through one gateway process (a subprocess, open on loopback) by `readers` concurrent SSE
 clients; the baseline is the same number of raw `XREAD` loops on the same stream, in the
 same run. Resume is `Last-Event-ID` in the middle of the turn → the first missed event.
@@ -20,6 +20,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource
 
+from agentchat import AgentChat
 from agentchat.connections import get_redis
 from agentchat.local import free_port
 from agentchat.stream_store import chat_keys
@@ -27,8 +28,12 @@ from bench.harness import ROOT, Harness, summary
 
 
 async def _write_turn(harness: Harness, chat_id: str, entries: int) -> list[str]:
+    """A real chat whose (short) turn 1 is then replaced in Redis by `entries` entries."""
+    chat = AgentChat("bench", chat_id, settings=harness.settings)
+    await (await chat.send_message("tokens=3")).result()
     redis = await get_redis(harness.settings)
     events = chat_keys(chat_id)[0]
+    await redis.delete(events)
     base = {"v": 1, "turn": 1, "p": "t1.s1.llm", "a": 1}
     records = [{**base, "seq": 0, "k": "turn-start", "messageId": "m", "userMessageId": "u"}]
     records += [

@@ -146,7 +146,8 @@ async def test_writer_batches_and_merges_deltas(store: StreamStore, chat_id: str
 
 def test_cursors_are_checked() -> None:
     assert check_cursor("1766399999123-0") == "1766399999123-0"
-    for bad in ("", "abc", "12", "1-2-3", "$", "-1-0"):
+    assert check_cursor(f"{2**64 - 1}-{2**64 - 1}") == f"{2**64 - 1}-{2**64 - 1}"
+    for bad in ("", "abc", "12", "1-2-3", "$", "-1-0", f"{2**64}-0", "1-0\n", "\u0661-0"):
         with pytest.raises(InvalidCursorError, match="invalid cursor"):
             check_cursor(bad)
 

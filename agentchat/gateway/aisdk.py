@@ -20,9 +20,17 @@ from starlette.responses import Response
 
 from agentchat.errors import AgentChatError, NotPendingError
 from agentchat.gateway.app import Gateway
-from agentchat.gateway.native import ChatCaller, Gw, LastEventId, caller, gateway_of
+from agentchat.gateway.auth import CREDENTIALS
+from agentchat.gateway.native import (
+    ERROR_RESPONSES,
+    ChatCaller,
+    Gw,
+    LastEventId,
+    caller,
+    gateway_of,
+)
 from agentchat.gateway.problems import ApiError
-from agentchat.gateway.schemas import AGENT_PATTERN, CHAT_ID_PATTERN, ErrorBody
+from agentchat.gateway.schemas import AGENT_PATTERN, CHAT_ID_PATTERN
 from agentchat.messages import UIMessage
 from agentchat.stream import ChatStream
 
@@ -100,7 +108,7 @@ class UseChatBody(BaseModel):
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
 
 
-router = APIRouter(tags=["AI SDK"], responses={c: {"model": ErrorBody} for c in (401, 403, 422)})
+router = APIRouter(tags=["AI SDK"], responses=ERROR_RESPONSES, dependencies=CREDENTIALS)
 
 _UI_SSE: dict[str, Any] = {
     "description": "The UI message stream protocol, ending with `data: [DONE]`.",

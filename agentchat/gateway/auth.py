@@ -14,15 +14,27 @@ import time
 from dataclasses import dataclass
 
 import jwt
+from fastapi import Security
+from fastapi.params import Depends
+from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from agentchat.gateway.problems import ApiError
 
-__all__ = ["Auth", "Principal"]
+__all__ = ["CREDENTIALS", "Auth", "Principal"]
 
 TOKEN_COOKIE = "agentchat_token"
 _ALGORITHM = "HS256"
 _AUDIENCE = "agentchat-chat"
+
+#: Route dependencies that declare the accepted credentials in the OpenAPI document (any one
+#: of them); `Auth.authenticate` reads and checks them.
+CREDENTIALS: list[Depends] = [
+    Security(HTTPBearer(auto_error=False, description="An API key or a chat token.")),
+    Security(APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")),
+    Security(APIKeyQuery(name="token", auto_error=False, description="A chat token.")),
+    Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False, description="A chat token.")),
+]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
-from agentchat.errors import AgentChatError
+from agentchat.client import AgentChat
+from agentchat.errors import AgentChatError, CursorTrimmedError, InvalidCursorError
 from agentchat.gateway.app import Gateway
-from agentchat.gateway.auth import Principal
+from agentchat.gateway.auth import CREDENTIALS, Principal
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import (
     CHAT_ID_PATTERN,
@@ -39,26 +40,26 @@ from agentchat.gateway.schemas import (
 )
 from agentchat.messages import UIMessage
 from agentchat.stream import ChatStream, _Follow, previous_id
-from agentchat.stream_store import check_cursor, id_tuple
+from agentchat.stream_store import StreamStore, check_cursor, id_tuple
 
 __all__ = ["router", "sse_response"]
 
 log = logging.getLogger("agentchat.gateway")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 410, 413, 422, 503, 504)
 }
 _SSE: dict[str, Any] = {
     "description": "Server-Sent Events: `id:` is the Redis entry id, `data:` the envelope.",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 
-router = APIRouter(responses=_ERRORS)
+router = APIRouter(responses=ERROR_RESPONSES, dependencies=CREDENTIALS)
 
 ChatId = Annotated[str, Path(pattern=CHAT_ID_PATTERN, description="The chat id.")]
 Cursor = Annotated[
     str | None,
-    Query(pattern=r"^\d{1,20}-\d{1,20}$", description="Read after this entry id."),
+    Query(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", description="Read after this entry id."),
 ]
 LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
 
@@ -84,7 +85,13 @@ ChatCaller = Annotated[Principal, Depends(chat_caller)]
 
 def _cursor(header: str | None, query: str | None) -> str | None:
     value = header or query
-    return check_cursor(value) if value else None
+    if not value:
+        return None
+    try:
+        return check_cursor(value)
+    except InvalidCursorError as exc:
+        field = "header.last-event-id" if header else "query.after"
+        raise ApiError(422, "InvalidCursorError", str(exc), [field]) from None
 
 
 def _data(envelope: dict[str, Any]) -> str:
@@ -191,12 +198,15 @@ async def follow(
                 cursor = previous_id(turn_start)
             else:
                 cursor = await store.last_id(chat_id)
-    if not await gateway.running(chat_id) and not await store.has_after(chat_id, cursor):
+    running = await gateway.running(chat_id)
+    if not running and not await store.has_after(chat_id, cursor):
         return Response(status_code=204)
-    return sse_response(gateway, _follow(gateway, chat_id, cursor))
+    return sse_response(gateway, _follow(gateway, chat_id, cursor, running))
 
 
-async def _follow(gateway: Gateway, chat_id: str, cursor: str) -> AsyncIterator[ServerSentEvent]:
+async def _follow(
+    gateway: Gateway, chat_id: str, cursor: str, running: bool
+) -> AsyncIterator[ServerSentEvent]:
     store = await gateway.store()
     first = await store.first_entry(chat_id)
     if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
@@ -205,7 +215,8 @@ async def _follow(gateway: Gateway, chat_id: str, cursor: str) -> AsyncIterator[
     failures = 0
     while True:
         try:
-            entries = await store.read(chat_id, cursor, block_ms=5000)
+            # Once the run has ended nothing more comes: drain without waiting.
+            entries = await store.read(chat_id, cursor, block_ms=5000 if running else 1)
             failures = 0
         except (RedisError, OSError) as exc:
             failures += 1
@@ -217,12 +228,15 @@ async def _follow(gateway: Gateway, chat_id: str, cursor: str) -> AsyncIterator[
         for entry in entries:
             cursor = entry.id
             yield ServerSentEvent(data=entry.raw.decode(), id=entry.id)
-        if not entries:
-            try:
-                if not await gateway.running(chat_id):
-                    return
-            except Exception:  # Temporal briefly unreachable: keep following
-                continue
+        if entries:
+            continue
+        if not running:
+            return  # caught up after the run ended
+        try:
+            # Ended: one more read then, for what it wrote since the last one.
+            running = await gateway.running(chat_id)
+        except Exception:  # Temporal briefly unreachable: keep following
+            continue
 
 
 @router.get(
@@ -246,16 +260,55 @@ async def turn(
     chat = gateway.chat(chat_id)
     if message_id is None and turn is None:
         chat.session.last_event_id = cursor
-        stream = await chat.reconnect()
+        try:
+            stream = await chat.reconnect()
+        except CursorTrimmedError:
+            if await chat.status() is None:  # no stream because there never was a chat
+                return Response(status_code=204)
+            raise
         if stream.follows_nothing:
             return Response(status_code=204)
     else:
         store = await gateway.store()
+        inside = None
+        if cursor is not None and turn is None and message_id is not None:
+            # A resume inside the message's turn: its turn-start is behind the cursor.
+            inside = await _turn_around(store, chat_id, cursor, message_id)
+        if inside is None and await _never_comes(chat, message_id, turn):
+            return Response(status_code=204)  # rather than wait for it until the timeout
+        turn = turn or inside
         if cursor is None:
             start = await store.turn_start(chat_id, turn) if turn else None
             cursor = previous_id(start) if start else "0-0"
         stream = await chat.open_stream(cursor, _Follow(user_message_id=message_id, turn=turn))
     return sse_response(gateway, turn_events(stream))
+
+
+async def _turn_around(
+    store: StreamStore, chat_id: str, cursor: str, message_id: str
+) -> int | None:
+    """The turn of `message_id` when the cursor is one of its entries."""
+    entry = await store.entry(chat_id, cursor)
+    if entry is None or not entry.turn:
+        return None
+    start_id = await store.turn_start(chat_id, entry.turn)
+    start = await store.entry(chat_id, start_id) if start_id else None
+    if start is None or start.envelope.get("userMessageId") != message_id:
+        return None
+    return entry.turn
+
+
+async def _never_comes(chat: AgentChat, message_id: str | None, turn: int | None) -> bool:
+    """Whether the turn a resume names neither ran, runs nor is queued."""
+    try:
+        status = await asyncio.wait_for(chat.status(), chat.settings.connect_timeout)
+    except (AgentChatError, TimeoutError):
+        return False  # no worker answers: stream what Redis holds
+    if status is None:
+        return True
+    if message_id is not None and message_id not in status.message_turns:
+        return True
+    return turn is not None and turn > status.last_turn + status.queued
 
 
 @router.get("/v1/chats/{chat_id}", response_model=ChatView, summary="Get a chat")

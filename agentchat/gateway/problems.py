@@ -80,7 +80,9 @@ def _validation(_: Request, exc: Exception) -> Response:
             problems.append(f"{where}: {err.get('msg', 'invalid')}")
         if where not in fields:
             fields.append(where)
-    return error_response(422, "InvalidRequestError", "; ".join(problems[:10]), fields)
+    # A parameter that several dependencies declare is reported once per declaration.
+    unique = list(dict.fromkeys(problems))
+    return error_response(422, "InvalidRequestError", "; ".join(unique[:10]), fields)
 
 
 def _api_error(_: Request, exc: Exception) -> Response:
@@ -98,8 +100,16 @@ def _agentchat_error(_: Request, exc: Exception) -> Response:
 
 def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # FastAPI could not decode the body (not UTF-8, say)
+        return error_response(
+            422, "InvalidRequestError", "body: malformed JSON (not UTF-8 text)", ["body"]
+        )
     names = {404: "NotFoundError", 405: "MethodNotAllowedError"}
-    return error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+    response = error_response(
+        exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail)
+    )
+    response.headers.update(exc.headers or {})  # 405's Allow
+    return response
 
 
 def _unexpected(_: Request, exc: Exception) -> Response:
