@@ -308,12 +308,12 @@ class HttpSource:
         stream = self.stream
         follow = stream._follow if stream is not None else _Follow()
         turn = stream.turn if stream is not None and stream.turn is not None else follow.turn
-        params = []
+        params: dict[str, str | int] = {}
         if follow.user_message_id:
-            params.append(f"message_id={follow.user_message_id}")
+            params["message_id"] = follow.user_message_id
         if turn is not None and turn > 0:
-            params.append(f"turn={turn}")
-        path = "/turn" + ("?" + "&".join(params) if params else "")
+            params["turn"] = turn
+        path = f"/turn?{httpx.QueryParams(params)}" if params else "/turn"
         try:
             response = await self.transport._open_stream("GET", "stream", path, after=after)
         except httpx.HTTPError as exc:

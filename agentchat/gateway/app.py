@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 from dataclasses import dataclass, field
+from html import escape
 from importlib import resources
 from typing import Any
 
@@ -199,7 +200,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     @app.get("/", include_in_schema=False)
     async def page(request: Request) -> Response:
         html = static.joinpath("index.html").read_text()
-        agent = gateway.config.default_agent or "demo"
+        agent = escape(gateway.config.default_agent or "demo", quote=True)
         return HTMLResponse(html.replace('data-agent="demo"', f'data-agent="{agent}"'))
 
     app.add_middleware(BodyLimit, limit=gateway.config.max_body_bytes)

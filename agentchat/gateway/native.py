@@ -150,15 +150,7 @@ async def send_message(
     stream = await chat.send_message(
         _message(body.message, body.message_id), message_id=body.message_id
     )
-    ack = stream.ack
-    view = SendAckBody(
-        message_id=ack.message_id,
-        run_id=ack.run_id,
-        new_run=ack.new_run,
-        duplicate=ack.duplicate,
-        turn=ack.turn,
-        after=stream.after,
-    )
+    view = SendAckBody.of(stream.ack, after=stream.after)
     if accept and "application/json" in accept and "text/event-stream" not in accept:
         return Response(view.model_dump_json(), media_type="application/json")
 
@@ -274,11 +266,13 @@ async def turn(
         if cursor is not None and turn is None and message_id is not None:
             # A resume inside the message's turn: its turn-start is behind the cursor.
             inside = await _turn_around(store, chat_id, cursor, message_id)
-        if inside is None and await _never_comes(chat, message_id, turn):
+        start = await store.turn_start(chat_id, turn) if turn else None
+        # Only a turn Redis does not know costs a question to the workflow.
+        known = inside is not None or start is not None
+        if not known and await _never_comes(chat, message_id, turn):
             return Response(status_code=204)  # rather than wait for it until the timeout
         turn = turn or inside
         if cursor is None:
-            start = await store.turn_start(chat_id, turn) if turn else None
             cursor = previous_id(start) if start else "0-0"
         stream = await chat.open_stream(cursor, _Follow(user_message_id=message_id, turn=turn))
     return sse_response(gateway, turn_events(stream))
@@ -342,14 +336,7 @@ async def steer(
     ack = await gateway.chat(chat_id, agent).steer(
         _message(body.message, body.message_id), message_id=body.message_id
     )
-    return SendAckBody(
-        message_id=ack.message_id,
-        run_id=ack.run_id,
-        new_run=ack.new_run,
-        duplicate=ack.duplicate,
-        turn=ack.turn,
-        injected=ack.injected,
-    )
+    return SendAckBody.of(ack)
 
 
 @router.post("/v1/chats/{chat_id}/stop", response_model=AnswerAck, summary="Stop the turn")

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentchat.contracts import ChatStatus
+from agentchat.contracts import ChatStatus, SendAck
 from agentchat.messages import UIMessage
 
 __all__ = [
@@ -99,6 +99,11 @@ class SendAckBody(BaseModel):
     turn: int | None = None
     injected: bool = False
     after: str | None = Field(default=None, description="The cursor the message's turn follows.")
+
+    @classmethod
+    def of(cls, ack: SendAck, after: str | None = None) -> SendAckBody:
+        fields = ack.model_dump(include=set(cls.model_fields) - {"after"})
+        return cls(**fields, after=after)
 
 
 class AnswerAck(BaseModel):
