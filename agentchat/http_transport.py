@@ -273,14 +273,16 @@ class HttpSource:
             with contextlib.suppress(Exception):
                 await response.aclose()
 
-    async def read(self, chat_id: str, after: str, *, block_ms: int) -> list[Entry]:
+    async def read(
+        self, chat_id: str, after: str, *, block_ms: int, count: int = 500
+    ) -> list[Entry]:
         if self._pump is None or self._position != after:
             await self._reopen(after)
         try:
             items = [await asyncio.wait_for(self._queue.get(), block_ms / 1000)]
         except TimeoutError:
             return []
-        while not self._queue.empty() and len(items) < 500:
+        while not self._queue.empty() and len(items) < count:
             items.append(self._queue.get_nowait())
         entries: list[Entry] = []
         for item in items:

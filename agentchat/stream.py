@@ -59,7 +59,9 @@ class EntrySource(Protocol):
     @property
     def unavailable_error(self) -> type[Exception]: ...
 
-    async def read(self, chat_id: str, after: str, *, block_ms: int) -> list[Entry]: ...
+    async def read(
+        self, chat_id: str, after: str, *, block_ms: int, count: int = 500
+    ) -> list[Entry]: ...
 
     async def first_entry(self, chat_id: str) -> Entry | None: ...
 
@@ -220,7 +222,11 @@ class ChatStream:
                 )
             block = int(min(_POLL_MS, (self._timeout - silent) * 1000)) or 1
             try:
-                entries = await self._store.read(self.chat_id, self._cursor, block_ms=block)
+                # A small first batch: a resume deep in a turn shows its first event sooner.
+                count = 500 if self.last_event_id else 50
+                entries = await self._store.read(
+                    self.chat_id, self._cursor, block_ms=block, count=count
+                )
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 # Resubscribe from the last id we saw: nothing is missed, nothing repeated.

@@ -101,8 +101,14 @@ def _data(envelope: dict[str, Any]) -> str:
 def sse_response(gateway: Gateway, events: AsyncIterator[ServerSentEvent]) -> Response:
     async def with_retry() -> AsyncIterator[ServerSentEvent]:
         yield ServerSentEvent(retry=gateway.config.retry_ms)
+        sent = 0
         async for event in events:
             yield event
+            sent += 1
+            if sent % 32 == 0:
+                # A batch read from Redis yields without suspending; let the response notice
+                # a client that has gone before it writes the rest into a closed socket.
+                await asyncio.sleep(0)
 
     return EventSourceResponse(
         with_retry(),
@@ -205,10 +211,13 @@ async def _follow(
         # Retention trimmed what the reader missed: it should reload the transcript.
         yield ServerSentEvent(data=_data({"v": 1, "k": "resync", "first": first and first.id}))
     failures = 0
+    count = 50  # a small first batch: the first event sooner
     while True:
         try:
             # Once the run has ended nothing more comes: drain without waiting.
-            entries = await store.read(chat_id, cursor, block_ms=5000 if running else 1)
+            block = 5000 if running else 1
+            entries = await store.read(chat_id, cursor, block_ms=block, count=count)
+            count = 500
             failures = 0
         except (RedisError, OSError) as exc:
             failures += 1
