@@ -42,6 +42,17 @@ class Settings:
     )
     """The API key `AgentChat` sends to the gateway."""
     connect_timeout: float = 5.0
+    shutdown_grace: float = field(
+        default_factory=lambda: float(_env("AGENTCHAT_SHUTDOWN_GRACE", "30"))
+    )
+    """Seconds a worker or gateway drains after SIGTERM before it stops whatever is left."""
+    metrics_port: int | None = field(
+        default_factory=lambda: int(_env("AGENTCHAT_METRICS_PORT", "0")) or None
+    )
+    """Where a worker serves Prometheus `/metrics` and `/healthz` (off when unset)."""
+    log_format: str = field(default_factory=lambda: _env("AGENTCHAT_LOG_FORMAT", "text"))
+    """`text` for people, `json` for log pipelines: one object per line."""
+    log_level: str = field(default_factory=lambda: _env("AGENTCHAT_LOG_LEVEL", "INFO").upper())
 
     def with_overrides(self, **overrides: object) -> Settings:
         """Return a copy with the given non-None fields replaced."""
