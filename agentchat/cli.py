@@ -1,4 +1,4 @@
-"""The `agentchat` command: `dev`, `worker`, `gateway`, `send`, `chat`."""
+"""The `agentchat` command: `dev`, `worker`, `gateway`, `check`, `send`, `chat`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ from agentchat.errors import AgentChatError
 from agentchat.settings import Settings, redact_url
 
 __all__ = ["main"]
+
+log = logging.getLogger("agentchat.cli")
+
+SERVERS = ("worker", "gateway")
+"""Commands that log at INFO unless told otherwise."""
 
 _connection_options = [
     click.option(
@@ -95,12 +100,24 @@ def _exit(code: int) -> NoReturn:
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 @click.version_option(package_name="agentchat")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Durable AI chat agents on Temporal and Redis."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from agentchat.logs import configure_logging
+
+    settings = Settings()
+    if verbose:
+        settings = dataclasses.replace(settings, log_level="INFO")
+    elif "AGENTCHAT_LOG_LEVEL" not in os.environ and ctx.invoked_subcommand not in SERVERS:
+        # Commands talk to people on stdout; only servers log their INFO lines by default.
+        settings = dataclasses.replace(settings, log_level="WARNING")
+    from agentchat.tracing import configure_tracing
+
+    try:
+        configure_logging(settings)
+        configure_tracing()
+    except AgentChatError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -116,10 +133,18 @@ async def _serve(
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     ready = asyncio.Event()
     task = asyncio.create_task(run_worker(agents, settings, stop=stop, ready=ready))
+
+    def on_signal() -> None:
+        # The first signal drains; a second one (an impatient Ctrl-C) stops at once.
+        if stop.is_set():
+            task.cancel()
+        else:
+            stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     done, _ = await asyncio.wait(
         {task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
     )
@@ -129,7 +154,12 @@ async def _serve(
         click.echo(ready_message)
     if on_ready is not None:
         on_ready.set()
-    await task
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+        click.echo("stopped without draining: running steps will be retried elsewhere", err=True)
 
 
 @main.command()
@@ -172,6 +202,7 @@ def _gateway_server(settings: Settings, host: str, port: int, default_agent: str
     """A uvicorn server for the gateway app (checks that an open gateway stays on loopback)."""
     try:
         import uvicorn
+        from sse_starlette.sse import AppStatus
 
         from agentchat.gateway import GatewayConfig, create_app
     except ImportError:
@@ -186,16 +217,35 @@ def _gateway_server(settings: Settings, host: str, port: int, default_agent: str
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
     app = create_app(settings, config)
-    return uvicorn.Server(
+    server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="warning",
+            log_config=None,  # uvicorn's lines go through our handler (JSON when asked)
             lifespan="off",
-            timeout_graceful_shutdown=5,
+            # Open SSE streams end at once on SIGTERM (their clients resume on another
+            # replica); this bounds the wait for ordinary requests still in flight.
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
+            proxy_headers=True,
         )
     )
+    gateway = app.state.gateway
+
+    def drain(sig: int, frame: Any) -> None:
+        # uvicorn's own handler would re-raise the signal once done, so a clean drain would
+        # still exit as "killed"; this one drains and exits 0, and a second signal forces.
+        if server.should_exit:
+            server.force_exit = True
+            return
+        gateway.draining = True
+        AppStatus.should_exit = True  # sse-starlette ends every open stream
+        server.should_exit = True
+        log.info("gateway draining: ending open streams so their clients move elsewhere")
+
+    server.handle_exit = drain  # type: ignore[method-assign]
+    return server
 
 
 @main.command()
@@ -219,6 +269,41 @@ def gateway(host: str, port: int, default_agent: str | None, **conn: Any) -> Non
     server = _gateway_server(settings, host, port, default_agent)
     click.echo(f"gateway on http://{host}:{port}/ (API: /docs)")
     _exit(_run(server.serve()))
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--skip",
+    type=click.Choice(["temporal", "redis", "worker", "gateway"]),
+    multiple=True,
+    help="Parts not to check; repeatable.",
+)
+@click.option(
+    "--url",
+    envvar="AGENTCHAT_URL",
+    default=None,
+    help="Gateway to check via its /readyz [env AGENTCHAT_URL; unchecked when unset]",
+)
+@connection_options
+def check(skip: tuple[str, ...], url: str | None, **conn: Any) -> None:
+    """Check that Temporal, Redis, a worker and the gateway are reachable.
+
+    Exits 1 naming each part that is not, so it serves as a deploy step or health check.
+    """
+    from agentchat.checks import run_checks
+
+    settings = _settings(**conn).with_overrides(url=url)
+    results = asyncio.run(run_checks(settings, skip=frozenset(skip)))
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        click.echo(f"{mark} {result.part:<9} {result.detail}", err=not result.ok)
+    failed = [result.part for result in results if not result.ok]
+    if failed:
+        click.echo(f"unreachable: {', '.join(failed)}", err=True)
+    _exit(1 if failed else 0)
 
 
 # -- dev ------------------------------------------------------------------------------------
@@ -320,7 +405,7 @@ def dev(
             await serving
         finally:
             if web is not None:
-                web.should_exit = True
+                web.handle_exit(signal.SIGTERM, None)  # ends open SSE streams too
                 await web_task
 
     code = 1

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["Settings", "redact_url"]
 
@@ -54,19 +53,79 @@ class Settings:
     """`text` for people, `json` for log pipelines: one object per line."""
     log_level: str = field(default_factory=lambda: _env("AGENTCHAT_LOG_LEVEL", "INFO").upper())
 
+    # Secure connections. The Temporal fields default to None, meaning "ask temporalio's
+    # standard client configuration" (TEMPORAL_* variables and the TOML profile), so one set of
+    # variables serves the `temporal` CLI, other SDKs and agentchat alike.
+    temporal_api_key: str | None = field(default=None, repr=False)
+    """API key (Temporal Cloud); else `TEMPORAL_API_KEY` or the profile. Implies TLS."""
+    temporal_tls: bool | None = None
+    """Force TLS on or off; else `TEMPORAL_TLS`, else on when any TLS option or API key is set."""
+    temporal_tls_server_ca_cert_path: str | None = None
+    """CA that signed the server's certificate; else `TEMPORAL_TLS_SERVER_CA_CERT_PATH`."""
+    temporal_tls_client_cert_path: str | None = None
+    """mTLS client certificate (PEM); else `TEMPORAL_TLS_CLIENT_CERT_PATH`."""
+    temporal_tls_client_key_path: str | None = None
+    """mTLS client private key (PEM); else `TEMPORAL_TLS_CLIENT_KEY_PATH`."""
+    temporal_tls_server_name: str | None = None
+    """Name to verify the server's certificate against (SNI); else `TEMPORAL_TLS_SERVER_NAME`."""
+    temporal_profile: str | None = None
+    """Profile of the Temporal config file; else `TEMPORAL_PROFILE`, else `default`."""
+    temporal_config_file: str | None = None
+    """Temporal TOML config file; else `TEMPORAL_CONFIG_FILE`, else the standard location."""
+    redis_username: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_REDIS_USERNAME", "") or None
+    )
+    """Redis ACL user; overrides the one in `redis_url`."""
+    redis_password: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_REDIS_PASSWORD", "") or None, repr=False
+    )
+    """Redis password; overrides the one in `redis_url`, which then needs none."""
+    redis_sentinel_username: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_REDIS_SENTINEL_USERNAME", "") or None
+    )
+    """ACL user for the Sentinels themselves (a `redis+sentinel://` URL's user is the master's)."""
+    redis_sentinel_password: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_REDIS_SENTINEL_PASSWORD", "") or None,
+        repr=False,
+    )
+    """Password for the Sentinels themselves, when they require one."""
+
+    def __repr__(self) -> str:
+        # URLs may carry passwords (`redis://user:secret@host`): show them redacted.
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if isinstance(value, str) and f.name.endswith("url"):
+                    value = redact_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     def with_overrides(self, **overrides: object) -> Settings:
         """Return a copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
 def redact_url(url: str) -> str:
-    """Drop the password from a URL so it can appear in logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Hide the passwords in a URL so it can appear in logs and error messages.
+
+    Copes with what `urlsplit` cannot parse: the host lists of cluster and Sentinel URLs,
+    unencoded `/`, `?` or `@` in a password, and `?password=...` query parameters.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" if user else f"***@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    # The last `@` ends the credentials, whatever characters the password holds.
+    userinfo, at, rest = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        userinfo = (f"{user}:***" if user else "***") if colon else userinfo
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    hosts, tail = rest[:cut], rest[cut:]
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        query = "&".join(
+            f"{k}=***" if "password" in k.lower() else f"{k}{eq}{v}"
+            for k, eq, v in (item.partition("=") for item in query.split("&"))
+        )
+    return f"{scheme}://{userinfo}{at}{hosts}{path}{qmark}{query}"

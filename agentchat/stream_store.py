@@ -12,15 +12,20 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
+
+if TYPE_CHECKING:
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
     "Entry",
@@ -99,7 +104,7 @@ class Entry:
 class StreamStore:
     """Reads and control operations on chat streams, over one shared Redis client."""
 
-    def __init__(self, redis: Redis, retention: Retention | None = None) -> None:
+    def __init__(self, redis: Redis | RedisCluster, retention: Retention | None = None) -> None:
         self.redis = redis
         self.retention = retention or Retention()
         self._append = redis.register_script(_APPEND_LUA)
@@ -218,7 +223,7 @@ class StopListener:
     poll it once a second while quiet, and the workflow cancels a step that does not stop.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis | RedisCluster) -> None:
         self.redis = redis
         self.writers: dict[str, set[StreamWriter]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -394,6 +399,8 @@ class StreamWriter:
             if self.fenced:
                 self._unsent.clear()
                 return True
+            entries = len(self._unsent)  # 0: a stop-flag poll, not a write batch
+            sent_at = time.perf_counter()
             try:
                 status, last_id, stop = await self.store.append(
                     self.chat_id,
@@ -404,6 +411,8 @@ class StreamWriter:
                     batch=self._unsent,
                 )
             except (RedisError, OSError) as exc:
+                if entries:
+                    metrics.stream_write(entries, "error", time.perf_counter() - sent_at)
                 log.warning(
                     "chat %s turn %d: stream write failed (%s); will retry",
                     self.chat_id,
@@ -411,6 +420,9 @@ class StreamWriter:
                     type(exc).__name__,
                 )
                 return False
+            if entries:
+                outcome = "fenced" if status == "FENCED" else "ok"
+                metrics.stream_write(entries, outcome, time.perf_counter() - sent_at)
             self._unsent.clear()
             if self.role == "start" and last_id:
                 self.role = "step"  # the turn is open; later batches are ordinary

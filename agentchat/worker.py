@@ -31,13 +31,26 @@ def create_worker(
     task_queue: str = "agentchat",
     settings: Settings | None = None,
     max_concurrent_activities: int = 500,
-    graceful_shutdown: timedelta = timedelta(seconds=10),
+    graceful_shutdown: timedelta | None = None,
 ) -> Worker:
     """A Temporal `Worker` serving `agents` on `task_queue`.
 
     Workflows and activities share the task queue so the LLM step is dispatched eagerly with
     the workflow task that schedules it (one round trip less before the first token).
+
+    Args:
+        client: The Temporal client (its interceptors, e.g. tracing, apply to the worker).
+        store: Where the activities publish chunks.
+        agents: The agents this worker serves.
+        task_queue: The task queue shared by every worker of these agents.
+        settings: Connection settings handed to tools that open chats of their own.
+        max_concurrent_activities: LLM steps and tool calls running at once.
+        graceful_shutdown: How long in-flight steps may run on after shutdown begins before
+            they are cancelled and retried on another worker (default: the settings'
+            `shutdown_grace`).
     """
+    if graceful_shutdown is None:
+        graceful_shutdown = timedelta(seconds=(settings or Settings()).shutdown_grace)
     activities = ChatActivities(store, client, list(agents), settings)
     return Worker(
         client,
@@ -66,10 +79,21 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Connect with `settings` and serve `agents` until `stop` is set (or forever)."""
+    """Connect with `settings` and serve `agents` until `stop` is set (or forever).
+
+    Once `stop` is set the worker drains: it polls no new tasks, lets running steps finish
+    for up to `settings.shutdown_grace` seconds, then cancels what is left, which Temporal
+    retries on another worker (the stream's attempt fencing drops the partial output).
+    """
     settings = settings or Settings()
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
+    metrics = None
+    if settings.metrics_port:
+        from agentchat.metrics import start_metrics_server
+
+        metrics = start_metrics_server(settings.metrics_port)
+        log.info("metrics and /healthz on :%d", settings.metrics_port)
     retention = retention or Retention(idle_ttl_seconds=settings.stream_idle_ttl)
     worker = create_worker(
         client,
@@ -81,7 +105,15 @@ async def run_worker(
     log.info(
         "worker serving %s on task queue %r", ", ".join(a.name for a in agents), settings.task_queue
     )
-    async with worker:
-        if ready is not None:
-            ready.set()
-        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    try:
+        async with worker:
+            if ready is not None:
+                ready.set()
+            await (stop.wait() if stop is not None else asyncio.Event().wait())
+            log.info(
+                "worker draining: running steps get up to %gs to finish", settings.shutdown_grace
+            )
+    finally:
+        if metrics is not None:
+            metrics.close()
+    log.info("worker stopped")

@@ -129,12 +129,31 @@ def new_chat(settings: Settings) -> Callable[..., AgentChat]:
 
 
 class WorkerProcess:
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
         self.process = process
+        self.log = log
 
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+
+    def terminate(self) -> None:
+        """SIGTERM: the worker drains."""
+        self.process.terminate()
+
+    async def wait_exit(self, within: float) -> int:
+        """The exit code, once the process has ended (fails after `within` seconds)."""
+        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), within)
+
+    async def wait_ready(self, within: float = 30) -> None:
+        """Until the worker prints that it is ready (it then polls its task queue)."""
+        for _ in range(int(within / 0.05)):
+            if b"worker ready" in self.log.read_bytes():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited: {self.log.read_text()[-2000:]}")
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"the worker did not get ready: {self.log.read_text()[-2000:]}")
 
 
 @pytest.fixture
@@ -148,7 +167,8 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
         agents: str = "tests.agents:all",
     ) -> WorkerProcess:
         env = {"TOOL_LOG": str(tmp_path / "tool.log"), **(env or {})}
-        log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
+        log_path = tmp_path / f"worker-{len(processes)}.log"
+        log = open(log_path, "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "agentchat", "worker", "--agents", agents, *args],
             cwd=ROOT,
@@ -164,7 +184,7 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
             stderr=subprocess.STDOUT,
         )
         processes.append(process)
-        return WorkerProcess(process)
+        return WorkerProcess(process, log_path)
 
     yield start
     for process in processes:
@@ -195,3 +215,79 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="record workflow histories into tests/histories/",
     )
+
+
+GATEWAY_KEY = "test-key-for-gateway-processes"
+
+
+class GatewayProcess:
+    """`agentchat gateway` in a subprocess, serving the API key `GATEWAY_KEY`."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def terminate(self) -> None:
+        """SIGTERM: the gateway ends its streams and exits."""
+        self.process.terminate()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    async def wait_exit(self, within: float) -> int:
+        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), within)
+
+    async def wait_ready(self, within: float = 30) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=2) as client:
+            for _ in range(int(within / 0.1)):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the gateway exited: {self.log.read_text()[-2000:]}")
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"the gateway did not get ready: {self.log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def gateway_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Factory: a gateway in a subprocess (so it can get SIGTERM or SIGKILL)."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str] | None = None) -> GatewayProcess:
+        port = free_port()
+        log_path = tmp_path / f"gateway-{len(processes)}.log"
+        log = open(log_path, "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentchat", "-v", "gateway", "--port", str(port)],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+                "AGENTCHAT_REDIS_URL": settings.redis_url,
+                "AGENTCHAT_TASK_QUEUE": settings.task_queue,
+                "AGENTCHAT_API_KEYS": GATEWAY_KEY,
+                "AGENTCHAT_TOKEN_SECRET": "t" * 32,
+                **(env or {}),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        return GatewayProcess(process, port, log_path)
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()

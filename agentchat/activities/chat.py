@@ -9,6 +9,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
+from agentchat import metrics
 from agentchat.activities import (
     CLOSE_CHATS,
     FLAG_STOP,
@@ -21,6 +22,7 @@ from agentchat.activities import (
     TURN_START,
 )
 from agentchat.activities.llm import run_llm_step
+from agentchat.activities.observe import TurnTracker
 from agentchat.activities.tools import run_tool_call
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
@@ -40,6 +42,7 @@ from agentchat.contracts import (
     TurnStartInput,
     TurnStopInput,
 )
+from agentchat.logs import log_context
 from agentchat.settings import Settings
 from agentchat.stream_store import StreamStore, StreamWriter
 
@@ -63,6 +66,7 @@ class ChatActivities:
         self.agents = {a.name: a for a in agents}
         self.settings = settings or Settings()
         self.transcripts = TranscriptCache()
+        self.turns = TurnTracker(list(self.agents))
 
     def all(self) -> list[Any]:
         return [
@@ -93,7 +97,9 @@ class ChatActivities:
         agent = self.agents.get(req.agent)
         if agent is None:
             return OpenChatResult(spec=None)
-        restored = await self._restore(req) if req.restore else None
+        self.turns.saw_chat(req.chat_id, req.agent)
+        with log_context(chat_id=req.chat_id):
+            restored = await self._restore(req) if req.restore else None
         return OpenChatResult(spec=agent.spec(), restored=restored)
 
     async def _restore(self, req: OpenChatInput) -> ChatState | None:
@@ -124,20 +130,31 @@ class ChatActivities:
 
     @activity.defn(name=TURN_START)
     async def turn_start(self, req: TurnStartInput) -> str:
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await self._turn_start(req)
+
+    async def _turn_start(self, req: TurnStartInput) -> str:
+        attempt = activity.info().attempt
+        self.turns.started(req.chat_id, req.turn, getattr(req, "agent", None), attempt)
         writer = StreamWriter(
             self.store,
             req.chat_id,
             producer=f"t{req.turn}.start",
-            attempt=activity.info().attempt,
+            attempt=attempt,
             turn=req.turn,
         )
         writer.open_turn(req.message_id, req.user_message_id, req.trigger)
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")
+        log.debug("turn %d started", req.turn)
         return writer.last_id or ""
 
     @activity.defn(name=TURN_END)
     async def turn_end(self, req: TurnEndInput) -> str:
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await self._turn_end(req)
+
+    async def _turn_end(self, req: TurnEndInput) -> str:
         writer = StreamWriter(
             self.store,
             req.chat_id,
@@ -157,7 +174,19 @@ class ChatActivities:
         )
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")
+        await self._turn_finished(req, writer.last_id)
+        log.debug("turn %d %s", req.turn, req.status)
         return writer.last_id or ""
+
+    async def _turn_finished(self, req: TurnEndInput, end_id: str | None) -> None:
+        start_id: str | None = None
+        if metrics.enabled() and not self.turns.known(req.chat_id, req.turn):
+            # The turn began on another worker: time it by its records' Redis entry ids.
+            try:
+                start_id = await self.store.turn_start(req.chat_id, req.turn)
+            except Exception as exc:  # metrics must never fail a turn
+                log.debug("chat %s: no turn start for metrics: %s", req.chat_id, exc)
+        self.turns.finished(req.chat_id, req.turn, req.status, start_id=start_id, end_id=end_id)
 
     @activity.defn(name=FLAG_STOP)
     async def flag_stop(self, req: TurnStopInput) -> None:
@@ -166,23 +195,33 @@ class ChatActivities:
         try:
             await self.store.flag_stop(req.chat_id, req.turn)
         except Exception as exc:
-            log.warning("chat %s: cannot flag stop in Redis: %s", req.chat_id, type(exc).__name__)
+            with log_context(chat_id=req.chat_id, turn=req.turn):
+                log.warning(
+                    "chat %s: cannot flag stop in Redis: %s", req.chat_id, type(exc).__name__
+                )
 
     @activity.defn(name=RUN_PRELOAD)
     async def run_preload(self, req: PreloadHookInput) -> PreloadHookResult:
         agent = self._agent(req.agent)
         if agent.preload is None:
             return PreloadHookResult()
-        context = await agent.preload(PreloadContext(req.chat_id, req.agent, req.client_data))
+        self.turns.saw_chat(req.chat_id, req.agent)
+        with log_context(chat_id=req.chat_id):
+            context = await agent.preload(PreloadContext(req.chat_id, req.agent, req.client_data))
         return PreloadHookResult(context=context)
 
     @activity.defn(name=LLM_STEP)
     async def llm_step(self, req: StepInput) -> StepResult:
-        return await run_llm_step(self.store, self._agent(req.agent), req, self.transcripts)
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await run_llm_step(
+                self.store, self._agent(req.agent), req, self.transcripts, self.turns
+            )
 
     @activity.defn(name=TOOL_CALL)
     async def tool_call(self, req: ToolCallInput) -> ToolOutcome:
-        return await run_tool_call(self.store, self._agent(req.agent), req, self.settings)
+        self.turns.saw_chat(req.chat_id, req.agent)
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await run_tool_call(self.store, self._agent(req.agent), req, self.settings)
 
     @activity.defn(name=PUBLISH)
     async def publish(self, req: PublishInput) -> None:
@@ -195,8 +234,9 @@ class ChatActivities:
         )
         for chunk in req.chunks:
             writer.chunk(chunk)
-        if not await writer.flush():
-            raise ApplicationError("stream write failed; retrying")
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            if not await writer.flush():
+                raise ApplicationError("stream write failed; retrying")
 
     @activity.defn(name=CLOSE_CHATS)
     async def close_chats(self, req: CloseChatsInput) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +18,8 @@ import orjson
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentchat import metrics
+from agentchat.activities.observe import TurnTracker
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
 from agentchat.contracts import StepInput, StepResult, ToolCallRecord
@@ -33,10 +37,17 @@ __all__ = ["run_llm_step"]
 
 HEARTBEAT_EVERY = 1.0
 
+log = logging.getLogger("agentchat.activities")
+
 
 async def run_llm_step(
-    store: StreamStore, agent: Agent, step: StepInput, transcripts: TranscriptCache
+    store: StreamStore,
+    agent: Agent,
+    step: StepInput,
+    transcripts: TranscriptCache,
+    turns: TurnTracker | None = None,
 ) -> StepResult:
+    began = time.monotonic()  # time to first token counts from here (see agentchat.metrics)
     info = activity.info()
     transcript = transcripts.resolve(step)  # before writing anything: a miss is resent
     writer = StreamWriter(
@@ -49,6 +60,8 @@ async def run_llm_step(
     parts: list[dict[str, Any]] = []
     if step.start is not None:  # this step opens the turn: its records go first
         start = step.start
+        if turns is not None:
+            turns.started(step.chat_id, step.turn, agent.name, info.attempt)
         writer.open_turn(start.message_id, start.user_message_id, start.trigger)
     for steer in step.inject:
         text = "".join(str(p.get("text", "")) for p in steer.parts if p.get("type") == "text")
@@ -74,6 +87,12 @@ async def run_llm_step(
     started_calls: set[str] = set()
 
     pieces: list[str] = []  # joined once per part: += on a long answer is quadratic
+    first_token = False
+
+    def got_first_token() -> None:
+        nonlocal first_token
+        first_token = True
+        metrics.first_token(agent.name, time.monotonic() - began)
 
     def close_text() -> None:
         nonlocal text_part
@@ -89,6 +108,8 @@ async def run_llm_step(
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue
+                if not first_token:
+                    got_first_token()
                 if text_part is None:
                     text_id = f"{step.message_id}-s{step.step}-{len(parts)}"
                     text_part = {"type": "text", "text": "", "state": "done"}
@@ -97,6 +118,8 @@ async def run_llm_step(
                 pieces.append(event.text)
                 writer.chunk({"type": "text-delta", "id": text_id, "delta": event.text})
             elif isinstance(event, ToolCallStart):
+                if not first_token:
+                    got_first_token()
                 close_text()
                 started_calls.add(event.id)
                 writer.chunk(
@@ -111,6 +134,8 @@ async def run_llm_step(
                     }
                 )
             elif isinstance(event, ToolCall):
+                if not first_token:
+                    got_first_token()
                 close_text()
                 if event.id not in started_calls:
                     writer.chunk(
@@ -128,6 +153,14 @@ async def run_llm_step(
         try:
             await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
+            if _worker_shutting_down():
+                # Our worker's drain grace ran out: this is no stop. Fail retryably so
+                # another worker runs the step again (its attempt replaces this partial one).
+                model_task.cancel()
+                raise ApplicationError(
+                    "the worker shut down mid-step; another worker retries it",
+                    type="WorkerShutdown",
+                ) from None
             # Temporal cancelled the step (a stop the Redis flag did not deliver): hand back
             # the partial answer, which the workflow waits for, instead of nothing.
             stopped = True
@@ -143,12 +176,18 @@ async def run_llm_step(
         else:
             model_task.result()  # re-raise the model's error
     except ModelRequestError as exc:
+        metrics.llm_step(agent.name, "error", "ModelRequestError")
         raise ApplicationError(str(exc), type="ModelRequestError", non_retryable=True) from None
     except _Retryable as exc:
+        metrics.llm_step(agent.name, "error", "ModelUnavailable")
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
         raise ApplicationError(
             exc.message, type="ModelUnavailable", next_retry_delay=delay
         ) from None
+    except Exception as exc:
+        kind = exc.type if isinstance(exc, ApplicationError) else None
+        metrics.llm_step(agent.name, "error", kind or type(exc).__name__)
+        raise
     finally:
         for task in (beat, stop_watch, model_task):
             task.cancel()
@@ -161,6 +200,8 @@ async def run_llm_step(
         ):
             writer.chunk({"type": "finish-step"})
         await asyncio.shield(writer.close())
+    metrics.llm_step(agent.name, "stopped" if stopped else "ok")
+    log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
     return StepResult(
         parts=parts,
         tool_calls=calls,
@@ -169,6 +210,11 @@ async def run_llm_step(
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
     )
+
+
+def _worker_shutting_down() -> bool:
+    details = activity.cancellation_details()
+    return details is not None and details.worker_shutdown
 
 
 async def _heartbeat() -> None:

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from agentchat import metrics
 from agentchat.agent import Agent
 from agentchat.contracts import ToolCallInput, ToolOutcome
 from agentchat.stream_store import StreamStore, StreamWriter
 from agentchat.tools import ToolContext
 
 __all__ = ["run_tool_call"]
+
+log = logging.getLogger("agentchat.tools")
 
 
 async def run_tool_call(
@@ -43,6 +49,10 @@ async def run_tool_call(
         except ValueError as exc:
             error = str(exc)
     if tool is None or error is not None:
+        # A name the model made up is no label value: it would grow the series without bound.
+        label = "unknown" if tool is None else tool.name
+        kind = "unknown_tool" if tool is None else "invalid_input"
+        metrics.tool_call(agent.name, label, "error", error_kind=kind)
         return await _finish(writer, call.id, ToolOutcome(error=error))
 
     ctx = ToolContext(
@@ -67,14 +77,27 @@ async def run_tool_call(
     writer.start()
     beat = asyncio.create_task(_heartbeat())
     watch = asyncio.create_task(_relay_stop(writer, ctx))
+    began = time.monotonic()
     try:
         output = await tool.invoke(args, ctx)
         outcome = ToolOutcome(output=output)
+        metrics.tool_call(agent.name, tool.name, "ok", seconds=time.monotonic() - began)
     except asyncio.CancelledError:
+        metrics.tool_call(agent.name, tool.name, "cancelled", seconds=time.monotonic() - began)
         await asyncio.shield(writer.close())
+        details = activity.cancellation_details()
+        if details is not None and details.worker_shutdown:
+            # The drain grace ran out: fail retryably so another worker runs the call again
+            # (a cancellation would read as the turn being stopped).
+            raise ApplicationError(
+                "the worker shut down mid-call; another worker retries it", type="WorkerShutdown"
+            ) from None
         raise
     except Exception as exc:  # the model sees it and may correct itself
         outcome = ToolOutcome(error=f"{type(exc).__name__}: {exc}")
+        seconds = time.monotonic() - began
+        metrics.tool_call(agent.name, tool.name, "error", error_kind="exception", seconds=seconds)
+        log.info("tool %s failed: %s", tool.name, outcome.error)
     finally:
         beat.cancel()
         watch.cancel()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
+from agentchat import metrics
 from agentchat.errors import AgentChatError, NotPendingError
 from agentchat.gateway.app import Gateway
 from agentchat.gateway.auth import CREDENTIALS
@@ -31,6 +32,7 @@ from agentchat.gateway.native import (
 )
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import AGENT_PATTERN, CHAT_ID_PATTERN
+from agentchat.logs import bind_log_context
 from agentchat.messages import UIMessage
 from agentchat.stream import ChatStream
 
@@ -118,7 +120,7 @@ _UI_SSE: dict[str, Any] = {
 
 def ui_stream_response(gateway: Gateway, stream: ChatStream, profile: Profile) -> Response:
     return EventSourceResponse(
-        ui_events(stream, profile),
+        metrics.track_stream("aisdk", ui_events(stream, profile)),
         ping=gateway.config.keepalive_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
         headers={
@@ -216,6 +218,7 @@ async def use_chat_profile(
 async def _use_chat(
     body: UseChatBody, request: Request, gateway: Gateway, agent: str | None, profile: Profile
 ) -> Response:
+    bind_log_context(chat_id=body.id)  # this request's task: its handler and its stream
     principal = caller(request)
     principal.check_chat(body.id)
     if body.trigger == "regenerate-message":

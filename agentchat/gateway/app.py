@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentchat import __version__
+from agentchat import __version__, metrics
 from agentchat.client import AgentChat
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import ConfigurationError
@@ -91,6 +91,8 @@ class Gateway:
         self.config = config
         self.auth = Auth(config.api_keys, config.token_secret)
         self._store: StreamStore | None = None
+        self.draining = False
+        """Set on SIGTERM: `/readyz` fails so load balancers send new requests elsewhere."""
 
     async def store(self) -> StreamStore:
         redis = await get_redis(self.settings)
@@ -181,7 +183,7 @@ class BodyLimit:
 
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> FastAPI:
     """Build the gateway's ASGI app (serve it with uvicorn, or `agentchat gateway`)."""
-    from agentchat.gateway import aisdk, native
+    from agentchat.gateway import aisdk, health, native
 
     gateway = Gateway(settings or Settings(), config or GatewayConfig())
     app = FastAPI(
@@ -203,6 +205,23 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         agent = escape(gateway.config.default_agent or "demo", quote=True)
         return HTMLResponse(html.replace('data-agent="demo"', f'data-agent="{agent}"'))
 
+    metrics.enable()  # the gateway exposes them: start counting
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format: this process's agentchat, Python and process metrics.
+
+        Unauthenticated, as Prometheus scrapers expect: the series carry counts and agent
+        names, never chat ids or content. A gateway facing the internet should keep
+        `/metrics` off its public ingress.
+        """
+        try:
+            body, content_type = metrics.render()
+        except ConfigurationError as exc:
+            return Response(str(exc), status_code=501, media_type="text/plain")
+        return Response(body, media_type=content_type)
+
+    app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=gateway.config.max_body_bytes)
     if gateway.config.cors_origins:
         app.add_middleware(

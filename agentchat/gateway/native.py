@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
+from agentchat import metrics
 from agentchat.client import AgentChat
 from agentchat.errors import AgentChatError, CursorTrimmedError, InvalidCursorError
 from agentchat.gateway.app import Gateway
@@ -38,6 +39,7 @@ from agentchat.gateway.schemas import (
     TokenView,
     ToolResultBody,
 )
+from agentchat.logs import bind_log_context
 from agentchat.messages import UIMessage
 from agentchat.stream import ChatStream, _Follow, previous_id
 from agentchat.stream_store import StreamStore, check_cursor, id_tuple
@@ -73,7 +75,10 @@ def caller(request: Request) -> Principal:
     return gateway_of(request).auth.authenticate(request)
 
 
-def chat_caller(chat_id: ChatId, request: Request) -> Principal:
+async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
+    # Async so it runs in the request's task: the log context then covers the handler and
+    # its SSE response, which runs in child tasks of the request's.
+    bind_log_context(chat_id=chat_id)
     principal = caller(request)
     principal.check_chat(chat_id)
     return principal
@@ -111,7 +116,7 @@ def sse_response(gateway: Gateway, events: AsyncIterator[ServerSentEvent]) -> Re
                 await asyncio.sleep(0)
 
     return EventSourceResponse(
-        with_retry(),
+        metrics.track_stream("native", with_retry()),
         ping=gateway.config.keepalive_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+# agentchat worker / gateway image.
+#
+#   docker build -t agentchat:local .
+#   docker run --rm agentchat:local worker --agents agentchat.demo:agents
+#   docker run --rm -p 8080:8080 -e AGENTCHAT_API_KEYS=... -e AGENTCHAT_GATEWAY_HOST=0.0.0.0 \
+#       agentchat:local gateway
+#
+# Your agents: mount them at /app/agents (on PYTHONPATH) or bake them into a derived image
+# (FROM agentchat:local, COPY your package to /app/agents); see docs/deploy-compose.md.
+
+# Debian bookworm slim, Python 3.11 (the oldest Python agentchat supports). Pin by digest
+# (python:3.11-slim-bookworm@sha256:...) for fully reproducible builds.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---- builder: resolve and install agentchat and its extras into a virtualenv ------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Every dependency ships wheels for linux amd64 and arm64, so no compiler is needed here
+# either; a build that wants one fails loudly instead of dragging build tools along.
+COPY pyproject.toml README.md ./
+COPY agentchat ./agentchat
+COPY deploy/healthcheck.py ./healthcheck.py
+ARG EXTRAS=cli,gateway,openai,metrics,otel
+RUN pip install --upgrade pip \
+    && pip install ".[${EXTRAS}]" \
+    && install -m 0755 healthcheck.py /opt/venv/bin/agentchat-healthcheck \
+    && agentchat --version
+
+# ---- runtime: the virtualenv on a clean slim base, run as an unprivileged user ----------
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="agentchat" \
+      org.opencontainers.image.description="Durable AI chat agents on Temporal and Redis: worker and gateway" \
+      org.opencontainers.image.licenses="MIT"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONFAULTHANDLER=1 \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app/agents
+RUN groupadd --gid 10001 agentchat \
+    && useradd --uid 10001 --gid agentchat --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin agentchat \
+    && mkdir -p /app/agents \
+    && chown -R 10001:10001 /app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+
+# Gateway HTTP (AGENTCHAT_GATEWAY_PORT), worker /metrics and /healthz (AGENTCHAT_METRICS_PORT
+# when set; docker-compose.yml uses 9464).
+EXPOSE 8080 9464
+# Workers and gateways drain on SIGTERM for AGENTCHAT_SHUTDOWN_GRACE seconds: give them a
+# longer stop timeout (docker stop -t, compose stop_grace_period).
+STOPSIGNAL SIGTERM
+# Probes the gateway's /healthz, or a worker's /healthz on AGENTCHAT_METRICS_PORT.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["agentchat-healthcheck"]
+ENTRYPOINT ["agentchat"]
+CMD ["--help"]

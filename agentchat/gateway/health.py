@@ -1,0 +1,70 @@
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+`/healthz` answers while the process can serve at all; `/readyz` only while Redis and
+Temporal answer and the gateway is not draining. Neither needs credentials (probes carry
+none) and neither says more than which part failed: no addresses, no error text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from agentchat.connections import get_redis, get_temporal
+
+__all__ = ["router"]
+
+log = logging.getLogger("agentchat.gateway")
+
+router = APIRouter(include_in_schema=False)
+
+PROBE_TIMEOUT = 2.0
+"""Seconds each dependency gets to answer a readiness probe (probes time out at ~5 s)."""
+
+
+@router.get("/healthz")
+async def healthz() -> JSONResponse:
+    """The process is up and its event loop turns."""
+    return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready for traffic: not draining, and Redis and Temporal both answer in time."""
+    gateway = request.app.state.gateway
+    checks = {"gateway": "draining" if gateway.draining else "ok"}
+    redis_ok, temporal_ok = await asyncio.gather(
+        _probe(_ping_redis(gateway)), _probe(_ping_temporal(gateway))
+    )
+    checks["redis"] = "ok" if redis_ok else "unreachable"
+    checks["temporal"] = "ok" if temporal_ok else "unreachable"
+    ready = redis_ok and temporal_ok and not gateway.draining
+    return JSONResponse(
+        {"status": "ready" if ready else "unready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def _probe(check: Any) -> bool:
+    try:
+        await asyncio.wait_for(check, PROBE_TIMEOUT)
+    except Exception as exc:
+        # Any failure means "not ready"; the reason goes to the log, not to the prober.
+        log.warning("readiness probe failed: %s", type(exc).__name__)
+        return False
+    return True
+
+
+async def _ping_redis(gateway: Any) -> None:
+    redis = await get_redis(gateway.settings)
+    await redis.ping()
+
+
+async def _ping_temporal(gateway: Any) -> None:
+    client = await get_temporal(gateway.settings)
+    await client.service_client.check_health()
