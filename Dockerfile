@@ -7,7 +7,7 @@
 #       agentchat:local gateway
 #
 # Your agents: mount them at /app/agents (on PYTHONPATH) or bake them into a derived image
-# (FROM agentchat:local, COPY your package to /app/agents); see docs/deploy-compose.md.
+# (FROM agentchat:local, COPY your package to /app/agents); see docs/deploy.md.
 
 # Debian bookworm slim, Python 3.11 (the oldest Python agentchat supports). Pin by digest
 # (python:3.11-slim-bookworm@sha256:...) for fully reproducible builds.
