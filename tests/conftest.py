@@ -128,7 +128,9 @@ def new_chat(settings: Settings) -> Callable[..., AgentChat]:
     return make
 
 
-class WorkerProcess:
+class ChildProcess:
+    """A server the tests run as a subprocess, so it can get SIGTERM or SIGKILL."""
+
     def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
         self.process = process
         self.log = log
@@ -138,13 +140,15 @@ class WorkerProcess:
         self.process.wait()
 
     def terminate(self) -> None:
-        """SIGTERM: the worker drains."""
+        """SIGTERM: the process drains, then exits."""
         self.process.terminate()
 
     async def wait_exit(self, within: float) -> int:
         """The exit code, once the process has ended (fails after `within` seconds)."""
         return await asyncio.wait_for(asyncio.to_thread(self.process.wait), within)
 
+
+class WorkerProcess(ChildProcess):
     async def wait_ready(self, within: float = 30) -> None:
         """Until the worker prints that it is ready (it then polls its task queue)."""
         for _ in range(int(within / 0.05)):
@@ -220,28 +224,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 GATEWAY_KEY = "test-key-for-gateway-processes"
 
 
-class GatewayProcess:
+class GatewayProcess(ChildProcess):
     """`agentchat gateway` in a subprocess, serving the API key `GATEWAY_KEY`."""
 
     def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process = process
+        super().__init__(process, log)
         self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def terminate(self) -> None:
-        """SIGTERM: the gateway ends its streams and exits."""
-        self.process.terminate()
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    async def wait_exit(self, within: float) -> int:
-        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), within)
 
     async def wait_ready(self, within: float = 30) -> None:
         import httpx
