@@ -113,16 +113,17 @@ async def _gateway(settings: Settings) -> CheckResult | None:
     import httpx
 
     url = settings.url.rstrip("/") + "/readyz"
+    shown = redact_url(url)
     async with httpx.AsyncClient(timeout=settings.connect_timeout) as client:
         try:
             response = await client.get(url)
         except httpx.HTTPError as exc:
-            return CheckResult("gateway", False, f"cannot reach {url}: {type(exc).__name__}")
+            return CheckResult("gateway", False, f"cannot reach {shown}: {type(exc).__name__}")
     if response.status_code != 200:
         failing: list[str] = []
         if response.headers.get("content-type", "").startswith("application/json"):
             states = response.json().get("checks", {})
             failing = [name for name, state in states.items() if state != "ok"]
         why = f" ({', '.join(failing)} not ok)" if failing else ""
-        return CheckResult("gateway", False, f"{url} answered {response.status_code}{why}")
-    return CheckResult("gateway", True, url)
+        return CheckResult("gateway", False, f"{shown} answered {response.status_code}{why}")
+    return CheckResult("gateway", True, shown)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 from temporalio.client import Client
@@ -42,6 +43,7 @@ __all__ = [
 log = logging.getLogger("agentchat.connections")
 
 _temporal: dict[tuple[int, str], asyncio.Future[Client]] = {}
+"""Per loop and target: the shared connect, done or under way."""
 _redis: dict[tuple[int, str], RedisClient] = {}
 
 
@@ -65,43 +67,53 @@ async def get_temporal(settings: Settings) -> Client:
     """
     target = temporal_target(settings)
     key = (_loop_id(), target.cache_key())
-    future = _temporal.get(key)
-    if future is None or (future.done() and future.exception() is not None):
-        future = asyncio.get_running_loop().create_future()
-        _temporal[key] = future
-        try:
-            client = await asyncio.wait_for(
-                Client.connect(
-                    **target.connect_kwargs(),
-                    data_converter=pydantic_data_converter,
-                    interceptors=client_interceptors(),
-                ),
-                settings.connect_timeout,
-            )
-        except (TimeoutError, RPCError, RuntimeError, OSError) as exc:
-            detail = scrub(str(exc), [target.api_key, *target.rpc_metadata.values()])
-            error = TemporalUnavailableError(
-                f"cannot reach Temporal at {target.address} (namespace {target.namespace!r},"
-                f" {target.security}) within {settings.connect_timeout:g}s:"
-                f" {type(exc).__name__}: {detail}"
-                " - is the server running, and are its address, TLS settings and credentials"
-                " right? (`agentchat dev` starts one; AGENTCHAT_TEMPORAL_ADDRESS or"
-                " TEMPORAL_ADDRESS points elsewhere, TEMPORAL_TLS_* and TEMPORAL_API_KEY"
-                " secure it)"
-            )
-            future.set_exception(error)
-            future.exception()  # mark retrieved
+    task = _temporal.get(key)
+    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+        interceptors = client_interceptors()  # a bad tracing setting fails here, uncached
+        task = asyncio.ensure_future(_connect_temporal(target, interceptors, settings))
+        # Retrieved here too, so a connect whose callers all gave up logs no "never retrieved".
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        _temporal[key] = task
+    # Shielded: a caller that gives up (a 2 s readiness probe, a cancelled request) must not
+    # cancel the connect every other caller shares, nor leave it half-done in the cache.
+    try:
+        return await asyncio.shield(task)
+    except TemporalUnavailableError:
+        if _temporal.get(key) is task:
             del _temporal[key]
-            raise error from None
-        log.info(
-            "connected to Temporal at %s (namespace %s, %s)",
-            target.address,
-            target.namespace,
-            target.security,
+        raise
+
+
+async def _connect_temporal(
+    target: TemporalTarget, interceptors: list[Any], settings: Settings
+) -> Client:
+    try:
+        client = await asyncio.wait_for(
+            Client.connect(
+                **target.connect_kwargs(),
+                data_converter=pydantic_data_converter,
+                interceptors=interceptors,
+            ),
+            settings.connect_timeout,
         )
-        future.set_result(client)
-        return client
-    return await future
+    except (TimeoutError, RPCError, RuntimeError, OSError) as exc:
+        detail = scrub(str(exc), [target.api_key, *target.rpc_metadata.values()])
+        raise TemporalUnavailableError(
+            f"cannot reach Temporal at {target.address} (namespace {target.namespace!r},"
+            f" {target.security}) within {settings.connect_timeout:g}s:"
+            f" {type(exc).__name__}: {detail}"
+            " - is the server running, and are its address, TLS settings and credentials"
+            " right? (`agentchat dev` starts one; AGENTCHAT_TEMPORAL_ADDRESS or"
+            " TEMPORAL_ADDRESS points elsewhere, TEMPORAL_TLS_* and TEMPORAL_API_KEY"
+            " secure it)"
+        ) from None
+    log.info(
+        "connected to Temporal at %s (namespace %s, %s)",
+        target.address,
+        target.namespace,
+        target.security,
+    )
+    return client
 
 
 # -- Redis ----------------------------------------------------------------------------------

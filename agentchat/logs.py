@@ -6,9 +6,9 @@ record. Records from temporalio's `workflow.logger` and `activity.logger` carry 
 id in their extras, from which the chat id is recovered when no context is set.
 
 ```
-2026-01-02 10:11:12,345 INFO agentchat.activities: tool failed chat=review-42 turn=3
-{"ts":"2026-01-02T10:11:12.345Z","level":"INFO","logger":"agentchat.activities",
- "message":"tool failed","chat_id":"review-42","turn":3}
+2026-01-02 10:11:12,345 INFO agentchat.tools: tool lookup failed: KeyError chat=review-42 turn=3
+{"ts":"2026-01-02T10:11:12.345+00:00","level":"INFO","logger":"agentchat.tools",
+ "message":"tool lookup failed: KeyError","chat_id":"review-42","turn":3}
 ```
 """
 

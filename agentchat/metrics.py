@@ -17,7 +17,7 @@ Metrics (all in the default registry; labels are bounded: never a chat id):
 | `agentchat_llm_steps_total` | counter | agent, outcome (ok, stopped, error) |
 | `agentchat_llm_step_errors_total` | counter | agent, type |
 | `agentchat_tool_calls_total` | counter | agent, tool, outcome (ok, error, cancelled) |
-| `agentchat_tool_errors_total` | counter | agent, tool, kind (invalid_input, unknown_tool) |
+| `agentchat_tool_errors_total` | counter | agent, tool, kind (see below) |
 | `agentchat_tool_call_duration_seconds` | histogram | agent, tool |
 | `agentchat_stream_write_batches_total` | counter | outcome (ok, fenced, error) |
 | `agentchat_stream_write_batch_entries` | histogram | |

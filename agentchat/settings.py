@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 __all__ = ["Settings", "redact_url"]
 
@@ -11,6 +12,21 @@ __all__ = ["Settings", "redact_url"]
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _env_number(name: str, default: str, kind: type[int] | type[float]) -> Any:
+    value = _env(name, default)
+    try:
+        number = kind(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        from agentchat.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"{name}={value!r} is not a {'whole ' if kind is int else ''}number of zero or more"
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -31,7 +47,7 @@ class Settings:
         default_factory=lambda: _env("AGENTCHAT_REDIS_URL", "redis://localhost:6379/0")
     )
     stream_idle_ttl: int = field(
-        default_factory=lambda: int(_env("AGENTCHAT_STREAM_IDLE_TTL", "600"))
+        default_factory=lambda: _env_number("AGENTCHAT_STREAM_IDLE_TTL", "600", int)
     )
     """Seconds an idle chat's stream stays in Redis after its last turn ended."""
     url: str | None = field(default_factory=lambda: _env("AGENTCHAT_URL", "") or None)
@@ -42,11 +58,11 @@ class Settings:
     """The API key `AgentChat` sends to the gateway."""
     connect_timeout: float = 5.0
     shutdown_grace: float = field(
-        default_factory=lambda: float(_env("AGENTCHAT_SHUTDOWN_GRACE", "30"))
+        default_factory=lambda: _env_number("AGENTCHAT_SHUTDOWN_GRACE", "30", float)
     )
     """Seconds a worker or gateway drains after SIGTERM before it stops whatever is left."""
     metrics_port: int | None = field(
-        default_factory=lambda: int(_env("AGENTCHAT_METRICS_PORT", "0")) or None
+        default_factory=lambda: _env_number("AGENTCHAT_METRICS_PORT", "0", int) or None
     )
     """Where a worker serves Prometheus `/metrics` and `/healthz` (off when unset)."""
     log_format: str = field(default_factory=lambda: _env("AGENTCHAT_LOG_FORMAT", "text"))

@@ -88,11 +88,11 @@ async def run_worker(
     settings = settings or Settings()
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
-    metrics = None
+    metrics_server = None
     if settings.metrics_port:
         from agentchat.metrics import start_metrics_server
 
-        metrics = start_metrics_server(settings.metrics_port)
+        metrics_server = start_metrics_server(settings.metrics_port)
         log.info("metrics and /healthz on :%d", settings.metrics_port)
     retention = retention or Retention(idle_ttl_seconds=settings.stream_idle_ttl)
     worker = create_worker(
@@ -114,6 +114,6 @@ async def run_worker(
                 "worker draining: running steps get up to %gs to finish", settings.shutdown_grace
             )
     finally:
-        if metrics is not None:
-            metrics.close()
+        if metrics_server is not None:
+            metrics_server.close()
     log.info("worker stopped")

@@ -51,6 +51,7 @@ def settings(stack: LocalStack) -> Settings:
         temporal_address=stack.temporal_address,
         redis_url=stack.redis_url,
         task_queue=f"test-{uuid.uuid4().hex[:10]}",
+        shutdown_grace=2,  # in-process workers stop quickly when a test ends mid-step
     )
 
 

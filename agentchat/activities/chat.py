@@ -135,7 +135,9 @@ class ChatActivities:
 
     async def _turn_start(self, req: TurnStartInput) -> str:
         attempt = activity.info().attempt
-        self.turns.started(req.chat_id, req.turn, getattr(req, "agent", None), attempt)
+        # The input names no agent (it is workflow contract); the tracker learnt it when this
+        # worker opened the chat, else the turn is labelled `unknown`.
+        self.turns.started(req.chat_id, req.turn, None, attempt)
         writer = StreamWriter(
             self.store,
             req.chat_id,

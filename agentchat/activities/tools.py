@@ -97,7 +97,10 @@ async def run_tool_call(
         outcome = ToolOutcome(error=f"{type(exc).__name__}: {exc}")
         seconds = time.monotonic() - began
         metrics.tool_call(agent.name, tool.name, "error", error_kind="exception", seconds=seconds)
-        log.info("tool %s failed: %s", tool.name, outcome.error)
+        # The message is the tool's own text and may carry what logs must not: keep it at
+        # DEBUG (the model and the stream have it anyway).
+        log.info("tool %s failed: %s", tool.name, type(exc).__name__)
+        log.debug("tool %s failed: %s", tool.name, outcome.error)
     finally:
         beat.cancel()
         watch.cancel()

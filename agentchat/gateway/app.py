@@ -92,7 +92,8 @@ class Gateway:
         self.auth = Auth(config.api_keys, config.token_secret)
         self._store: StreamStore | None = None
         self.draining = False
-        """Set on SIGTERM: `/readyz` fails so load balancers send new requests elsewhere."""
+        """Set on SIGTERM. The listener closes at once (health checks then fail to connect);
+        requests on connections still open see `/readyz` answer `503`."""
 
     async def store(self) -> StreamStore:
         redis = await get_redis(self.settings)

@@ -55,13 +55,13 @@ async def test_check_names_each_part_that_is_unreachable(settings: Settings) -> 
     code, out = await check(
         settings,
         AGENTCHAT_REDIS_URL=f"redis://app:hunter2-secret@127.0.0.1:{dead}/0",
-        AGENTCHAT_URL=f"http://127.0.0.1:{free_port()}",
+        AGENTCHAT_URL=f"http://probe:url-secret@127.0.0.1:{free_port()}",
     )
     assert code == 1
     assert "FAIL redis" in out and "FAIL gateway" in out and "FAIL worker" in out
     assert "ok   temporal" in out
     assert "unreachable: redis, worker, gateway" in out
-    assert "hunter2" not in out
+    assert "hunter2" not in out and "url-secret" not in out
 
     code, out = await check(settings, "--skip", "worker", "--skip", "redis")
     assert code == 0 and "redis" not in out and "worker" not in out, out
