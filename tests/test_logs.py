@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -69,6 +70,11 @@ async def test_json_lines_of_a_turn_carry_its_chat_and_turn(
 ) -> None:
     out = configure("json", "DEBUG")
     chat = await run_turn(start_worker, new_chat)
+    # The turn-end activity logs just after its record reaches the reader: give it a moment.
+    for _ in range(100):
+        if "turn 1 completed" in out.getvalue():
+            break
+        await asyncio.sleep(0.05)
     lines = [orjson.loads(line) for line in out.getvalue().splitlines()]  # every line is JSON
     ours = [line for line in lines if line.get("chat_id") == chat.id]
     activity_lines = [
