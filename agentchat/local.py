@@ -30,6 +30,7 @@ __all__ = [
     "free_port",
     "start_redis",
     "start_temporal",
+    "wait_port",
 ]
 
 
@@ -74,7 +75,8 @@ def find_redis_server() -> str:
     )
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Until `process` listens on `port`; raises `ConfigurationError` if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -115,7 +117,7 @@ def start_temporal(
     args += list(extra_args)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    _wait_port(port, process, "temporal dev server", timeout)
+    wait_port(port, process, "temporal dev server", timeout)
     return process
 
 
@@ -131,7 +133,7 @@ def start_redis(
         args += ["--appendonly", "no"]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    _wait_port(port, process, "redis-server", timeout)
+    wait_port(port, process, "redis-server", timeout)
     return process
 
 

@@ -222,17 +222,18 @@ def stream_write(entries: int, outcome: str, seconds: float) -> None:
         _metrics.write_duration.observe(seconds)
 
 
-async def track_stream(api: str, events: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Yield `events`, counting the response as an active stream while it is iterated.
+def track_stream(api: str, events: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`events`, counted as an active stream while it is iterated (as is, when not recording).
 
     The gauge drops when the generator finishes, fails, or is closed or cancelled because
     the client went away.
     """
-    metrics = _metrics
-    if metrics is None:
-        async for event in events:
-            yield event
-        return
+    if _metrics is None:
+        return events
+    return _tracked(_metrics, api, events)
+
+
+async def _tracked(metrics: _Metrics, api: str, events: AsyncIterator[T]) -> AsyncIterator[T]:
     metrics.streams_opened.labels(api).inc()
     gauge = metrics.active_streams.labels(api)
     gauge.inc()

@@ -129,6 +129,27 @@ def new_chat(settings: Settings) -> Callable[..., AgentChat]:
     return make
 
 
+def agentchat_process(
+    settings: Settings, args: list[str], env: dict[str, str] | None, log: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m agentchat <args>` against the test stack, its output in `log`."""
+    with open(log, "wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "agentchat", *args],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
+                "AGENTCHAT_REDIS_URL": settings.redis_url,
+                "AGENTCHAT_TASK_QUEUE": settings.task_queue,
+                **(env or {}),
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 class ChildProcess:
     """A server the tests run as a subprocess, so it can get SIGTERM or SIGKILL."""
 
@@ -173,21 +194,7 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
     ) -> WorkerProcess:
         env = {"TOOL_LOG": str(tmp_path / "tool.log"), **(env or {})}
         log_path = tmp_path / f"worker-{len(processes)}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "agentchat", "worker", "--agents", agents, *args],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
-                "AGENTCHAT_REDIS_URL": settings.redis_url,
-                "AGENTCHAT_TASK_QUEUE": settings.task_queue,
-                **(env or {}),
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = agentchat_process(settings, ["worker", "--agents", agents, *args], env, log_path)
         processes.append(process)
         return WorkerProcess(process, log_path)
 
@@ -256,23 +263,8 @@ def gateway_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...
     def start(env: dict[str, str] | None = None) -> GatewayProcess:
         port = free_port()
         log_path = tmp_path / f"gateway-{len(processes)}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "agentchat", "-v", "gateway", "--port", str(port)],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
-                "AGENTCHAT_REDIS_URL": settings.redis_url,
-                "AGENTCHAT_TASK_QUEUE": settings.task_queue,
-                "AGENTCHAT_API_KEYS": GATEWAY_KEY,
-                "AGENTCHAT_TOKEN_SECRET": "t" * 32,
-                **(env or {}),
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        env = {"AGENTCHAT_API_KEYS": GATEWAY_KEY, "AGENTCHAT_TOKEN_SECRET": "t" * 32, **(env or {})}
+        process = agentchat_process(settings, ["-v", "gateway", "--port", str(port)], env, log_path)
         processes.append(process)
         return GatewayProcess(process, port, log_path)
 

@@ -181,14 +181,14 @@ class ChatActivities:
         return writer.last_id or ""
 
     async def _turn_finished(self, req: TurnEndInput, end_id: str | None) -> None:
-        start_id: str | None = None
-        if metrics.enabled() and not self.turns.known(req.chat_id, req.turn):
-            # The turn began on another worker: time it by its records' Redis entry ids.
-            try:
-                start_id = await self.store.turn_start(req.chat_id, req.turn)
-            except Exception as exc:  # metrics must never fail a turn
-                log.debug("chat %s: no turn start for metrics: %s", req.chat_id, exc)
-        self.turns.finished(req.chat_id, req.turn, req.status, start_id=start_id, end_id=end_id)
+        if not metrics.enabled():
+            return
+        try:
+            start_id = await self.store.turn_start(req.chat_id, req.turn)
+        except Exception as exc:  # metrics must never fail a turn
+            log.debug("chat %s: no turn start for metrics: %s", req.chat_id, exc)
+            start_id = None
+        self.turns.finished(req.chat_id, req.status, start_id, end_id)
 
     @activity.defn(name=FLAG_STOP)
     async def flag_stop(self, req: TurnStopInput) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agentchat.local import find_redis_server, free_port, stop_process
+from agentchat.errors import ConfigurationError
+from agentchat.local import find_redis_server, free_port, stop_process, wait_port
 
 REDIS_PASSWORD = "s3cret-redis-pw-4af1"
 SENTINEL_PASSWORD = "s3cret-sentinel-pw-9c2e"
@@ -105,15 +105,11 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 # -- Redis servers --------------------------------------------------------------------------
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"redis-server did not open port {port}: {log.read_text()[-2000:]}")
+def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    try:
+        wait_port(port, process, "redis-server", 20)
+    except ConfigurationError as exc:
+        raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
 
 
 class RedisServers:
