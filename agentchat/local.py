@@ -87,6 +87,17 @@ def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: f
     raise ConfigurationError(f"{what} did not open port {port} within {timeout:g}s")
 
 
+DEV_SERVER_TUNING = (
+    "history.transferProcessorMaxPollRPS=1000",
+    "history.timerProcessorMaxPollRPS=1000",
+    "history.visibilityProcessorMaxPollRPS=1000",
+)
+"""The dev server has one history shard, and each shard reads its task queues at most 20 times
+a second by default: under steady load every workflow task (the one after a step, say) then
+waits up to 50 ms in history before a worker can take it. A cluster spreads chats over
+hundreds of shards; one shard needs the higher rate (measured in docs/bench)."""
+
+
 def start_temporal(
     port: int,
     db_file: Path | None,
@@ -114,6 +125,8 @@ def start_temporal(
     ]
     if db_file is not None:
         args += ["--db-filename", str(db_file)]
+    for setting in DEV_SERVER_TUNING:
+        args += ["--dynamic-config-value", setting]
     args += list(extra_args)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

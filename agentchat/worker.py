@@ -22,6 +22,8 @@ __all__ = ["create_worker", "run_worker"]
 
 log = logging.getLogger("agentchat.worker")
 
+HEARTBEAT_THROTTLE = timedelta(seconds=1.5)
+
 
 def create_worker(
     client: Client,
@@ -61,6 +63,10 @@ def create_worker(
         max_concurrent_local_activities=max_concurrent_activities,
         # A worker that died holds its chats' sticky queues this long; keep chats responsive.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        # Temporal sends a heartbeat at most every 80% of the heartbeat timeout, which leaves
+        # a step with the 3 s default 0.6 s for the RPC: a busy worker missed it and the step
+        # ran twice. Every 1.5 s leaves half the timeout.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown,
         # Every new chat is a new workflow run, and the sandbox re-imports the workflow's
         # modules for each run. Ours keep no global state and do no I/O at import, so they

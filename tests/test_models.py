@@ -59,6 +59,34 @@ async def test_openai_model_string_honours_the_environment(
     assert model_server.requests[-1]["stream"] is True
 
 
+async def test_openai_request_body_carries_conversation_and_tools_verbatim(
+    model_server: FakeOpenAIServer,
+) -> None:
+    # They travel in `extra_body`, past the SDK's type-driven request walk (see OpenAIModel).
+    from agentchat.models import ModelRequest
+    from agentchat.models.base import ToolDefinition
+
+    parameters = {"type": "object", "properties": {"a": {"type": "number"}}}
+    messages = [
+        UIMessage(id="u1", role="user", parts=[{"type": "text", "text": "one"}]),
+        UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "two"}]),
+        UIMessage(id="u2", role="user", parts=[{"type": "text", "text": "three"}]),
+    ]
+    request = ModelRequest("Be brief.", messages, None, [ToolDefinition("add", "Add.", parameters)])
+    model = OpenAIModel("gpt-test", base_url=model_server.base_url)
+    events = [e async for e in model.stream(request)]
+    assert "".join(getattr(e, "text", "") for e in events) == "Echo: three"
+    body = model_server.requests[-1]
+    assert body["messages"] == to_chat_messages("Be brief.", messages)
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "add", "description": "Add.", "parameters": parameters},
+        }
+    ]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
 def test_unknown_model_strings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError, match="unknown model string 'gpt-4'"):
         resolve_model("gpt-4")
