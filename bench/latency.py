@@ -168,12 +168,15 @@ NOTES = """\
 - "stop()" runs from the call until the stream has delivered its `abort`: the Redis stop flag
   is seen at the step's next flush, the step hands back its partial answer, and the workflow
   writes the turn's end.
-- Rounds run back to back without pauses. Under such sustained load on the dev server, the
-  schedule-to-start time of workflow tasks after an activity completes rises from ~2 ms to
-  ~40 ms after a few seconds (seen in the workflow history's event times; the worker is idle
-  meanwhile, and a 4 s pause resets it). Chats with human pauses between messages do not see
-  it; the rows that chain several workflow tasks (new chat, tool output to next token) show it
-  most. Under investigation in the benchmarks issue.
+- Rounds run back to back without pauses. The dev server has one history shard, and a shard
+  reads its task queues at most 20 times a second by default
+  (`history.transferProcessorMaxPollRPS`): under such steady load every workflow task waited
+  up to 50 ms in history before a worker could take it (a 4 s pause refilled the rate limiter,
+  which is how it hid). `agentchat dev`, the tests and this benchmark raise it to 1000/s
+  (`agentchat.local.DEV_SERVER_TUNING`); the compose stack's dynamic config does the same.
+- The worker sends the conversation to the model in the SDK's `extra_body`: the `openai` SDK's
+  type-driven walk over `messages` cost ~60% of a worker's CPU on a 400-message chat, and it
+  grows with every turn (profiled with `py-spy record -p <worker pid>`).
 """
 
 

@@ -74,21 +74,40 @@ async def throughput(harness: Harness, tokens: int, rounds: int) -> dict[str, An
     }
 
 
-async def concurrency(harness: Harness, chats: int, tokens: int, rate: float) -> dict[str, Any]:
-    """`chats` chats at once, each `tokens` tokens at `rate`/s, on one worker process."""
+async def concurrency(
+    harness: Harness, chats: int, tokens: int, rate: float, starts_per_s: float | None = None
+) -> dict[str, Any]:
+    """`chats` chats, each `tokens` tokens at `rate`/s, on one worker process.
+
+    All at once by default (a thundering herd); with `starts_per_s` the messages are sent at
+    that rate, as traffic arrives in practice, so the row shows streaming at the peak
+    concurrency reached rather than the queue of chat starts.
+    """
     pid = harness.worker.pid
     cpu_before = cpu_seconds(pid)
     delays: list[float] = []
+    first_tokens: list[float] = []
+    spans: list[tuple[float, float]] = []
     prefix = uuid.uuid4().hex[:6]
 
     async def one(i: int) -> int:
+        if starts_per_s:
+            await asyncio.sleep(i / starts_per_s)
         chat = AgentChat(
             agent="bench", id=f"c{prefix}-{i}", settings=harness.settings, stream_timeout=60
         )
+        sent = time.perf_counter()
         stream = await chat.send_message(f"tokens={tokens} rate={rate}")
+        first = last = 0.0
         async for chunk in stream:
             if isinstance(chunk, TextDeltaChunk):
-                delays.extend(_stamps(chunk.delta, time.time()))
+                now = time.time()
+                last = time.perf_counter()
+                first = first or last
+                delays.extend(_stamps(chunk.delta, now))
+        if first:
+            first_tokens.append(first - sent)
+            spans.append((first, last))
         # Counted on the final text: a step retried after a stall resets what it had sent.
         return len((await stream.result()).text.split())
 
@@ -103,19 +122,46 @@ async def concurrency(harness: Harness, chats: int, tokens: int, rate: float) ->
     )
     return {
         "chats": chats,
+        "starts_per_s": starts_per_s,
+        "peak_streaming": _peak(spans),
         "completed_pct": 100.0 * complete / chats,
         "delay": summary(delays),
+        "first_token": summary(first_tokens),
         "worker_cpu_s_per_1k_tokens": 1000 * cpu / max(delivered, 1),
         "elapsed_s": elapsed,
         "errors": errors[:3],
     }
 
 
+async def settle(harness: Harness, quiet_cpu: float = 0.05, limit: float = 120.0) -> None:
+    """Wait until the worker is idle (what a benchmark left running has finished)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(harness.worker.pid)
+        await asyncio.sleep(1.0)
+        if cpu_seconds(harness.worker.pid) - before < quiet_cpu:
+            return
+
+
+def _peak(spans: list[tuple[float, float]]) -> int:
+    """The most chats streaming at one moment, from each one's first and last token."""
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    peak = current = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 async def _direct_ttft(harness: Harness, messages: list[dict[str, Any]]) -> float:
     client = openai.AsyncOpenAI(base_url=harness.model_url, api_key="x", max_retries=0)
     started = time.perf_counter()
-    payload: Any = messages
-    stream = await client.chat.completions.create(model="direct", messages=payload, stream=True)
+    # The conversation goes in `extra_body`, as the worker sends it: the SDK's own walk over a
+    # long `messages` list costs more than the model server's reply (125 ms at 1,000
+    # messages), which would flatter agentchat rather than measure it.
+    stream = await client.chat.completions.create(
+        model="direct", messages=[], stream=True, extra_body={"messages": messages}
+    )
     first = 0.0
     async for event in stream:
         if not first and event.choices and event.choices[0].delta.content:

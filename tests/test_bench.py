@@ -35,3 +35,13 @@ def test_bench_quick_run(settings: Settings) -> None:
     for name in ("throughput", "long", "recovery", "concurrency", "idle"):
         assert f"\n{name} {{" in out, f"{name} did not report"
     assert "'completed_pct': 100.0" in out
+    assert "'starts_per_s': 20" in out  # the paced concurrency row ran too
+
+
+def test_peak_streaming_counts_overlapping_streams() -> None:
+    from bench.suite import _peak
+
+    assert _peak([]) == 0
+    assert _peak([(0.0, 10.0), (5.0, 15.0), (12.0, 20.0)]) == 2
+    assert _peak([(0.0, 1.0), (1.0, 2.0)]) == 1  # one ends as the next begins
+    assert _peak([(0.0, 9.0), (1.0, 8.0), (2.0, 7.0)]) == 3
