@@ -64,8 +64,8 @@ def create_worker(
         # A worker that died holds its chats' sticky queues this long; keep chats responsive.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Temporal sends a heartbeat at most every 80% of the heartbeat timeout, which leaves
-        # a step with the 3 s default 0.6 s for the RPC: a busy worker missed it and the step
-        # ran twice. Every 1.5 s leaves half the timeout.
+        # a step with the 3 s default 0.6 s for the RPC on a loaded server or event loop.
+        # Every 1.5 s leaves half the timeout.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown,
         # Every new chat is a new workflow run, and the sandbox re-imports the workflow's
