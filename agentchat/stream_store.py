@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
+from agentchat.multiplex import AppendBatcher
 
 if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
@@ -109,6 +110,12 @@ class StreamStore:
         self.retention = retention or Retention()
         self._append = redis.register_script(_APPEND_LUA)
         self._stops: StopListener | None = None
+        # A Lua call may only touch one cluster slot: on a cluster each chat calls alone.
+        self._batcher = None if _is_cluster(redis) else AppendBatcher(self._call_append)
+
+    async def _call_append(self, keys: list[str], args: list[Any]) -> list[list[Any]]:
+        replies: Any = await self._append(keys=keys, args=args)
+        return list(replies)
 
     async def append(
         self,
@@ -120,7 +127,10 @@ class StreamStore:
         role: Literal["start", "step", "end"],
         batch: list[tuple[int, bytes]],
     ) -> tuple[str, str, bool]:
-        """Append `(seq, envelope)` pairs for one producer; returns (status, last id, stop)."""
+        """Append `(seq, envelope)` pairs for one producer; returns (status, last id, stop).
+
+        Concurrent appends of different chats share one Redis call (`AppendBatcher`).
+        """
         keys = chat_keys(chat_id)
         args: list[Any] = [
             producer,
@@ -132,9 +142,17 @@ class StreamStore:
             self.retention.keep_turns,
             self.retention.idle_ttl_seconds,
         ]
+        size = 0
         for seq, envelope in batch:
             args.extend((seq, envelope))
-        status, last_id, stop = await self._append(keys=list(keys), args=args)
+            size += len(envelope)
+        if self._batcher is not None:
+            reply = await self._batcher.submit(keys, args, size)
+        else:
+            (reply,) = await self._call_append(list(keys), [len(args), *args])
+        status, last_id, stop = reply
+        if _s(status) == "ERR":
+            raise ResponseError(f"appending to chat {chat_id!r}: {_s(last_id)}")
         return _s(status), _s(last_id), bool(int(stop))
 
     async def read(
@@ -258,6 +276,12 @@ class StopListener:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
+def _is_cluster(redis: Any) -> bool:
+    from redis.asyncio.cluster import RedisCluster
+
+    return isinstance(redis, RedisCluster)
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -308,9 +332,10 @@ class StreamWriter:
         self._unsent: list[tuple[int, bytes]] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._queued = False  # content (not framing alone) waits for the next flush
+        self._nap: asyncio.Future[None] | None = None
+        self._nap_ends_on_content = False
         self._closing = False
-        self._closed = asyncio.Event()
 
     # -- producing ----------------------------------------------------------------------------
 
@@ -337,7 +362,9 @@ class StreamWriter:
                 return
         pending.append({"k": "chunk", "c": chunk})
         if kind not in _FRAMING:
-            self._wake.set()
+            self._queued = True
+            if self._nap_ends_on_content:
+                self._wake()
 
     def open_turn(self, message_id: str, user_message_id: str, trigger: str) -> None:
         """Queue a turn's opening records; the append marks the turn active in the meta hash."""
@@ -365,22 +392,38 @@ class StreamWriter:
 
     async def _run(self) -> None:
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.stop_poll)
-            self._wake.clear()
+            if not self._queued:
+                await self._sleep(self.stop_poll, until_content=True)
+            self._queued = False
             await self.flush()
             if not self._closing:
                 # Let the next tokens gather for one interval before the next append (cut
                 # short by close(), which flushes at once).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), self.flush_interval)
+                await self._sleep(self.flush_interval, until_content=False)
+
+    async def _sleep(self, seconds: float, *, until_content: bool) -> None:
+        # A future and a timer rather than `wait_for` on an event: `wait_for` makes a task
+        # per wait, and a busy worker waits twice per flush in every running step.
+        loop = asyncio.get_running_loop()
+        self._nap = nap = loop.create_future()
+        self._nap_ends_on_content = until_content
+        timer = loop.call_later(seconds, self._wake)
+        try:
+            await nap
+        finally:
+            timer.cancel()
+            self._nap = None
+            self._nap_ends_on_content = False
+
+    def _wake(self) -> None:
+        if self._nap is not None and not self._nap.done():
+            self._nap.set_result(None)
 
     async def close(self) -> None:
         """Flush what is left and stop the background flusher."""
         if self._task is not None:
             self._closing = True
-            self._closed.set()
-            self._wake.set()
+            self._wake()
             await asyncio.shield(self._task)
             self._task = None
             self.store.unwatch_stops(self)

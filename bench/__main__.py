@@ -109,9 +109,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Concurrent chats (300 tokens at 30/s each, one worker process)",
             "",
-            "| chats | sent | most streaming at once | completed | delivery delay p50 ms"
-            " | p99 ms | first token p50 ms | p99 ms | worker CPU s / 1k tokens |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| chats | sent | most streaming at once | completed | resent | delivery delay"
+            " p50 ms | p99 ms | first token p50 ms | p99 ms | worker CPU s / 1k tokens |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in results["concurrency"]:
             starts = row.get("starts_per_s")
@@ -119,6 +119,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['chats']} | {f'{starts:g}/s' if starts else 'at once'} |"
                 f" {row.get('peak_streaming', '')} | {row['completed_pct']:.0f}% |"
+                f" {row.get('resent', '')} |"
                 f" {row['delay']['p50_ms']:.1f} | {row['delay']['p99_ms']:.1f} |"
                 f" {first.get('p50_ms', 0):.0f} | {first.get('p99_ms', 0):.0f} |"
                 f" {row['worker_cpu_s_per_1k_tokens']:.3f} |"
