@@ -22,7 +22,6 @@ from agentchat.stream import ChatStream
 from agentchat.stream_store import chat_keys
 from bench.harness import IDLE_TTL, Harness, cpu_seconds, pct, rss_bytes, summary
 
-
 SEND_BUDGET = 180.0
 """Seconds a concurrency benchmark keeps resending a message the stack did not accept."""
 
