@@ -1,19 +1,35 @@
-"""Many chats, one Redis round trip: the appends of every running step in a process share calls.
+"""Many chats, one Redis round trip: a process's appends share script calls, its readers an XREAD.
 
-A busy worker streams hundreds of chats at once, each flushing tens of times a second. Sent one
-by one, each flush pays a full client round trip (command packing, a pooled connection, a reply
-parse, several event-loop wakeups), which profiling put at a third of a busy worker's CPU. The
-batcher sends what is queued as soon as the previous call returns, so an idle process adds no
-wait (a lone flush goes out at once) and a busy one sends one script call per round trip.
+A busy worker streams hundreds of chats at once, each flushing tens of times a second, and a
+gateway or client process follows as many. Sent one by one, each flush and each blocking read
+pays a full client round trip (command packing, a pooled connection, a reply parse, several
+event-loop wakeups), which profiling put at a third of a busy worker's CPU. Here the next call
+goes out as soon as the previous one returns, carrying whatever queued meanwhile: an idle
+process adds no wait, a busy one sends one call per round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["AppendBatcher"]
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.connection import AbstractConnection
+
+__all__ = ["AppendBatcher", "ReadMux"]
+
+_SOCKET_MARGIN = 10.0
+"""Seconds a blocked `XREAD`'s reply may take past its block time before the read fails."""
+
+Rows = list[tuple[bytes | str, dict[bytes, bytes]]]
+"""A stream's entries as `XREAD` returns them: `(id, fields)`."""
 
 Reply = list[Any]
 """One group's `[status, last_id, stop]` from `append.lua`."""
@@ -90,3 +106,189 @@ class AppendBatcher:
             for (*_, future), reply in zip(live, replies, strict=True):
                 if not future.done():
                     future.set_result(reply)
+
+
+@dataclass(eq=False)
+class _Reader:
+    key: str
+    after: tuple[int, int]
+    cursor: str
+    count: int
+    deadline: float
+    future: asyncio.Future[Rows] = field(repr=False)
+
+
+class ReadMux:
+    """Every blocked stream read of a process, served by one `XREAD BLOCK` over all their keys.
+
+    The `XREAD` blocks on a connection of its own. A reader that arrives while it blocks (a new
+    key, or an earlier cursor) wakes it with `CLIENT UNBLOCK` after `UNBLOCK_AFTER` seconds,
+    unless it returned by then: under load it returns every few milliseconds anyway.
+    """
+
+    UNBLOCK_AFTER = 0.002
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._conn: AbstractConnection | None = None
+        self._conn_id: int | None = None
+        self._readers: dict[str, list[_Reader]] = {}
+        self._sender: asyncio.Task[None] | None = None
+        self._sent: dict[str, tuple[int, int]] = {}  # what the XREAD in flight covers
+        self._blocking = False
+        self._waker: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def read(self, key: str, after: str, *, block_ms: int, count: int) -> Rows:
+        """Entries of stream `key` after `after`, waiting up to `block_ms` for the first."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # reused on a new event loop: nothing of the old one holds
+            self._loop, self._sender, self._readers = loop, None, {}
+            self._conn, self._conn_id = None, None
+        reader = _Reader(
+            key, _id(after), after, count, time.monotonic() + block_ms / 1000, loop.create_future()
+        )
+        self._readers.setdefault(key, []).append(reader)
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._run(), name="agentchat stream reader")
+        elif self._blocking and self._waker is None and self._uncovered(reader):
+            self._waker = loop.call_later(self.UNBLOCK_AFTER, self._wake)
+        try:
+            return await reader.future
+        finally:
+            if not reader.future.done():  # the caller gave up (cancelled)
+                self._drop(reader)
+
+    def _uncovered(self, reader: _Reader) -> bool:
+        """Whether the XREAD in flight misses entries this reader waits for."""
+        sent = self._sent.get(reader.key)
+        return sent is None or reader.after < sent
+
+    def _drop(self, reader: _Reader) -> None:
+        waiting = self._readers.get(reader.key)
+        if waiting is not None and reader in waiting:
+            waiting.remove(reader)
+            if not waiting:
+                del self._readers[reader.key]
+
+    def _wake(self) -> None:
+        self._waker = None
+        if self._blocking and self._conn_id is not None:
+            task = asyncio.get_running_loop().create_task(self._unblock(self._conn_id))
+            task.add_done_callback(_retrieve)
+
+    async def _unblock(self, conn_id: int) -> None:
+        unblocked = await self._redis.client_unblock(conn_id)
+        if not unblocked and self._blocking and self._conn_id == conn_id and self._waker is None:
+            # The XREAD had not reached Redis yet: try again shortly.
+            self._waker = asyncio.get_running_loop().call_later(self.UNBLOCK_AFTER, self._wake)
+
+    async def _run(self) -> None:
+        try:
+            while self._readers:
+                self._expire()
+                if not self._readers:
+                    break
+                await self._read_once()
+        except asyncio.CancelledError:  # the loop is closing: no reader may wait forever
+            self._fail_all(RedisError("the stream reader was cancelled"))
+            raise
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in list(self._readers):
+            for reader in list(self._readers[key]):
+                if reader.deadline <= now:
+                    self._drop(reader)
+                    if not reader.future.done():
+                        reader.future.set_result([])
+
+    async def _read_once(self) -> None:
+        streams: dict[str, str] = {}
+        self._sent = {}
+        for key, waiting in self._readers.items():
+            first = min(waiting, key=lambda r: r.after)
+            streams[key] = first.cursor
+            self._sent[key] = first.after
+        count = max(r.count for waiting in self._readers.values() for r in waiting)
+        deadline = min(r.deadline for waiting in self._readers.values() for r in waiting)
+        block = max(1, int((deadline - time.monotonic()) * 1000))
+        try:
+            conn = self._conn or await self._connect()
+            self._blocking = True
+            await conn.send_command(
+                "XREAD", "COUNT", count, "BLOCK", block, "STREAMS", *streams, *streams.values()
+            )
+            reply = await conn.read_response(timeout=block / 1000 + _SOCKET_MARGIN)
+        except Exception as exc:
+            self._fail_all(exc)  # every reader resubscribes from its own cursor
+            await self._disconnect()
+            return
+        finally:
+            self._blocking = False
+            if self._waker is not None:
+                self._waker.cancel()
+                self._waker = None
+        for key, rows in _streams(reply):
+            if not rows:
+                continue
+            newest = _id(rows[-1][0])
+            for reader in list(self._readers.get(key, ())):
+                if newest <= reader.after:
+                    continue  # all before its cursor: it waits on
+                mine = [row for row in rows if _id(row[0]) > reader.after]
+                self._drop(reader)
+                if not reader.future.done():
+                    reader.future.set_result(mine)
+
+    async def _connect(self) -> AbstractConnection:
+        # A pooled connection held for good (a `Redis` client of its own would outlive its
+        # event loop in tests); its id lets other connections unblock it.
+        pool = self._redis.connection_pool
+        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_command("CLIENT", "ID")
+            self._conn_id = int(await conn.read_response())
+        except BaseException:
+            await conn.disconnect()
+            await pool.release(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    async def _disconnect(self) -> None:
+        conn, self._conn, self._conn_id = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+                await self._redis.connection_pool.release(conn)
+
+    def _fail_all(self, exc: Exception) -> None:
+        readers, self._readers = self._readers, {}
+        for waiting in readers.values():
+            for reader in waiting:
+                if not reader.future.done():
+                    reader.future.set_exception(exc)
+
+
+def _streams(reply: Any) -> list[tuple[str, Rows]]:
+    """`XREAD`'s raw reply (RESP2 list or RESP3 map) as (key, [(id, {field: value})])."""
+    pairs = reply.items() if isinstance(reply, dict) else (reply or ())
+    return [
+        (_s(key), [(row[0], dict(zip(row[1][::2], row[1][1::2], strict=True))) for row in rows])
+        for key, rows in pairs
+    ]
+
+
+def _id(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _s(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # an unblock that failed: the XREAD returns by its own timeout

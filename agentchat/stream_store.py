@@ -23,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
-from agentchat.multiplex import AppendBatcher
+from agentchat.multiplex import AppendBatcher, ReadMux
 
 if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
@@ -41,6 +41,8 @@ log = logging.getLogger("agentchat.stream")
 
 _CURSOR = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _MAX_ID_PART = 2**64 - 1
+_SHARED_READ_MS = 20
+"""Reads blocking at least this long share the process's `XREAD`; shorter ones are polls."""
 _APPEND_LUA = resources.files("agentchat").joinpath("append.lua").read_text()
 
 
@@ -111,7 +113,9 @@ class StreamStore:
         self._append = redis.register_script(_APPEND_LUA)
         self._stops: StopListener | None = None
         # A Lua call may only touch one cluster slot: on a cluster each chat calls alone.
-        self._batcher = None if _is_cluster(redis) else AppendBatcher(self._call_append)
+        cluster = _is_cluster(redis)
+        self._batcher = None if cluster else AppendBatcher(self._call_append)
+        self._reads = None if cluster else ReadMux(redis)  # type: ignore[arg-type]
 
     async def _call_append(self, keys: list[str], args: list[Any]) -> list[list[Any]]:
         replies: Any = await self._append(keys=keys, args=args)
@@ -158,12 +162,16 @@ class StreamStore:
     async def read(
         self, chat_id: str, after: str, *, block_ms: int, count: int = 500
     ) -> list[Entry]:
-        """Entries after `after`, waiting up to `block_ms` for the first one."""
+        """Entries after `after`, waiting up to `block_ms` for the first one.
+
+        Blocking reads of all chats share one `XREAD` (`ReadMux`); a short one goes alone.
+        """
         events = chat_keys(chat_id)[0]
-        reply: Any = await self.redis.xread({events: after}, count=count, block=block_ms)
-        if not reply:
-            return []
-        _, rows = reply[0]
+        if self._reads is not None and block_ms >= _SHARED_READ_MS:
+            rows = await self._reads.read(events, after, block_ms=block_ms, count=count)
+        else:
+            reply: Any = await self.redis.xread({events: after}, count=count, block=block_ms)
+            rows = reply[0][1] if reply else []
         return [Entry(_s(i), orjson.loads(fields[b"e"]), fields[b"e"]) for i, fields in rows]
 
     async def entry(self, chat_id: str, entry_id: str) -> Entry | None:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from agentchat.multiplex import AppendBatcher
 from agentchat.stream_store import StreamStore, chat_keys
@@ -122,3 +122,100 @@ async def test_a_cancelled_append_does_not_hold_up_the_rest() -> None:
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert call.calls == [["kept"]]
+
+
+# -- the shared reader ------------------------------------------------------------------------
+
+
+async def xread_calls(redis: Redis) -> int:
+    stats: Any = await redis.info("commandstats")
+    return int(stats.get("cmdstat_xread", {}).get("calls", 0))
+
+
+async def append_one(store: StreamStore, chat: str, seq: int) -> str:
+    _, last_id, _ = await store.append(
+        chat, producer="p", attempt=1, turn=1, role="step", batch=[env(seq, chat)]
+    )
+    return last_id
+
+
+async def test_blocked_readers_of_many_chats_share_one_xread(
+    store: StreamStore, redis: Redis
+) -> None:
+    chats = [f"mux-r-{uuid.uuid4().hex[:8]}" for _ in range(40)]
+    cursors = [await append_one(store, chat, 1) for chat in chats]
+    before = await xread_calls(redis)
+    readers = [
+        asyncio.ensure_future(store.read(chat, cursor, block_ms=5000))
+        for chat, cursor in zip(chats, cursors, strict=True)
+    ]
+    await asyncio.sleep(0.2)  # all blocked
+    written = await asyncio.gather(*(append_one(store, chat, 2) for chat in chats))
+    got = await asyncio.wait_for(asyncio.gather(*readers), 5)
+    assert [[e.id for e in entries] for entries in got] == [[i] for i in written]
+    calls = await xread_calls(redis) - before
+    assert calls < 20, f"{calls} XREAD calls for {len(chats)} readers"
+
+
+async def test_a_reader_arriving_while_the_xread_blocks_is_served_at_once(
+    store: StreamStore,
+) -> None:
+    quiet, busy = f"mux-q-{uuid.uuid4().hex[:8]}", f"mux-b-{uuid.uuid4().hex[:8]}"
+    waiting = asyncio.ensure_future(store.read(quiet, "0-0", block_ms=10_000))
+    await asyncio.sleep(0.2)  # the shared XREAD now blocks on `quiet` alone
+    entry_id = await append_one(store, busy, 1)
+    started = asyncio.get_running_loop().time()
+    got = await asyncio.wait_for(store.read(busy, "0-0", block_ms=10_000), 5)
+    assert [e.id for e in got] == [entry_id]
+    assert asyncio.get_running_loop().time() - started < 2  # not the other reader's 10 s
+    assert not waiting.done()
+    quiet_id = await append_one(store, quiet, 1)
+    assert [e.id for e in await asyncio.wait_for(waiting, 5)] == [quiet_id]
+
+
+async def test_readers_of_one_chat_at_different_cursors_get_their_own_entries(
+    store: StreamStore,
+) -> None:
+    chat = f"mux-c-{uuid.uuid4().hex[:8]}"
+    first = await append_one(store, chat, 1)
+    second = await append_one(store, chat, 2)
+    behind = asyncio.ensure_future(store.read(chat, "0-0", block_ms=5000))
+    ahead = asyncio.ensure_future(store.read(chat, second, block_ms=5000))
+    assert [e.id for e in await asyncio.wait_for(behind, 5)] == [first, second]
+    await asyncio.sleep(0.1)
+    assert not ahead.done()  # nothing after its cursor yet
+    third = await append_one(store, chat, 3)
+    assert [e.id for e in await asyncio.wait_for(ahead, 5)] == [third]
+
+
+async def test_a_cancelled_or_timed_out_reader_leaves_the_others_reading(
+    store: StreamStore,
+) -> None:
+    gone, timed, kept = (f"mux-x-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    cancelled = asyncio.ensure_future(store.read(gone, "0-0", block_ms=5000))
+    short = asyncio.ensure_future(store.read(timed, "0-0", block_ms=300))
+    reader = asyncio.ensure_future(store.read(kept, "0-0", block_ms=5000))
+    await asyncio.sleep(0.1)
+    cancelled.cancel()
+    assert await asyncio.wait_for(short, 3) == []  # its own block time, not the others'
+    kept_id = await append_one(store, kept, 1)
+    assert [e.id for e in await asyncio.wait_for(reader, 5)] == [kept_id]
+    assert cancelled.cancelled()
+
+
+async def test_a_dropped_connection_fails_the_waiting_readers_and_the_next_read_works(
+    store: StreamStore, redis: Redis
+) -> None:
+    chat = f"mux-d-{uuid.uuid4().hex[:8]}"
+    reader = asyncio.ensure_future(store.read(chat, "0-0", block_ms=10_000))
+    await asyncio.sleep(0.2)
+    clients: Any = await redis.client_list()
+    blocked = [c for c in clients if c.get("cmd") == "xread" and "b" in c.get("flags", "")]
+    assert blocked
+    for client in blocked:
+        await redis.client_kill_filter(_id=client["id"])
+    with pytest.raises((ConnectionError, OSError, RedisError)):
+        await asyncio.wait_for(reader, 5)  # ChatStream resubscribes from its cursor on this
+    entry_id = await append_one(store, chat, 1)
+    got = await asyncio.wait_for(store.read(chat, "0-0", block_ms=5000), 5)
+    assert [e.id for e in got] == [entry_id]
