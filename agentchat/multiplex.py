@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection
 
 __all__ = ["AppendBatcher", "ReadMux"]
+
+log = logging.getLogger("agentchat.stream")
 
 _SOCKET_MARGIN = 10.0
 """Seconds a blocked `XREAD`'s reply may take past its block time before the read fails."""
@@ -121,12 +125,23 @@ class _Reader:
 class ReadMux:
     """Every blocked stream read of a process, served by one `XREAD BLOCK` over all their keys.
 
+    One per Redis client (`ReadMux.of`), so every store, chat and gateway stream over that
+    client shares it and it holds one pooled connection.
+
     The `XREAD` blocks on a connection of its own. A reader that arrives while it blocks (a new
     key, or an earlier cursor) wakes it with `CLIENT UNBLOCK` after `UNBLOCK_AFTER` seconds,
     unless it returned by then: under load it returns every few milliseconds anyway.
     """
 
     UNBLOCK_AFTER = 0.002
+
+    @classmethod
+    def of(cls, redis: Redis) -> ReadMux:
+        """The reader shared by everything that reads streams through `redis`."""
+        mux = _READERS.get(redis)
+        if mux is None:
+            mux = _READERS[redis] = cls(redis)
+        return mux
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -221,6 +236,7 @@ class ReadMux:
             )
             reply = await conn.read_response(timeout=block / 1000 + _SOCKET_MARGIN)
         except Exception as exc:
+            log.debug("shared stream read failed (%s); readers resubscribe", type(exc).__name__)
             self._fail_all(exc)  # every reader resubscribes from its own cursor
             await self._disconnect()
             return
@@ -269,6 +285,9 @@ class ReadMux:
             for reader in waiting:
                 if not reader.future.done():
                     reader.future.set_exception(exc)
+
+
+_READERS: weakref.WeakKeyDictionary[Any, ReadMux] = weakref.WeakKeyDictionary()
 
 
 def _streams(reply: Any) -> list[tuple[str, Rows]]:

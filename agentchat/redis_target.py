@@ -16,7 +16,12 @@ from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection, parse_url
+from redis.asyncio.connection import (
+    BlockingConnectionPool,
+    Connection,
+    SSLConnection,
+    parse_url,
+)
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
@@ -30,6 +35,9 @@ from agentchat.redaction import scrub
 from agentchat.settings import Settings, redact_url
 
 __all__ = ["RedisClient", "redis_client"]
+
+POOL_WAIT = 30.0
+"""Seconds a command waits for a pooled connection when all 1,000 are busy, before failing."""
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """What `get_redis` returns: a plain or Sentinel-managed `Redis`, or a `RedisCluster`."""
@@ -165,7 +173,7 @@ def redis_client(settings: Settings) -> RedisClient:
             return _sentinel_master(settings, parsed, options)
         if parsed.tls:
             options["connection_class"] = SSLConnection
-        return Redis.from_pool(ConnectionPool(**options))
+        return Redis.from_pool(BlockingConnectionPool(timeout=POOL_WAIT, **options))
     except (TypeError, ValueError, RedisClusterException) as exc:
         raise ConfigurationError(f"AGENTCHAT_REDIS_URL {shown!r}: {exc}") from None
 

@@ -115,7 +115,7 @@ class StreamStore:
         # A Lua call may only touch one cluster slot: on a cluster each chat calls alone.
         cluster = _is_cluster(redis)
         self._batcher = None if cluster else AppendBatcher(self._call_append)
-        self._reads = None if cluster else ReadMux(redis)  # type: ignore[arg-type]
+        self._reads = None if cluster else ReadMux.of(redis)  # type: ignore[arg-type]
 
     async def _call_append(self, keys: list[str], args: list[Any]) -> list[list[Any]]:
         replies: Any = await self._append(keys=keys, args=args)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentchat.activities.chat import ChatActivities
+from agentchat.admission import LoopLagSlots
 from agentchat.agent import Agent
 from agentchat.connections import get_redis, get_temporal
 from agentchat.settings import Settings
@@ -23,6 +25,10 @@ __all__ = ["create_worker", "run_worker"]
 log = logging.getLogger("agentchat.worker")
 
 HEARTBEAT_THROTTLE = timedelta(seconds=1.5)
+WORKFLOW_TASKS = 20
+"""Workflow tasks a worker holds at once; more wait in Temporal (the sticky queue hands a
+chat's task to another worker after 3 s)."""
+WORKFLOW_THREADS = 2
 
 
 def create_worker(
@@ -33,6 +39,7 @@ def create_worker(
     task_queue: str = "agentchat",
     settings: Settings | None = None,
     max_concurrent_activities: int = 500,
+    max_loop_lag: float = 0.02,
     graceful_shutdown: timedelta | None = None,
 ) -> Worker:
     """A Temporal `Worker` serving `agents` on `task_queue`.
@@ -46,7 +53,10 @@ def create_worker(
         agents: The agents this worker serves.
         task_queue: The task queue shared by every worker of these agents.
         settings: Connection settings handed to tools that open chats of their own.
-        max_concurrent_activities: LLM steps and tool calls running at once.
+        max_concurrent_activities: LLM steps and tool calls running at once, at most.
+        max_loop_lag: Seconds the worker's event loop may lag (smoothed) and still take on a
+            new step or tool call; past it, new ones wait in the task queue (no timeout runs
+            there) until this or another worker has room.
         graceful_shutdown: How long in-flight steps may run on after shutdown begins before
             they are cancelled and retried on another worker (default: the settings'
             `shutdown_grace`).
@@ -59,8 +69,17 @@ def create_worker(
         task_queue=task_queue,
         workflows=[ChatWorkflow],
         activities=activities.all(),
-        max_concurrent_activities=max_concurrent_activities,
-        max_concurrent_local_activities=max_concurrent_activities,
+        tuner=WorkerTuner.create_composite(
+            # New steps only while the event loop keeps up (see agentchat.admission).
+            activity_supplier=LoopLagSlots(max_concurrent_activities, max_lag=max_loop_lag),
+            local_activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
+            workflow_supplier=FixedSizeSlotSupplier(WORKFLOW_TASKS),
+            nexus_supplier=FixedSizeSlotSupplier(1),
+        ),
+        # Workflow tasks are pure Python holding the GIL: each extra thread only takes turns
+        # from the event loop that streams every running step (the SDK's default is 500
+        # threads, which in a burst of new chats stalls streaming for seconds).
+        workflow_task_executor=ThreadPoolExecutor(WORKFLOW_THREADS, "agentchat-workflow"),
         # A worker that died holds its chats' sticky queues this long; keep chats responsive.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Temporal sends a heartbeat at most every 80% of the heartbeat timeout, which leaves

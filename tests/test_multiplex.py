@@ -219,3 +219,19 @@ async def test_a_dropped_connection_fails_the_waiting_readers_and_the_next_read_
     entry_id = await append_one(store, chat, 1)
     got = await asyncio.wait_for(store.read(chat, "0-0", block_ms=5000), 5)
     assert [e.id for e in got] == [entry_id]
+
+
+async def test_stores_over_one_client_share_one_blocked_connection(redis: Redis) -> None:
+    # AgentChat makes a store per chat: the readers of every chat still share one XREAD.
+    stores = [StreamStore(redis) for _ in range(20)]
+    chats = [f"mux-s-{uuid.uuid4().hex[:8]}" for _ in stores]
+    readers = [
+        asyncio.ensure_future(store.read(chat, "0-0", block_ms=5000))
+        for store, chat in zip(stores, chats, strict=True)
+    ]
+    await asyncio.sleep(0.3)
+    clients: Any = await redis.client_list()
+    assert len([c for c in clients if c.get("cmd") == "xread"]) == 1
+    ids = [await append_one(stores[0], chat, 1) for chat in chats]
+    got = await asyncio.wait_for(asyncio.gather(*readers), 5)
+    assert [[e.id for e in entries] for entries in got] == [[i] for i in ids]
