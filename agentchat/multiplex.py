@@ -154,6 +154,12 @@ class ReadMux:
         self._waker: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def serves(self, key: str, after: str) -> bool:
+        """Whether to read `key` from `after` here: one cursor per stream in an `XREAD`, so a
+        second reader of a stream at another cursor (a replay catching up) reads alone."""
+        waiting = self._readers.get(key)
+        return not waiting or waiting[0].cursor == after
+
     async def read(self, key: str, after: str, *, block_ms: int, count: int) -> Rows:
         """Entries of stream `key` after `after`, waiting up to `block_ms` for the first."""
         loop = asyncio.get_running_loop()
@@ -171,8 +177,7 @@ class ReadMux:
         try:
             return await reader.future
         finally:
-            if not reader.future.done():  # the caller gave up (cancelled)
-                self._drop(reader)
+            self._drop(reader)  # served, failed, or the caller gave up (its future cancelled)
 
     def _uncovered(self, reader: _Reader) -> bool:
         """Whether the XREAD in flight misses entries this reader waits for."""
@@ -248,10 +253,12 @@ class ReadMux:
         for key, rows in _streams(reply):
             if not rows:
                 continue
-            newest = _id(rows[-1][0])
+            newest, sent = _id(rows[-1][0]), self._sent[key]
             for reader in list(self._readers.get(key, ())):
-                if newest <= reader.after:
-                    continue  # all before its cursor: it waits on
+                if reader.after < sent or newest <= reader.after:
+                    # It came after the XREAD was sent, from an earlier cursor: these rows
+                    # would skip its gap. Or they are all before its cursor. It waits on.
+                    continue
                 mine = [row for row in rows if _id(row[0]) > reader.after]
                 self._drop(reader)
                 if not reader.future.done():

@@ -61,6 +61,11 @@ class Settings:
         default_factory=lambda: _env_number("AGENTCHAT_SHUTDOWN_GRACE", "30", float)
     )
     """Seconds a worker or gateway drains after SIGTERM before it stops whatever is left."""
+    worker_max_lag: float = field(
+        default_factory=lambda: _env_number("AGENTCHAT_WORKER_MAX_LAG", "0.02", float)
+    )
+    """Seconds a worker's event loop may lag and still take on new steps (admission control);
+    past it, new steps wait in Temporal's task queue for room on this or another worker."""
     metrics_port: int | None = field(
         default_factory=lambda: _env_number("AGENTCHAT_METRICS_PORT", "0", int) or None
     )

@@ -167,8 +167,9 @@ class StreamStore:
         Blocking reads of all chats share one `XREAD` (`ReadMux`); a short one goes alone.
         """
         events = chat_keys(chat_id)[0]
-        if self._reads is not None and block_ms >= _SHARED_READ_MS:
-            rows = await self._reads.read(events, after, block_ms=block_ms, count=count)
+        reads = self._reads
+        if reads is not None and block_ms >= _SHARED_READ_MS and reads.serves(events, after):
+            rows = await reads.read(events, after, block_ms=block_ms, count=count)
         else:
             reply: Any = await self.redis.xread({events: after}, count=count, block=block_ms)
             rows = reply[0][1] if reply else []

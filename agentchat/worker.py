@@ -39,7 +39,7 @@ def create_worker(
     task_queue: str = "agentchat",
     settings: Settings | None = None,
     max_concurrent_activities: int = 500,
-    max_loop_lag: float = 0.02,
+    max_loop_lag: float | None = None,
     graceful_shutdown: timedelta | None = None,
 ) -> Worker:
     """A Temporal `Worker` serving `agents` on `task_queue`.
@@ -56,13 +56,17 @@ def create_worker(
         max_concurrent_activities: LLM steps and tool calls running at once, at most.
         max_loop_lag: Seconds the worker's event loop may lag (smoothed) and still take on a
             new step or tool call; past it, new ones wait in the task queue (no timeout runs
-            there) until this or another worker has room.
+            there) until this or another worker has room. Default: the settings'
+            `worker_max_lag` (`AGENTCHAT_WORKER_MAX_LAG`, 0.02).
         graceful_shutdown: How long in-flight steps may run on after shutdown begins before
             they are cancelled and retried on another worker (default: the settings'
             `shutdown_grace`).
     """
+    settings = settings or Settings()
     if graceful_shutdown is None:
-        graceful_shutdown = timedelta(seconds=(settings or Settings()).shutdown_grace)
+        graceful_shutdown = timedelta(seconds=settings.shutdown_grace)
+    if max_loop_lag is None:
+        max_loop_lag = settings.worker_max_lag
     activities = ChatActivities(store, client, list(agents), settings)
     return Worker(
         client,

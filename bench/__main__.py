@@ -129,15 +129,17 @@ def markdown(results: dict[str, Any]) -> str:
             "![delivery delay](concurrency.png)",
             "",
             "Delivery delay is from the model server stamping a token to the reader receiving it."
-            ' "At once" sends every chat\'s message in the same instant: a thundering herd whose'
-            " rows measure how fast the dev server starts chats, not streaming. On this machine"
-            " it starts 30 to 50 a second (~18 ms of its CPU per new chat and turn, single"
-            " SQLite store, one history shard); in the herd, Temporal records steps as started"
-            " seconds before the worker receives them (up to 12 s at 300 chats, measured from"
-            " `activity.info().started_time`, while the worker's event loop lagged under"
-            " 200 ms), so first tokens wait, steps miss their heartbeat deadline and run twice."
-            ' "Paced" sends the messages at the given rate, as traffic arrives in practice,'
-            ' and shows streaming at the peak it reaches ("most streaming at once").',
+            ' "At once" sends every chat\'s message in the same instant (a thundering herd);'
+            ' "paced" sends them at the given rate, as traffic arrives in practice. One worker'
+            " process streams every step on one event loop, and takes on a new step only while"
+            " that loop lags less than `AGENTCHAT_WORKER_MAX_LAG` (20 ms): past its capacity,"
+            " chats wait in Temporal's task queue to start (the first-token columns) instead of"
+            ' stalling mid-answer. "Most streaming at once" is where it settled on this machine,'
+            " whose 2 cores also run Temporal, Redis, the model server and every reader."
+            ' "Resent" counts messages the stack did not accept within `accept_timeout`'
+            " (15 s), sent again with the same message id as the error says (no second turn"
+            " runs); a chat is completed when its reader received the whole answer within"
+            " 60 s of silence at most (`stream_timeout`).",
             "",
         ]
     if "long" in results:

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from agentchat.multiplex import AppendBatcher
+from agentchat.multiplex import AppendBatcher, ReadMux
 from agentchat.stream_store import StreamStore, chat_keys
 
 
@@ -235,3 +235,22 @@ async def test_stores_over_one_client_share_one_blocked_connection(redis: Redis)
     ids = [await append_one(stores[0], chat, 1) for chat in chats]
     got = await asyncio.wait_for(asyncio.gather(*readers), 5)
     assert [[e.id for e in entries] for entries in got] == [[i] for i in ids]
+
+
+async def test_a_reader_behind_the_xread_in_flight_gets_no_gap(
+    store: StreamStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The XREAD in flight reads the chat from its newest entry; a reader that then arrives
+    # from the start must get every entry, not only what that XREAD returns.
+    monkeypatch.setattr(ReadMux, "UNBLOCK_AFTER", 2.0)  # the append wakes the XREAD first
+    chat = f"mux-g-{uuid.uuid4().hex[:8]}"
+    first = await append_one(store, chat, 1)
+    tail = asyncio.ensure_future(store.read(chat, first, block_ms=10_000))
+    await asyncio.sleep(0.2)
+    tail.cancel()  # its XREAD stays in flight at `first` until unblocked
+    with pytest.raises(asyncio.CancelledError):
+        await tail
+    replay = asyncio.ensure_future(store.read(chat, "0-0", block_ms=10_000))
+    second = await append_one(store, chat, 2)
+    got = await asyncio.wait_for(replay, 5)
+    assert [e.id for e in got] == [first, second]
