@@ -181,10 +181,10 @@ NOTES = """\
   script call (`agentchat.multiplex.AppendBatcher`), and the blocked readers of a process share
   one `XREAD BLOCK` over all their streams (`ReadMux`). At 100 chats the worker's CPU per
   1,000 tokens went from 0.37 to 0.32 s and the p99 delivery delay from 162 to 94 ms; the
-  gateway's replay from 22,000 to 38,000 events/s. Its resume, measured back to back, went
-  from 15 to 22 ms: the previous resume's stream, which the client closed after one event,
-  still sends the rest of its turn to the closed socket until the gateway notices, and does so
-  faster now (with 0.3 s between resumes: 17.6 ms).
+  gateway's replay from 22,000 to 30,000-38,000 events/s (two full runs). Its resume,
+  measured back to back, went from 15 to 22 ms: the previous resume's stream, which the client
+  closed after one event, still sends the rest of its turn to the closed socket until the
+  gateway notices, and does so faster now (with 0.3 s between resumes: 17.6 ms).
 - One worker process streams on one event loop, and the Temporal SDK hands it one task per
   turn of that loop. Before admission control (`agentchat.admission`), a burst of chats took
   on every step at once and ran workflow tasks on up to 500 threads contending for the GIL:
