@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,12 @@ class AppendBatcher:
                 for *_, future in live:
                     if not future.done():
                         future.set_exception(exc)
+                continue
+            if len(replies) != len(live):  # not our script's reply: fail, never hang
+                error = RedisError(f"append: {len(replies)} replies for {len(live)} chats")
+                for *_, future in live:
+                    if not future.done():
+                        future.set_exception(error)
                 continue
             for (*_, future), reply in zip(live, replies, strict=True):
                 if not future.done():
@@ -224,6 +231,13 @@ class ReadMux:
                         reader.future.set_result([])
 
     async def _read_once(self) -> None:
+        try:
+            # Connected before the XREAD's keys are chosen: a reader arriving meanwhile is
+            # then either in them or, once `_blocking` is set, wakes the XREAD.
+            conn = self._conn or await self._connect()
+        except Exception as exc:
+            self._fail_all(exc)  # every reader resubscribes from its own cursor
+            return
         streams: dict[str, str] = {}
         self._sent = {}
         for key, waiting in self._readers.items():
@@ -233,16 +247,28 @@ class ReadMux:
         count = max(r.count for waiting in self._readers.values() for r in waiting)
         deadline = min(r.deadline for waiting in self._readers.values() for r in waiting)
         block = max(1, int((deadline - time.monotonic()) * 1000))
+        self._blocking = True
         try:
-            conn = self._conn or await self._connect()
-            self._blocking = True
+            # No health check: it may reconnect silently, and the new connection's id would
+            # not be the one CLIENT UNBLOCK is sent for.
             await conn.send_command(
-                "XREAD", "COUNT", count, "BLOCK", block, "STREAMS", *streams, *streams.values()
+                "XREAD",
+                "COUNT",
+                count,
+                "BLOCK",
+                block,
+                "STREAMS",
+                *streams,
+                *streams.values(),
+                check_health=False,
             )
-            reply = await conn.read_response(timeout=block / 1000 + _SOCKET_MARGIN)
+            # A reply that is late is a dead connection, not an empty read (redis-py's own
+            # read timeout returns None, which reads as "no entries").
+            async with asyncio.timeout(block / 1000 + _SOCKET_MARGIN):
+                reply = await conn.read_response(timeout=math.inf)
         except Exception as exc:
             log.debug("shared stream read failed (%s); readers resubscribe", type(exc).__name__)
-            self._fail_all(exc)  # every reader resubscribes from its own cursor
+            self._fail_all(exc)
             await self._disconnect()
             return
         finally:
@@ -253,7 +279,9 @@ class ReadMux:
         for key, rows in _streams(reply):
             if not rows:
                 continue
-            newest, sent = _id(rows[-1][0]), self._sent[key]
+            newest, sent = _id(rows[-1][0]), self._sent.get(key)
+            if sent is None:
+                continue  # not a key this XREAD asked for (cannot happen on a sane connection)
             for reader in list(self._readers.get(key, ())):
                 if reader.after < sent or newest <= reader.after:
                     # It came after the XREAD was sent, from an earlier cursor: these rows

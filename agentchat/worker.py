@@ -25,10 +25,10 @@ __all__ = ["create_worker", "run_worker"]
 log = logging.getLogger("agentchat.worker")
 
 HEARTBEAT_THROTTLE = timedelta(seconds=1.5)
-WORKFLOW_TASKS = 20
-"""Workflow tasks a worker holds at once; more wait in Temporal (the sticky queue hands a
-chat's task to another worker after 3 s)."""
-WORKFLOW_THREADS = 2
+WORKFLOW_TASKS = 4
+"""Workflow tasks a worker holds at once, one thread each; more wait in Temporal (the sticky
+queue hands a chat's task to another worker after 3 s). As many threads as tasks: time an
+activation spends queued for a thread counts against the SDK's 2 s deadlock detector."""
 
 
 def create_worker(
@@ -83,7 +83,7 @@ def create_worker(
         # Workflow tasks are pure Python holding the GIL: each extra thread only takes turns
         # from the event loop that streams every running step (the SDK's default is 500
         # threads, which in a burst of new chats stalls streaming for seconds).
-        workflow_task_executor=ThreadPoolExecutor(WORKFLOW_THREADS, "agentchat-workflow"),
+        workflow_task_executor=ThreadPoolExecutor(WORKFLOW_TASKS, "agentchat-workflow"),
         # A worker that died holds its chats' sticky queues this long; keep chats responsive.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Temporal sends a heartbeat at most every 80% of the heartbeat timeout, which leaves

@@ -259,3 +259,20 @@ async def test_a_reader_behind_the_xread_in_flight_gets_no_gap(
     second = await append_one(store, chat, 2)
     got = await asyncio.wait_for(replay, 5)
     assert [e.id for e in got] == [first, second]
+
+
+async def test_a_reply_later_than_its_block_fails_the_readers_not_empties_them(
+    store: StreamStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A late reply means a dead connection: readers must get an error (they resubscribe,
+    # perhaps to a failed-over master), not an empty read on a desynchronized socket.
+    from agentchat import multiplex
+
+    chat = f"mux-l-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(multiplex, "_SOCKET_MARGIN", -0.4)  # replies count as 0.4 s late
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(store.read(chat, "0-0", block_ms=500), 5)
+    monkeypatch.setattr(multiplex, "_SOCKET_MARGIN", 10.0)
+    entry_id = await append_one(store, chat, 1)
+    got = await asyncio.wait_for(store.read(chat, "0-0", block_ms=5000), 5)
+    assert [e.id for e in got] == [entry_id]  # a fresh connection, in step again
