@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.connection import AbstractConnection
 
-__all__ = ["AppendBatcher", "ReadMux"]
+__all__ = ["AppendBatcher", "ReadMux", "id_tuple"]
 
 log = logging.getLogger("agentchat.stream")
 
@@ -174,7 +174,12 @@ class ReadMux:
             self._loop, self._sender, self._readers = loop, None, {}
             self._conn, self._conn_id = None, None
         reader = _Reader(
-            key, _id(after), after, count, time.monotonic() + block_ms / 1000, loop.create_future()
+            key,
+            id_tuple(after),
+            after,
+            count,
+            time.monotonic() + block_ms / 1000,
+            loop.create_future(),
         )
         self._readers.setdefault(key, []).append(reader)
         if self._sender is None or self._sender.done():
@@ -279,7 +284,7 @@ class ReadMux:
         for key, rows in _streams(reply):
             if not rows:
                 continue
-            newest, sent = _id(rows[-1][0]), self._sent.get(key)
+            newest, sent = id_tuple(rows[-1][0]), self._sent.get(key)
             if sent is None:
                 continue  # not a key this XREAD asked for (cannot happen on a sane connection)
             for reader in list(self._readers.get(key, ())):
@@ -287,7 +292,7 @@ class ReadMux:
                     # It came after the XREAD was sent, from an earlier cursor: these rows
                     # would skip its gap. Or they are all before its cursor. It waits on.
                     continue
-                mine = [row for row in rows if _id(row[0]) > reader.after]
+                mine = [row for row in rows if id_tuple(row[0]) > reader.after]
                 self._drop(reader)
                 if not reader.future.done():
                     reader.future.set_result(mine)
@@ -334,7 +339,8 @@ def _streams(reply: Any) -> list[tuple[str, Rows]]:
     ]
 
 
-def _id(entry_id: bytes | str) -> tuple[int, int]:
+def id_tuple(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id as `(milliseconds, sequence)`, for ordering."""
     ms, _, seq = _s(entry_id).partition("-")
     return int(ms), int(seq or 0)
 

@@ -15,18 +15,17 @@ import re
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
 from agentchat.multiplex import AppendBatcher, ReadMux
-
-if TYPE_CHECKING:
-    from redis.asyncio.cluster import RedisCluster
+from agentchat.multiplex import id_tuple as id_tuple  # where readers have long found it
 
 __all__ = [
     "Entry",
@@ -64,11 +63,6 @@ def check_cursor(cursor: str) -> str:
             " '1766399999123-0' (the last_event_id of a ChatSession or an SSE id: line)"
         )
     return cursor
-
-
-def id_tuple(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,7 @@ class StreamStore:
         self._append = redis.register_script(_APPEND_LUA)
         self._stops: StopListener | None = None
         # A Lua call may only touch one cluster slot: on a cluster each chat calls alone.
-        cluster = _is_cluster(redis)
+        cluster = isinstance(redis, RedisCluster)
         self._batcher = None if cluster else AppendBatcher(self._call_append)
         self._reads = None if cluster else ReadMux.of(redis)  # type: ignore[arg-type]
 
@@ -283,12 +277,6 @@ class StopListener:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-def _is_cluster(redis: Any) -> bool:
-    from redis.asyncio.cluster import RedisCluster
-
-    return isinstance(redis, RedisCluster)
 
 
 def _s(value: Any) -> str:

@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from agentchat import AgentChat, Settings
 from agentchat.chunks import Chunk
 from agentchat.connections import get_temporal
+from agentchat.stream import ChatStream
 from agentchat.workflows.chat import workflow_id_for
 from tests.conftest import GATEWAY_KEY, GatewayProcess, WorkerProcess
 
@@ -60,19 +61,38 @@ async def sticky_timeouts(settings: Settings, chat_id: str) -> int:
     )
 
 
-async def test_sigterm_lets_the_running_turn_finish_and_hands_the_chat_over(
-    settings: Settings, worker_process: Callable[..., WorkerProcess]
-) -> None:
-    """Within the grace period the turn finishes on the draining worker, unrepeated; the
-    next message goes straight to the other worker, not via a sticky-queue timeout."""
-    first = worker_process(env={"SLOW_RATE": "30", "AGENTCHAT_SHUTDOWN_GRACE": "60"})
+async def turn_with_standby(
+    settings: Settings,
+    worker_process: Callable[..., WorkerProcess],
+    first_env: dict[str, str],
+    second_env: dict[str, str],
+) -> tuple[WorkerProcess, AgentChat, ChatStream, AsyncIterator[Chunk], list[str]]:
+    """A turn streaming on a first worker, its first words read, and a second worker ready.
+
+    Returns the first worker, the chat, the turn's stream, its chunk iterator and the text so far.
+    """
+    first = worker_process(env=first_env)
     await first.wait_ready()
     chat = chat_for(settings)
     stream = await chat.send_message("a long answer please")
     chunks = aiter(stream)
     text = await first_text(chunks)
-    second = worker_process(env={"SLOW_RATE": "30"})
+    second = worker_process(env=second_env)
     await second.wait_ready()
+    return first, chat, stream, chunks, text
+
+
+async def test_sigterm_lets_the_running_turn_finish_and_hands_the_chat_over(
+    settings: Settings, worker_process: Callable[..., WorkerProcess]
+) -> None:
+    """Within the grace period the turn finishes on the draining worker, unrepeated; the
+    next message goes straight to the other worker, not via a sticky-queue timeout."""
+    first, chat, stream, chunks, text = await turn_with_standby(
+        settings,
+        worker_process,
+        {"SLOW_RATE": "30", "AGENTCHAT_SHUTDOWN_GRACE": "60"},
+        {"SLOW_RATE": "30"},
+    )
 
     first.terminate()
     resets = await rest(chunks, text)
@@ -91,14 +111,12 @@ async def test_a_step_outliving_the_grace_moves_to_another_worker(
 ) -> None:
     """Past the grace period the step is cancelled as a retryable failure (not a stop): the
     other worker answers again, and readers drop the superseded attempt's words."""
-    first = worker_process(env={"SLOW_RATE": "8", "AGENTCHAT_SHUTDOWN_GRACE": "1"})
-    await first.wait_ready()
-    chat = chat_for(settings)
-    stream = await chat.send_message("a long answer please")
-    chunks = aiter(stream)
-    text = await first_text(chunks)
-    second = worker_process(env={"SLOW_RATE": "40"})
-    await second.wait_ready()
+    first, chat, stream, chunks, text = await turn_with_standby(
+        settings,
+        worker_process,
+        {"SLOW_RATE": "8", "AGENTCHAT_SHUTDOWN_GRACE": "1"},
+        {"SLOW_RATE": "40"},
+    )
 
     first.terminate()
     assert await first.wait_exit(within=30) == 0
