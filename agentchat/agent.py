@@ -99,6 +99,12 @@ class Agent:
             self._model = resolve_model(self.model)
         return self._model
 
+    async def aclose(self) -> None:
+        """Close the model's connections, if it opened any (`run_worker` does on stopping)."""
+        close = getattr(self._model, "aclose", None)
+        if close is not None:
+            await close()
+
     def spec(self) -> AgentSpec:
         idle = self.idle_timeout
         if isinstance(idle, timedelta):

@@ -41,13 +41,19 @@ Reply = list[Any]
 
 
 class AppendBatcher:
-    """Coalesces concurrent `append.lua` groups into one call, one call in flight at a time.
+    """Coalesces concurrent `append.lua` groups into calls, at most `max_in_flight` at a time.
+
+    A chat's own appends never overlap (its writer awaits each before the next), so calls in
+    flight together carry different chats and their order does not matter. A second call in
+    flight lets what queued meanwhile go out while the first one's reply waits for the event
+    loop, which on a busy worker is most of a round trip.
 
     Args:
         call: Runs the script with the given keys and args; returns one reply per group.
         max_groups: The most groups in one call.
         max_bytes: A call stops taking groups past this many argument bytes, so one large
             tool output does not hold up a call carrying other chats' tokens for long.
+        max_in_flight: The most calls out at once.
     """
 
     def __init__(
@@ -56,22 +62,27 @@ class AppendBatcher:
         *,
         max_groups: int = 256,
         max_bytes: int = 1 << 20,
+        max_in_flight: int = 2,
     ) -> None:
         self._call = call
         self._max_groups = max_groups
         self._max_bytes = max_bytes
+        self._max_in_flight = max_in_flight
         self._queue: list[tuple[tuple[str, ...], list[Any], int, asyncio.Future[Reply]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._senders: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, keys: tuple[str, ...], args: list[Any], size: int) -> Reply:
         """Queue one group (`size`: its payload bytes) and wait for its reply."""
         loop = asyncio.get_running_loop()
-        if self._sender is not None and self._sender.get_loop() is not loop:
-            self._sender, self._queue = None, []  # a store reused on a new event loop
+        if self._loop is not loop:  # a store reused on a new event loop
+            self._loop, self._senders, self._queue = loop, set(), []
         future: asyncio.Future[Reply] = loop.create_future()
         self._queue.append((keys, args, size, future))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send(), name="agentchat append batcher")
+        if len(self._senders) < self._max_in_flight:
+            sender = asyncio.create_task(self._send(), name="agentchat append batcher")
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
         return await future
 
     def _take(self) -> list[tuple[tuple[str, ...], list[Any], int, asyncio.Future[Reply]]]:

@@ -290,10 +290,10 @@ class StreamWriter:
     """Batches one producer's envelopes into fenced appends.
 
     The first record after a quiet spell goes out at once (time to first token matters most);
-    what follows within `flush_interval` seconds is coalesced, consecutive text and reasoning
-    deltas of one part merging into one chunk, so Redis sees tens of appends a second per chat
-    rather than one per token. Every flush, and a poll every `stop_poll` seconds while the
-    producer is quiet, reports whether `stop()` flagged this turn.
+    what follows is coalesced until `flush_interval` seconds after the last append began,
+    consecutive text and reasoning deltas of one part merging into one chunk, so Redis sees
+    tens of appends a second per chat rather than one per token. Every flush, and a poll every
+    `stop_poll` seconds while the producer is quiet, reports whether `stop()` flagged this turn.
 
     Redis being down must not lose the turn: the transcript in the workflow is the record, so a
     failed flush is logged and retried with the next one instead of failing the activity.
@@ -392,11 +392,14 @@ class StreamWriter:
             if not self._queued:
                 await self._sleep(self.stop_poll, until_content=True)
             self._queued = False
+            began = time.perf_counter()
             await self.flush()
-            if not self._closing:
-                # Let the next tokens gather for one interval before the next append (cut
-                # short by close(), which flushes at once).
-                await self._sleep(self.flush_interval, until_content=False)
+            # Let the next tokens gather until one interval after this append began (cut
+            # short by close(), which flushes at once): an append slower than the interval
+            # is followed by the next at once, not by another interval.
+            rest = self.flush_interval - (time.perf_counter() - began)
+            if rest > 0 and not self._closing:
+                await self._sleep(rest, until_content=False)
 
     async def _sleep(self, seconds: float, *, until_content: bool) -> None:
         # A future and a timer rather than `wait_for` on an event: `wait_for` makes a task

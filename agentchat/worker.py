@@ -25,7 +25,7 @@ __all__ = ["create_worker", "run_worker"]
 log = logging.getLogger("agentchat.worker")
 
 HEARTBEAT_THROTTLE = timedelta(seconds=1.5)
-WORKFLOW_TASKS = 4
+WORKFLOW_TASKS = 2
 """Workflow tasks a worker holds at once, one thread each; more wait in Temporal (the sticky
 queue hands a chat's task to another worker after 3 s). As many threads as tasks: time an
 activation spends queued for a thread counts against the SDK's 2 s deadlock detector."""
@@ -46,6 +46,9 @@ def create_worker(
 
     Workflows and activities share the task queue so the LLM step is dispatched eagerly with
     the workflow task that schedules it (one round trip less before the first token).
+
+    The agents' models open HTTP connections on first use: once the worker has stopped,
+    `await agent.aclose()` each agent (`run_worker` does).
 
     Args:
         client: The Temporal client (its interceptors, e.g. tracing, apply to the worker).
@@ -145,4 +148,6 @@ async def run_worker(
     finally:
         if metrics_server is not None:
             metrics_server.close()
+        for agent in agents:
+            await agent.aclose()
     log.info("worker stopped")

@@ -23,7 +23,8 @@ from agentchat.stream_store import chat_keys
 from bench.harness import IDLE_TTL, Harness, cpu_seconds, pct, rss_bytes, summary
 
 SEND_BUDGET = 180.0
-"""Seconds a concurrency benchmark keeps resending a message the stack did not accept."""
+"""Seconds a concurrency benchmark keeps resending a message the stack did not accept, and
+waits on a silent stream (a chat queued behind admission has not started yet)."""
 
 
 def _stamps(text: str, received: float) -> list[float]:
@@ -116,7 +117,10 @@ async def concurrency(
         if starts_per_s:
             await asyncio.sleep(i / starts_per_s)
         chat = AgentChat(
-            agent="bench", id=f"c{prefix}-{i}", settings=harness.settings, stream_timeout=60
+            agent="bench",
+            id=f"c{prefix}-{i}",
+            settings=harness.settings,
+            stream_timeout=SEND_BUDGET,
         )
         sent = time.perf_counter()
         stream = await send(chat, i)

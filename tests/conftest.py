@@ -97,8 +97,10 @@ StartWorker = Callable[..., Awaitable[WorkerHandle]]
 async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
     """Factory: `await start_worker(agent, ...)` runs an in-process worker until the test ends."""
     handles: list[WorkerHandle] = []
+    served: list[Agent] = []
 
     async def start(*agents: Agent, task_queue: str | None = None) -> WorkerHandle:
+        served.extend(agents)
         client = await get_temporal(settings)
         worker = create_worker(
             client,
@@ -115,6 +117,8 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
     yield start
     for handle in handles:
         await handle.stop()
+    for agent in served:
+        await agent.aclose()  # as run_worker does: the model's HTTP connections
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -99,10 +100,9 @@ async def test_bad_cursors(
         await new_chat(session=ChatSession(last_event_id="not-a-cursor")).reconnect()
     client = await get_temporal(settings)
     store = StreamStore(await get_redis(settings), Retention(keep_turns=1))
-    worker = create_worker(
-        client, store, [echo_agent(model_server)], task_queue=settings.task_queue
-    )
-    async with worker:
+    agent = echo_agent(model_server)
+    worker = create_worker(client, store, [agent], task_queue=settings.task_queue)
+    async with contextlib.aclosing(agent), worker:
         chat = new_chat()
         await (await chat.send_message("one")).text()
         old = chat.session.last_event_id
@@ -146,13 +146,14 @@ async def test_redis_outage_mid_turn_loses_nothing(
     )
     model_server.token_delay = 0.03
     model_server.reply = lambda messages: " ".join(f"w{i}" for i in range(60))
+    agent = echo_agent(model_server)
     worker = create_worker(
         await get_temporal(own),
         StreamStore(await get_redis(own)),
-        [echo_agent(model_server)],
+        [agent],
         task_queue=own.task_queue,
     )
-    async with worker:
+    async with contextlib.aclosing(agent), worker:
         chat = AgentChat(agent="echo", settings=own)
         stream = await chat.send_message("survive this")
         reader = asyncio.create_task(stream.text())

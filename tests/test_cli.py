@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -132,6 +133,7 @@ def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
                 if "in this conversation" in line or process.poll() is not None:
                     break
             output = "".join(lines)
+            assert process.poll() is None, output + process.stdout.read()
             if round_ == 1:  # the gateway and its chat page are up too, open on loopback
                 page = httpx.get(f"http://127.0.0.1:{web}/", timeout=10)
                 assert page.status_code == 200 and "<html" in page.text.lower()
@@ -143,7 +145,8 @@ def test_dev_runs_the_stack_and_resumes_it(tmp_path: Path) -> None:
                 )
                 assert ack.status_code == 200 and ack.json()["run_id"], ack.text
         finally:
-            os.killpg(process.pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # it exited: the assertion says why
+                os.killpg(process.pid, signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
         assert "agentchat dev is ready" in output, output + rest
         assert f"chat page: http://127.0.0.1:{web}/" in output, output

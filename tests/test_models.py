@@ -10,6 +10,7 @@ from agentchat import Agent, AgentChat
 from agentchat.errors import ConfigurationError, TurnFailedError
 from agentchat.messages import UIMessage
 from agentchat.models import OfflineModel, resolve_model, to_chat_messages
+from agentchat.models.base import _Retryable as ModelUnavailable
 from agentchat.models.openai import OpenAIModel
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
@@ -45,6 +46,23 @@ async def test_server_errors_are_retried_by_temporal(
     stream = await new_chat().send_message("retry me")
     assert await stream.text() == "Echo: retry me"
     assert len(model_server.requests) == 3
+
+
+async def test_a_stream_that_breaks_off_is_retried_and_replaced(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    answer = " ".join(f"w{i}" for i in range(12))
+    model_server.reply = lambda messages: answer
+    model_server.cut_after = [5]
+    model = OpenAIModel("gpt-test", base_url=model_server.base_url)
+    await start_worker(Agent(name="echo", model=model))
+    stream = await new_chat().send_message("go")
+    assert await stream.text() == answer  # the cut attempt's five tokens are dropped
+    assert len(model_server.requests) == 2
+    with pytest.raises(ModelUnavailable, match="stream broke off"):
+        model_server.cut_after = [2]
+        async for _ in model.stream(_request("direct")):
+            pass
 
 
 async def test_openai_model_string_honours_the_environment(

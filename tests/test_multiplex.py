@@ -77,8 +77,9 @@ class Recorder:
 
     async def __call__(self, keys: list[str], args: list[Any]) -> list[list[Any]]:
         self.calls.append(keys)
+        number = len(self.calls)
         await asyncio.sleep(0)  # a round trip: later submissions queue meanwhile
-        if self.fail_on is not None and len(self.calls) == self.fail_on:
+        if number == self.fail_on:
             raise ConnectionError("redis went away")
         return [["OK", key, 0] for key in keys]
 
@@ -110,6 +111,30 @@ async def test_a_failed_call_fails_only_its_own_groups() -> None:
     )
     kinds = [type(o).__name__ for o in outcomes]
     assert kinds == ["ConnectionError", "ConnectionError", "list", "list"]
+
+
+async def test_a_second_call_goes_out_while_the_first_waits_but_no_third() -> None:
+    release = asyncio.Event()
+    out: list[list[str]] = []
+
+    async def slow(keys: list[str], args: list[Any]) -> list[list[Any]]:
+        out.append(keys)
+        await release.wait()
+        return [["OK", key, 0] for key in keys]
+
+    batcher = AppendBatcher(slow, max_in_flight=2)
+    first = asyncio.ensure_future(batcher.submit(("a",), [], 1))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(batcher.submit(("b",), [], 1))
+    await asyncio.sleep(0.01)
+    assert out == [["a"], ["b"]]  # b did not wait for a's reply
+    rest = [asyncio.ensure_future(batcher.submit((k,), [], 1)) for k in "cd"]
+    await asyncio.sleep(0.01)
+    assert out == [["a"], ["b"]]  # two calls out: c and d queue for the next one
+    release.set()
+    replies = await asyncio.gather(first, second, *rest)
+    assert [r[1] for r in replies] == ["a", "b", "c", "d"]
+    assert out[2:] == [["c", "d"]]
 
 
 async def test_a_cancelled_append_does_not_hold_up_the_rest() -> None:

@@ -55,6 +55,8 @@ class FakeOpenAIServer:
     token_delay: float = 0.0
     failures: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    cut_after: list[int] = field(default_factory=list)
+    """Queue: the next streamed answers break off (connection dropped) after this many tokens."""
     directives: bool = False
     """Let a user message `tokens=N [rate=R]` ask for N tokens at R per second."""
     stamp: bool = False
@@ -85,6 +87,7 @@ class FakeOpenAIServer:
         self.ttft = 0.0
         self.token_delay = 0.0
         self.failures.clear()
+        self.cut_after.clear()
         self.requests.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -160,8 +163,13 @@ class FakeOpenAIServer:
         )
         if self.ttft:
             await asyncio.sleep(self.ttft)
+        cut = self.cut_after.pop(0) if self.cut_after else None
         started = time.monotonic()
         for i, token in enumerate(tokens):
+            if i == cut:
+                await writer.drain()
+                writer.transport.abort()
+                return False
             if i and token_delay:
                 # Paced against the start, not the previous token: no drift under load.
                 await asyncio.sleep(max(0.0, started + i * token_delay - time.monotonic()))
