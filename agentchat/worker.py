@@ -9,8 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import (
+    FixedSizeSlotSupplier,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkerTuner,
+)
 
 from agentchat.activities.chat import ChatActivities
 from agentchat.admission import LoopLagSlots
@@ -94,12 +98,13 @@ def create_worker(
         # Every 1.5 s leaves half the timeout.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown,
-        # Every new chat is a new workflow run, and the sandbox re-imports the workflow's
-        # modules for each run. Ours keep no global state and do no I/O at import, so they
-        # are shared: opening a chat costs far less CPU (see docs/bench).
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("agentchat")
-        ),
+        # No sandbox in production. The sandboxed runner runs code inside the sandbox for each
+        # payload of every activation (to find its serialization context): 40% of the
+        # worker's time per update and 2 to 4 ms of every turn's first token, on the event loop
+        # that streams every step. Our workflow code is deterministic by construction, and the
+        # replay tests run it in Temporal's full sandbox (tests/test_workflow.py), which fails
+        # on any restricted call.
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis, get_temporal
@@ -154,7 +155,13 @@ async def test_replay_of_recorded_histories(
         handle = client.get_workflow_handle(chat.workflow_id, run_id=run.run_id)
         histories.append(await handle.fetch_history())
     assert len(histories) > 1
-    replayer = Replayer(workflows=[ChatWorkflow], data_converter=pydantic_data_converter)
+    # In Temporal's full sandbox (workers run without one): a restricted call in workflow
+    # code, such as the wall clock or I/O, fails the replay.
+    replayer = Replayer(
+        workflows=[ChatWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(),
+    )
     for history in histories:
         await replayer.replay_workflow(history)
     committed = sorted(HISTORIES.glob("*.json"))
