@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +143,11 @@ async def run_worker(
     log.info(
         "worker serving %s on task queue %r", ", ".join(a.name for a in agents), settings.task_queue
     )
+    # Everything loaded so far (modules, clients, the worker) lives as long as the process:
+    # out of the collector's sight, a full collection only walks what chats allocate. Before
+    # this, one took up to 170 ms of a busy worker's event loop, stalling every stream.
+    gc.collect()
+    gc.freeze()
     try:
         async with worker:
             if ready is not None:
