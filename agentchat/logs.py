@@ -141,6 +141,10 @@ class _AgentChatHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler `configure_logging` installed, so a second call replaces it."""
 
 
+_CHATTY = ("httpx", "httpx2")
+"""Loggers that log each HTTP request at INFO."""
+
+
 def configure_logging(settings: Settings) -> None:
     """Configure the root logger from `settings.log_format` and `settings.log_level`.
 
@@ -179,3 +183,8 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level)
+    # The model SDK's HTTP library logs every request at INFO, one line per LLM step: kept
+    # for DEBUG, where a request trace is what was asked for.
+    quiet = logging.DEBUG if level == "DEBUG" else max(logging.WARNING, root.level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(quiet)

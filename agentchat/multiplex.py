@@ -3,9 +3,9 @@
 A busy worker streams hundreds of chats at once, each flushing tens of times a second, and a
 gateway or client process follows as many. Sent one by one, each flush and each blocking read
 pays a full client round trip (command packing, a pooled connection, a reply parse, several
-event-loop wakeups), which profiling put at a third of a busy worker's CPU. Here the next call
-goes out as soon as the previous one returns, carrying whatever queued meanwhile: an idle
-process adds no wait, a busy one sends one call per round trip.
+event-loop wakeups), which profiling put at a third of a busy worker's CPU. Here appends go
+out in at most two calls at once, each carrying whatever queued meanwhile: an idle process
+adds no wait, a busy one sends two calls per round trip. Readers share one `XREAD BLOCK`.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ Reply = list[Any]
 class AppendBatcher:
     """Coalesces concurrent `append.lua` groups into calls, at most `max_in_flight` at a time.
 
-    A chat's own appends never overlap (its writer awaits each before the next), so calls in
-    flight together carry different chats and their order does not matter. A second call in
-    flight lets what queued meanwhile go out while the first one's reply waits for the event
-    loop, which on a busy worker is most of a round trip.
+    A producer's appends never overlap (its writer awaits each before the next), and across
+    producers the script's fences (attempt, sequence, turn end) make their order irrelevant,
+    so calls may be in flight together. A second one lets what queued meanwhile go out while
+    the first one's reply waits for the event loop, which on a busy worker is most of a round
+    trip.
 
     Args:
         call: Runs the script with the given keys and args; returns one reply per group.
@@ -79,10 +80,10 @@ class AppendBatcher:
             self._loop, self._senders, self._queue = loop, set(), []
         future: asyncio.Future[Reply] = loop.create_future()
         self._queue.append((keys, args, size, future))
+        # A sender that just finished is done() before any done-callback could forget it.
+        self._senders = {sender for sender in self._senders if not sender.done()}
         if len(self._senders) < self._max_in_flight:
-            sender = asyncio.create_task(self._send(), name="agentchat append batcher")
-            self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
+            self._senders.add(asyncio.create_task(self._send(), name="agentchat append batcher"))
         return await future
 
     def _take(self) -> list[tuple[tuple[str, ...], list[Any], int, asyncio.Future[Reply]]]:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agentchat import Settings
 from agentchat.local import LocalStack, free_port
@@ -17,6 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 IDLE_TTL = 20
 """The benchmark workers' idle stream TTL (the default is 600 s), so the idle benchmark can
 show what an idle chat costs once it has expired without waiting ten minutes."""
+
+
+def direct_client(base_url: str) -> Any:
+    """The baseline's `openai` client: the SDK on the transport the worker uses (aiohttp)."""
+    import openai
+
+    return openai.AsyncOpenAI(
+        base_url=base_url, api_key="x", max_retries=0, http_client=openai.DefaultAioHttpClient()
+    )
 
 
 def pct(values: list[float], q: float) -> float:

@@ -12,15 +12,21 @@ import time
 import uuid
 from typing import Any
 
-import openai
-
 from agentchat import AgentChat
 from agentchat.chunks import TextDeltaChunk
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import TemporalUnavailableError
 from agentchat.stream import ChatStream
 from agentchat.stream_store import chat_keys
-from bench.harness import IDLE_TTL, Harness, cpu_seconds, pct, rss_bytes, summary
+from bench.harness import (
+    IDLE_TTL,
+    Harness,
+    cpu_seconds,
+    direct_client,
+    pct,
+    rss_bytes,
+    summary,
+)
 
 SEND_BUDGET = 180.0
 """Seconds a concurrency benchmark keeps resending a message the stack did not accept, and
@@ -38,7 +44,7 @@ def _stamps(text: str, received: float) -> list[float]:
 
 
 async def _direct_rate(harness: Harness, tokens: int) -> float:
-    client = openai.AsyncOpenAI(base_url=harness.model_url, api_key="x", max_retries=0)
+    client = direct_client(harness.model_url)
     count, last = 0, 0.0
     first = time.perf_counter()
     stream = await client.chat.completions.create(
@@ -181,7 +187,7 @@ def _peak(spans: list[tuple[float, float]]) -> int:
 
 
 async def _direct_ttft(harness: Harness, messages: list[dict[str, Any]]) -> float:
-    client = openai.AsyncOpenAI(base_url=harness.model_url, api_key="x", max_retries=0)
+    client = direct_client(harness.model_url)
     started = time.perf_counter()
     # The conversation goes in `extra_body`, as the worker sends it: the SDK's own walk over a
     # long `messages` list costs more than the model server's reply (125 ms at 1,000

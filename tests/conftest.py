@@ -108,6 +108,7 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
             agents,
             task_queue=task_queue or settings.task_queue,
             settings=settings,
+            workflow_sandbox=True,  # every workflow path the tests take, checked
         )
         task = asyncio.create_task(worker.run())
         handle = WorkerHandle(task, worker)

@@ -51,6 +51,8 @@ def configure() -> Iterator[Callable[[str, str], io.StringIO]]:
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
     root.setLevel(level)
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 async def run_turn(start_worker: StartWorker, new_chat: NewChat) -> AgentChat:
@@ -130,6 +132,18 @@ def test_json_carries_exceptions_and_context_nests(
     assert (inside["chat_id"], inside["turn"], inside["level"]) == ("c1", 4, "ERROR")
     assert "ValueError: bad" in inside["exc_info"]
     assert "chat_id" not in outside and "exc_info" not in outside
+
+
+def test_a_line_per_http_request_only_at_debug(
+    configure: Callable[[str, str], io.StringIO],
+) -> None:
+    out = configure("text", "INFO")
+    logging.getLogger("httpx2").info("HTTP Request: POST /v1/chat/completions")
+    logging.getLogger("httpx2").warning("connection reset")
+    assert "HTTP Request" not in out.getvalue() and "connection reset" in out.getvalue()
+    out = configure("text", "DEBUG")
+    logging.getLogger("httpx").info("HTTP Request: POST /v1/chat/completions")
+    assert "HTTP Request" in out.getvalue()
 
 
 def test_configuring_twice_keeps_one_handler_and_bad_settings_are_named(

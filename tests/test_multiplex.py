@@ -137,6 +137,29 @@ async def test_a_second_call_goes_out_while_the_first_waits_but_no_third() -> No
     assert out[2:] == [["c", "d"]]
 
 
+async def test_an_append_right_after_both_calls_return_still_goes_out() -> None:
+    # Both senders finish in one loop turn; a writer woken by the first reply appends again
+    # at once, before the finished senders are forgotten: its group must still be sent.
+    release = asyncio.Event()
+
+    async def slow(keys: list[str], args: list[Any]) -> list[list[Any]]:
+        await release.wait()
+        return [["OK", key, 0] for key in keys]
+
+    batcher = AppendBatcher(slow, max_in_flight=2)
+
+    async def twice() -> Any:
+        await batcher.submit(("a",), [], 1)
+        return await batcher.submit(("c",), [], 1)  # in the same step as a's reply
+
+    first = asyncio.ensure_future(twice())
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(batcher.submit(("b",), [], 1))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert (await asyncio.wait_for(first, 2))[1] == "c" and (await second)[1] == "b"
+
+
 async def test_a_cancelled_append_does_not_hold_up_the_rest() -> None:
     call = Recorder()
     batcher = AppendBatcher(call)

@@ -100,7 +100,11 @@ class _Retryable(Exception):
 
 @runtime_checkable
 class Model(Protocol):
-    """An LLM provider. Implementations stream; they never retry (Temporal does)."""
+    """An LLM provider. Implementations stream; they never retry (Temporal does).
+
+    One may also define `async def aclose()`, which `Agent.aclose()` (and so `run_worker`,
+    when it stops) calls to release its connections.
+    """
 
     name: str
 

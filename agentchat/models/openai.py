@@ -31,11 +31,15 @@ __all__ = ["OpenAIModel"]
 
 def _transport_errors() -> tuple[type[Exception], ...]:
     # Mid-stream, the SDK lets its HTTP library's errors through unwrapped: httpx2 from
-    # openai 3, httpx before (aiohttp's are mapped onto them).
+    # openai 3, httpx before, and aiohttp's where an older adapter does not map them.
     errors: list[type[Exception]] = []
-    for name in ("httpx2", "httpx"):
+    for name, error in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("aiohttp", "ClientError"),
+    ):
         with contextlib.suppress(ImportError):
-            errors.append(importlib.import_module(name).TransportError)
+            errors.append(getattr(importlib.import_module(name), error))
     return tuple(errors)
 
 
@@ -108,9 +112,9 @@ class OpenAIModel:
 
     async def aclose(self) -> None:
         """Close the HTTP connections (the worker calls this when it stops)."""
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.close()
+        client, loop, self._client, self._loop = self._client, self._loop, None, None
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.close()  # on another loop its connections went with that loop
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         openai = self._openai

@@ -56,7 +56,9 @@ class FakeOpenAIServer:
     failures: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     cut_after: list[int] = field(default_factory=list)
-    """Queue: the next streamed answers break off (connection dropped) after this many tokens."""
+    """Queue: the next streamed answers break off (connection dropped) after this many tokens.
+
+    Each streamed answer takes one entry, also one with fewer tokens (which is not cut)."""
     directives: bool = False
     """Let a user message `tokens=N [rate=R]` ask for N tokens at R per second."""
     stamp: bool = False
