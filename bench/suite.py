@@ -321,7 +321,7 @@ async def recovery(harness: Harness, rounds: int) -> dict[str, Any]:
         async for _chunk in await chat.reconnect():
             resumes.append(time.perf_counter() - started)
             break
-    for _ in range(max(1, rounds // 3)):
+    for _ in range(max(1, (rounds + 1) // 2)):
         chat = AgentChat(agent="bench", settings=harness.settings)
         stream = await chat.send_message("tokens=400 rate=50")
         killed_at = 0.0

@@ -71,6 +71,9 @@ STOP_GRACE = timedelta(seconds=2)
 _NOT_CACHED = "\0transcript-not-cached"
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
 
+_STEP_RETRY_FIRST = timedelta(milliseconds=500)
+_STEP_RETRY_MAX = timedelta(seconds=8)
+
 _LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=1.5,
@@ -424,7 +427,12 @@ class ChatWorkflow:
             result_type=StepResult,
             start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
             heartbeat_timeout=timedelta(seconds=self.spec.step_heartbeat_seconds),
+            # The openai SDK's own retry timing (its retries are off: Temporal's run instead).
+            # Temporal's default waits 1 s before the first retry, which a crashed worker's
+            # chats spent on top of the heartbeat timeout.
             retry_policy=RetryPolicy(
+                initial_interval=_STEP_RETRY_FIRST,
+                maximum_interval=_STEP_RETRY_MAX,
                 maximum_attempts=self.spec.step_max_attempts,
                 non_retryable_error_types=[
                     "ModelRequestError",
