@@ -212,8 +212,13 @@ NOTES = """\
   of a busy worker's loop at once (`gc.callbacks`). The worker freezes what startup loaded
   (`gc.freeze()`); the longest are now about 75 ms, and grow with the chats cached.
 - Workflow tasks run on 2 threads: with 4, a burst of new chats took more of the GIL from
-  the loop that streams (300 chats at once, p99 190 vs 105-140 ms); chats then wait longer
-  to be accepted, which the resent column counts.
+  the loop that streams (300 chats at once, p99 190 vs 105-140 ms, measured while workflows
+  still ran sandboxed; without the sandbox, 2 and 4 were within the noise of a few runs).
+  Chats then wait longer to be accepted, which the resent column counts.
+- Under a burst a running chat's last workflow task (the turn's end) can wait out the sticky
+  queue's 3 s timeout and then queue behind new chats' first tasks: the reader then finishes
+  from the transcript 5-7 s after the last token (logged as "ended without its end in the
+  stream"; 0 to 124 chats per 300- or 1,000-chat row). Nothing is lost; the finish is late.
 """
 
 
