@@ -44,6 +44,7 @@ class LoopLagSlots(CustomSlotSupplier):
         self.held = 0
         self.lag = 0.0
         self._granted = 0.0
+        self._wanted = 0  # reservations waiting for the gate
         self._watch: asyncio.Task[None] | None = None
 
     def admits(self) -> bool:
@@ -61,8 +62,12 @@ class LoopLagSlots(CustomSlotSupplier):
             self._watch = asyncio.create_task(self._measure(), name="agentchat loop lag")
         # Polled, not an Event: the lag changes with every probe, and Temporal's core may
         # release slots from outside the event loop.
-        while not self.admits():  # noqa: ASYNC110
-            await asyncio.sleep(self.PROBE)
+        self._wanted += 1
+        try:
+            while not self.admits():  # noqa: ASYNC110
+                await asyncio.sleep(self.PROBE)
+        finally:
+            self._wanted -= 1
         self._grant()
         return SlotPermit()
 
@@ -84,8 +89,10 @@ class LoopLagSlots(CustomSlotSupplier):
         self.held -= 1
 
     async def _measure(self) -> None:
+        # Until the worker has stopped (its pollers hold slots while it runs): a stopped
+        # worker's probe would wake the loop 50 times a second for good.
         loop = asyncio.get_running_loop()
-        while True:
+        while self.held or self._wanted:
             started = loop.time()
             await asyncio.sleep(self.PROBE)
             late = loop.time() - started - self.PROBE

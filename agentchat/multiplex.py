@@ -346,18 +346,22 @@ def _streams(reply: Any) -> list[tuple[str, Rows]]:
     """`XREAD`'s raw reply (RESP2 list or RESP3 map) as (key, [(id, {field: value})])."""
     pairs = reply.items() if isinstance(reply, dict) else (reply or ())
     return [
-        (_s(key), [(row[0], dict(zip(row[1][::2], row[1][1::2], strict=True))) for row in rows])
+        (
+            as_text(key),
+            [(row[0], dict(zip(row[1][::2], row[1][1::2], strict=True))) for row in rows],
+        )
         for key, rows in pairs
     ]
 
 
 def id_tuple(entry_id: bytes | str) -> tuple[int, int]:
     """A stream entry id as `(milliseconds, sequence)`, for ordering."""
-    ms, _, seq = _s(entry_id).partition("-")
+    ms, _, seq = as_text(entry_id).partition("-")
     return int(ms), int(seq or 0)
 
 
-def _s(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis reply value (bytes without `decode_responses`) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

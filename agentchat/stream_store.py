@@ -25,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
 from agentchat.multiplex import AppendBatcher, ReadMux
+from agentchat.multiplex import as_text as _s
 from agentchat.multiplex import id_tuple as id_tuple  # where readers have long found it
 
 __all__ = [
@@ -277,10 +278,6 @@ class StopListener:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _FRAMING = frozenset({"start-step", "finish-step"})

@@ -92,11 +92,11 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("updated"):
         again = results["updated"]
-        lines[-1:] = [
+        lines.insert(
+            -1,
             f"Then {', '.join(again['sections'])} measured again with `--only`, in"
             f" {again['elapsed_s']:.0f} s.",
-            "",
-        ]
+        )
     if "latency" in results:
         lines += ["## Time to first token, stop, tools", "", report(results["latency"]), ""]
     if "throughput" in results:

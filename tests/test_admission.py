@@ -51,3 +51,8 @@ async def test_a_reservation_waits_while_the_loop_lags_and_goes_through_after() 
     assert not waiting.done()
     await asyncio.wait_for(waiting, 5)  # the lag decays once the loop is quiet again
     assert slots.held == 2 and slots.lag <= 0.05
+    probe = slots._watch
+    assert probe is not None and not probe.done()
+    slots.release_slot(CTX)
+    slots.release_slot(CTX)  # a stopped worker holds none: its probe stops too
+    await asyncio.wait_for(probe, 1)
