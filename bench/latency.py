@@ -208,9 +208,17 @@ NOTES = """\
 - A step retries on the openai SDK's own timing (first after 0.5 s, at most 8 s apart) rather
   than Temporal's default 1 s: after a crash, the step's heartbeat timeout and that first
   backoff are most of the recovery.
-- Python's full garbage collections walked every object the worker had loaded: up to 170 ms
-  of a busy worker's loop at once (`gc.callbacks`). The worker freezes what startup loaded
-  (`gc.freeze()`); the longest are now about 75 ms, and grow with the chats cached.
+- Python's full garbage collections stop the worker's loop for as long as they walk its heap
+  (timed with `gc.callbacks`). They walked everything the worker had loaded, up to 170 ms;
+  the worker now freezes what startup loaded (`gc.freeze()`), including the models' SDKs,
+  which it makes before serving (the openai SDK used to load with the first chat: 900
+  modules, a third of the heap a full pass walked). What is left is the chats: every cached
+  workflow is some 350 objects, and at 300 chats a full pass came every 8 to 20 s and took 50
+  to 200 ms. Paced 300-chat rows, with the tokens delayed past 100 ms binned by the quarter
+  second: every such token of a row arrived during one of those passes. A worker now makes a
+  full pass after 100 middle-generation ones rather than 10 (`GC_THRESHOLDS`): one in four
+  minutes of concurrency rows (290 ms, in a 1,000-chat row), and paced 300-chat p99 47-62 ms
+  where it was 53-112 ms (single rows on the same code).
 - Workflow tasks run on 2 threads: with 4, a burst of new chats took more of the GIL from
   the loop that streams (300 chats at once, p99 190 vs 105-140 ms, measured while workflows
   still ran sandboxed; without the sandbox, 2 and 4 were within the noise of a few runs).
