@@ -212,13 +212,16 @@ NOTES = """\
   (timed with `gc.callbacks`). They walked everything the worker had loaded, up to 170 ms;
   the worker now freezes what startup loaded (`gc.freeze()`), including the models' SDKs,
   which it makes before serving (the openai SDK used to load with the first chat: 900
-  modules, a third of the heap a full pass walked). What is left is the chats: every cached
-  workflow is some 350 objects, and at 300 chats a full pass came every 8 to 20 s and took 50
-  to 200 ms. Paced 300-chat rows, with the tokens delayed past 100 ms binned by the quarter
-  second: every such token of a row arrived during one of those passes. A worker now makes a
-  full pass after 100 middle-generation ones rather than 10 (`GC_THRESHOLDS`): one in four
-  minutes of concurrency rows (290 ms, in a 1,000-chat row), and paced 300-chat p99 47-62 ms
-  where it was 53-112 ms (single rows on the same code).
+  modules; after 100 chats a full pass walked 90,000 objects with it, 40,000 without). What
+  is left is the chats: every cached workflow is some 350 objects, and at 300 chats a full
+  pass came every 8 to 20 s and took 50 to 200 ms. In a paced 300-chat row, all 130 tokens
+  delayed past 100 ms arrived in the quarter second of such a pass (tokens binned by arrival).
+  A worker now makes a full pass after 100 middle-generation ones rather than 10
+  (`GC_THRESHOLDS`): one in four minutes of concurrency rows (290 ms, in a 1,000-chat row),
+  and paced 300-chat p99 47-62 ms where it was 53-112 ms (single rows). Garbage in cycles
+  waits that much longer: after the idle benchmark's 10,000 chats the worker held 364 MB
+  (258 MB before). With 300 chats sent at once, the tail is a 1-2 s stretch while the worker
+  is still taking chats on, not a collection.
 - Workflow tasks run on 2 threads: with 4, a burst of new chats took more of the GIL from
   the loop that streams (300 chats at once, p99 190 vs 105-140 ms, measured while workflows
   still ran sandboxed; without the sandbox, 2 and 4 were within the noise of a few runs).

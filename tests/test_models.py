@@ -71,7 +71,9 @@ async def test_openai_model_string_honours_the_environment(
     monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     model = resolve_model("openai:gpt-4o-mini")
+    assert isinstance(model, OpenAIModel)
     events = [e async for e in model.stream(_request("ping"))]
+    await model.aclose()
     assert "".join(getattr(e, "text", "") for e in events) == "Echo: ping"
     assert model_server.requests[-1]["model"] == "gpt-4o-mini"
     assert model_server.requests[-1]["stream"] is True
@@ -93,6 +95,7 @@ async def test_openai_request_body_carries_conversation_and_tools_verbatim(
     request = ModelRequest("Be brief.", messages, None, [ToolDefinition("add", "Add.", parameters)])
     model = OpenAIModel("gpt-test", base_url=model_server.base_url)
     events = [e async for e in model.stream(request)]
+    await model.aclose()
     assert "".join(getattr(e, "text", "") for e in events) == "Echo: three"
     body = model_server.requests[-1]
     assert body["messages"] == to_chat_messages("Be brief.", messages)
