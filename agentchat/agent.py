@@ -94,7 +94,7 @@ class Agent:
         return next((t for t in self.tools if t.name == name), None)
 
     def resolved_model(self) -> Model:
-        """The agent's model, created on first use (in the worker)."""
+        """The agent's model, created on first use (`create_worker` makes it, failing fast)."""
         if self._model is None:
             self._model = resolve_model(self.model)
         return self._model

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.connection import AbstractConnection
 
-__all__ = ["AppendBatcher", "ReadMux", "id_tuple"]
+__all__ = ["AppendBatcher", "ReadMux", "as_text", "id_tuple"]
 
 log = logging.getLogger("agentchat.stream")
 

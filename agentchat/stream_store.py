@@ -24,8 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
-from agentchat.multiplex import AppendBatcher, ReadMux
-from agentchat.multiplex import as_text as _s
+from agentchat.multiplex import AppendBatcher, ReadMux, as_text
 from agentchat.multiplex import id_tuple as id_tuple  # where readers have long found it
 
 __all__ = [
@@ -150,9 +149,9 @@ class StreamStore:
         else:
             (reply,) = await self._call_append(list(keys), [len(args), *args])
         status, last_id, stop = reply
-        if _s(status) == "ERR":
-            raise ResponseError(f"appending to chat {chat_id!r}: {_s(last_id)}")
-        return _s(status), _s(last_id), bool(int(stop))
+        if as_text(status) == "ERR":
+            raise ResponseError(f"appending to chat {chat_id!r}: {as_text(last_id)}")
+        return as_text(status), as_text(last_id), bool(int(stop))
 
     async def read(
         self, chat_id: str, after: str, *, block_ms: int, count: int = 500
@@ -168,12 +167,12 @@ class StreamStore:
         else:
             reply: Any = await self.redis.xread({events: after}, count=count, block=block_ms)
             rows = reply[0][1] if reply else []
-        return [Entry(_s(i), orjson.loads(fields[b"e"]), fields[b"e"]) for i, fields in rows]
+        return [Entry(as_text(i), orjson.loads(fields[b"e"]), fields[b"e"]) for i, fields in rows]
 
     async def entry(self, chat_id: str, entry_id: str) -> Entry | None:
         events = chat_keys(chat_id)[0]
         rows: Any = await self.redis.xrange(events, entry_id, entry_id, count=1)
-        return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
+        return Entry(as_text(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
     @property
     def unavailable_error(self) -> type[Exception]:
@@ -186,7 +185,7 @@ class StreamStore:
 
     async def first_entry(self, chat_id: str) -> Entry | None:
         rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
-        return Entry(_s(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
+        return Entry(as_text(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None
 
     async def first_id(self, chat_id: str) -> str | None:
         first = await self.first_entry(chat_id)
@@ -195,7 +194,7 @@ class StreamStore:
     async def last_id(self, chat_id: str) -> str:
         """The newest entry id, or `0-0` for an empty or missing stream."""
         rows: Any = await self.redis.xrevrange(chat_keys(chat_id)[0], "+", "-", count=1)
-        return _s(rows[0][0]) if rows else "0-0"
+        return as_text(rows[0][0]) if rows else "0-0"
 
     async def active_turn(self, chat_id: str) -> tuple[int | None, str | None]:
         """The running turn and the id of its `turn-start` entry, if a turn runs."""
@@ -203,12 +202,12 @@ class StreamStore:
         active = await self.redis.hget(meta, "active")
         if not active:
             return None, None
-        start = await self.redis.hget(meta, f"start:{_s(active)}")
-        return int(active), _s(start) if start else None
+        start = await self.redis.hget(meta, f"start:{as_text(active)}")
+        return int(active), as_text(start) if start else None
 
     async def turn_start(self, chat_id: str, turn: int) -> str | None:
         start = await self.redis.hget(chat_keys(chat_id)[1], f"start:{turn}")
-        return _s(start) if start else None
+        return as_text(start) if start else None
 
     async def request_stop(self, chat_id: str) -> int | None:
         """The Redis fast path of `stop()`: flag the active turn so its writer sees it at once."""
@@ -268,7 +267,7 @@ class StopListener:
             try:
                 await pubsub.subscribe(STOP_CHANNEL)
                 async for message in pubsub.listen():
-                    chat_id, _, turn = _s(message.get("data", b"")).rpartition("\n")
+                    chat_id, _, turn = as_text(message.get("data", b"")).rpartition("\n")
                     for writer in list(self.writers.get(chat_id, ())):
                         if turn.isdigit() and writer.turn == int(turn):
                             writer.stop_requested = True

@@ -24,8 +24,10 @@ def direct_client(base_url: str) -> Any:
     """The baseline's `openai` client: the SDK on the transport the worker uses (aiohttp)."""
     import openai
 
+    from agentchat.models.openai import _http_client
+
     return openai.AsyncOpenAI(
-        base_url=base_url, api_key="x", max_retries=0, http_client=openai.DefaultAioHttpClient()
+        base_url=base_url, api_key="x", max_retries=0, http_client=_http_client(openai)
     )
 
 

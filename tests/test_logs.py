@@ -15,7 +15,7 @@ import pytest
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.errors import ConfigurationError
-from agentchat.logs import configure_logging, current_log_context, log_context
+from agentchat.logs import _CHATTY, configure_logging, current_log_context, log_context
 from agentchat.models import OfflineModel
 from agentchat.tools import tool
 from tests.conftest import StartWorker
@@ -51,7 +51,7 @@ def configure() -> Iterator[Callable[[str, str], io.StringIO]]:
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
     root.setLevel(level)
-    for name in ("httpx", "httpx2"):
+    for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.NOTSET)
 
 

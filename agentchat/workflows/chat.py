@@ -68,8 +68,8 @@ MAX_REMEMBERED_MESSAGE_IDS = 2000
 MAX_UPDATES_PER_RUN = 500
 """Temporal allows 2,000 updates per run and slows down well before; continue-as-new early."""
 STOP_GRACE = timedelta(seconds=2)
-_NOT_CACHED = "\0transcript-not-cached"
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
+_NOT_CACHED = "\0transcript-not-cached"
 
 _STEP_RETRY_FIRST = timedelta(milliseconds=500)
 _STEP_RETRY_MAX = timedelta(seconds=8)
