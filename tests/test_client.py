@@ -287,6 +287,33 @@ async def test_close_then_a_new_message_continues_the_conversation(
     assert contents == ["remember 7", "Echo: remember 7", "what number?"]
 
 
+async def test_a_follow_up_updates_the_run_it_knows_and_starts_one_once_that_ended(
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    with_start: list[str | None] = []
+    update_with_start = chat._update_with_start
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        with_start.append(chat.run_id)
+        return await update_with_start(*args, **kwargs)
+
+    monkeypatch.setattr(chat, "_update_with_start", counting)
+    assert await (await chat.send_message("one")).text() == "Echo: one"
+    first_run = chat.run_id
+    assert await (await chat.send_message("two")).text() == "Echo: two"
+    assert await chat.steer("three") is not None
+    assert with_start == [None] and chat.run_id == first_run
+    await chat.close(wait=True)
+    assert await (await chat.send_message("four")).text() == "Echo: four"
+    assert with_start == [None, first_run] and chat.run_id != first_run
+    assert [m.role for m in await chat.history()] == ["user", "assistant"] * 4
+
+
 async def test_message_sent_right_after_close_is_not_lost(
     start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
 ) -> None:
