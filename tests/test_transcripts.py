@@ -37,6 +37,22 @@ def test_delta_steps_rebuild_the_transcript_from_the_cache() -> None:
     assert [m.text() for m in got] == ["a", "b", "c", "d", "step2"]
 
 
+def test_a_step_resolved_again_finds_its_prefix_cached() -> None:
+    # A retried step (or one whose model request went out early) has the same input again:
+    # its base is gone from the cache by then, replaced by the prefix it built.
+    cache = TranscriptCache()
+    first = msgs("a", "b")
+    d1 = fold_digest("", first)
+    cache.resolve(step(transcript=msgs("now"), prefix_digest=d1, prefix_len=2, delta=first))
+    more = msgs("c")
+    d2 = fold_digest(d1, more)
+    again = step(
+        transcript=msgs("next"), prefix_digest=d2, prefix_len=3, base_digest=d1, delta=more
+    )
+    assert [m.text() for m in cache.resolve(again)] == ["a", "b", "c", "next"]
+    assert [m.text() for m in cache.resolve(again)] == ["a", "b", "c", "next"]
+
+
 def test_a_miss_asks_for_the_full_transcript_and_a_resend_fills_the_cache() -> None:
     cache = TranscriptCache()
     prefix = msgs("a", "b")

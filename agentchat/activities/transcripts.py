@@ -40,13 +40,16 @@ class TranscriptCache:
             if step.prefix_len <= len(step.transcript):
                 self._put(step.chat_id, step.prefix_digest, step.transcript[: step.prefix_len])
             return step.transcript
+        cached = self._entries.get(step.chat_id)
+        if cached is not None and cached[0] == step.prefix_digest:
+            # Resolved before: a retry of this step, or its model request sent early.
+            self._entries.move_to_end(step.chat_id)
+            return cached[1] + step.transcript
         base: list[UIMessage] | None = None
         if not step.base_digest:
             base = []
-        else:
-            cached = self._entries.get(step.chat_id)
-            if cached is not None and cached[0] == step.base_digest:
-                base = cached[1]
+        elif cached is not None and cached[0] == step.base_digest:
+            base = cached[1]
         if (
             base is not None
             and len(base) + len(step.delta) == step.prefix_len
