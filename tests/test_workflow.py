@@ -98,6 +98,24 @@ async def test_continue_as_new_under_a_burst_loses_nothing(
     assert again.turn == 4 and await again.text() == "Echo: message 3"
 
 
+async def test_messages_sent_as_the_run_continues_as_new_are_not_held_up(
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
+    settings: Settings,
+) -> None:
+    # Each message follows the end of the turn before, which is when a run continues as new:
+    # an update that meets it must land on the new run (Temporal retries it there, ~1 s),
+    # not go on at the old one until the client gives up on it (15 s and more).
+    await start_worker(echo_agent(model_server))
+    chat = new_chat()
+    for i in range(25):
+        stream = await asyncio.wait_for(chat.send_message(f"n{i}"), 10)
+        assert await stream.text() == f"Echo: n{i}"
+    runs = await all_runs(await get_temporal(settings), chat.workflow_id)
+    assert len(runs) > 2, "the messages should have crossed continue-as-new twice"
+
+
 async def test_idle_timeout_ends_the_run_and_history_survives(
     start_worker: StartWorker,
     new_chat: NewChat,
