@@ -16,6 +16,7 @@ Metrics (all in the default registry; labels are bounded: never a chat id):
 | `agentchat_time_to_first_token_seconds` | histogram | agent |
 | `agentchat_llm_steps_total` | counter | agent, outcome (ok, stopped, error) |
 | `agentchat_llm_step_errors_total` | counter | agent, type |
+| `agentchat_llm_prefetches_total` | counter | agent, outcome (used, discarded) |
 | `agentchat_tool_calls_total` | counter | agent, tool, outcome (ok, error, cancelled) |
 | `agentchat_tool_errors_total` | counter | agent, tool, kind (see below) |
 | `agentchat_tool_call_duration_seconds` | histogram | agent, tool |
@@ -26,6 +27,10 @@ Metrics (all in the default registry; labels are bounded: never a chat id):
 | `agentchat_streams_opened_total` | counter | api |
 
 Tool error kinds are `invalid_input`, `unknown_tool` and `exception` (the tool raised).
+
+A prefetch is a step's model request sent while Temporal records the step (see
+`agentchat.activities.prefetch`): `used` when the step took it over, `discarded` when it was
+closed unused (the step ran elsewhere, or was a retry), which paid for a prompt twice.
 
 Time to first token is measured per LLM step attempt, in the step activity: from the activity
 starting on the worker to the model's first text or tool-call chunk being handed to the stream
@@ -49,6 +54,7 @@ __all__ = [
     "enabled",
     "first_token",
     "llm_step",
+    "prefetch",
     "render",
     "start_metrics_server",
     "stream_write",
@@ -96,6 +102,11 @@ class _Metrics:
         )
         self.llm_errors = Counter(
             "agentchat_llm_step_errors", "LLM step attempts that failed.", ["agent", "type"]
+        )
+        self.prefetches = Counter(
+            "agentchat_llm_prefetches",
+            "Model requests sent before their step started, by outcome.",
+            ["agent", "outcome"],
         )
         self.tool_calls = Counter(
             "agentchat_tool_calls", "Server tool calls, by outcome.", ["agent", "tool", "outcome"]
@@ -195,6 +206,12 @@ def llm_step(agent: str, outcome: str, error_type: str | None = None) -> None:
             # Arbitrary exception class names would grow the series without bound.
             kind = error_type if error_type in _LLM_ERROR_TYPES else "other"
             _metrics.llm_errors.labels(agent, kind).inc()
+
+
+def prefetch(agent: str, outcome: str) -> None:
+    """Count a model request sent before its step started: `used` or `discarded`."""
+    if _metrics is not None:
+        _metrics.prefetches.labels(agent, outcome).inc()
 
 
 def tool_call(

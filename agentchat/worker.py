@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import (
     FixedSizeSlotSupplier,
+    Interceptor,
     UnsandboxedWorkflowRunner,
     Worker,
     WorkerTuner,
@@ -19,6 +21,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat.activities.chat import ChatActivities
+from agentchat.activities.prefetch import PrefetchInterceptor
 from agentchat.admission import LoopLagSlots
 from agentchat.agent import Agent
 from agentchat.connections import get_redis, get_temporal
@@ -58,6 +61,7 @@ def create_worker(
     max_loop_lag: float | None = None,
     graceful_shutdown: timedelta | None = None,
     workflow_sandbox: bool = False,
+    prefetch_steps: bool = True,
 ) -> Worker:
     """A Temporal `Worker` serving `agents` on `task_queue`.
 
@@ -86,10 +90,42 @@ def create_worker(
         workflow_sandbox: Run workflows in Temporal's sandbox, which fails any restricted
             call (the wall clock, I/O) in workflow code. The test suite does; it costs a
             worker 40% of its time per workflow task, so production workers do not.
+        prefetch_steps: Send each LLM step's model request while Temporal records the step,
+            for its activity to take over (see `agentchat.activities.prefetch`); only while
+            this worker's steps keep coming back to it. Made inside the event loop that runs
+            the worker, as `run_worker` does; made elsewhere, it starts with the first step.
 
     Raises:
         ConfigurationError: An agent's model cannot be made (the message names the agent).
     """
+    return _create(
+        client,
+        store,
+        agents,
+        task_queue=task_queue,
+        settings=settings,
+        max_concurrent_activities=max_concurrent_activities,
+        max_loop_lag=max_loop_lag,
+        graceful_shutdown=graceful_shutdown,
+        workflow_sandbox=workflow_sandbox,
+        prefetch_steps=prefetch_steps,
+    )[0]
+
+
+def _create(
+    client: Client,
+    store: StreamStore,
+    agents: Sequence[Agent],
+    *,
+    task_queue: str,
+    settings: Settings | None = None,
+    max_concurrent_activities: int = 500,
+    max_loop_lag: float | None = None,
+    graceful_shutdown: timedelta | None = None,
+    workflow_sandbox: bool = False,
+    prefetch_steps: bool = True,
+) -> tuple[Worker, ChatActivities]:
+    """`create_worker`, and the activities it serves (their prefetch to close)."""
     settings = settings or Settings()
     if graceful_shutdown is None:
         graceful_shutdown = timedelta(seconds=settings.shutdown_grace)
@@ -101,14 +137,21 @@ def create_worker(
         except ConfigurationError as exc:
             raise ConfigurationError(f"agent {agent.name!r}: {exc}") from exc
     activities = ChatActivities(store, client, list(agents), settings)
-    return Worker(
+    slots = LoopLagSlots(max_concurrent_activities, max_lag=max_loop_lag)
+    interceptors: list[Interceptor] = []
+    if prefetch_steps:
+        activities.prefetch.admits = slots.admits
+        with contextlib.suppress(RuntimeError):  # no running loop: bound at the first step
+            activities.prefetch.bind(asyncio.get_running_loop())
+        interceptors.append(PrefetchInterceptor(activities.prefetch))
+    worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[ChatWorkflow],
         activities=activities.all(),
         tuner=WorkerTuner.create_composite(
             # New steps only while the event loop keeps up (see agentchat.admission).
-            activity_supplier=LoopLagSlots(max_concurrent_activities, max_lag=max_loop_lag),
+            activity_supplier=slots,
             local_activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
             workflow_supplier=FixedSizeSlotSupplier(WORKFLOW_TASKS),
             nexus_supplier=FixedSizeSlotSupplier(1),
@@ -124,6 +167,7 @@ def create_worker(
         # Every 1.5 s leaves half the timeout.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown,
+        interceptors=interceptors,
         # The sandboxed runner runs code inside the sandbox for each payload of every
         # activation (to find its serialization context): 40% of the worker's time per update
         # and 2 to 4 ms of every turn's first token, on the event loop that streams every
@@ -132,6 +176,7 @@ def create_worker(
         if workflow_sandbox
         else UnsandboxedWorkflowRunner(),
     )
+    return worker, activities
 
 
 async def run_worker(
@@ -163,7 +208,7 @@ async def run_worker(
         metrics_server = start_metrics_server(settings.metrics_port)
         log.info("metrics and /healthz on :%d", settings.metrics_port)
     retention = retention or Retention(idle_ttl_seconds=settings.stream_idle_ttl)
-    worker = create_worker(
+    worker, activities = _create(
         client,
         StreamStore(redis, retention),
         agents,
@@ -190,6 +235,7 @@ async def run_worker(
     finally:
         if metrics_server is not None:
             metrics_server.close()
+        await activities.prefetch.aclose()
         for agent in agents:
             try:
                 await agent.aclose()

@@ -23,6 +23,7 @@ from agentchat.activities import (
 )
 from agentchat.activities.llm import run_llm_step
 from agentchat.activities.observe import TurnTracker
+from agentchat.activities.prefetch import StepPrefetch
 from agentchat.activities.tools import run_tool_call
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
@@ -67,6 +68,7 @@ class ChatActivities:
         self.settings = settings or Settings()
         self.transcripts = TranscriptCache()
         self.turns = TurnTracker(list(self.agents))
+        self.prefetch = StepPrefetch(self.agents, self.transcripts)
 
     def all(self) -> list[Any]:
         return [
@@ -216,7 +218,12 @@ class ChatActivities:
     async def llm_step(self, req: StepInput) -> StepResult:
         with log_context(chat_id=req.chat_id, turn=req.turn):
             return await run_llm_step(
-                self.store, self._agent(req.agent), req, self.transcripts, self.turns
+                self.store,
+                self._agent(req.agent),
+                req,
+                self.transcripts,
+                self.turns,
+                self.prefetch,
             )
 
     @activity.defn(name=TOOL_CALL)

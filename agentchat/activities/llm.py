@@ -20,15 +20,15 @@ from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
 from agentchat.activities.observe import TurnTracker
+from agentchat.activities.prefetch import StepPrefetch, model_request
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
 from agentchat.contracts import StepInput, StepResult, ToolCallRecord
-from agentchat.models import ModelRequest, ModelRequestError, StepFinish, TextDelta
+from agentchat.models import ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
-    ToolDefinition,
     _Retryable,
 )
 from agentchat.stream_store import StreamStore, StreamWriter
@@ -46,10 +46,13 @@ async def run_llm_step(
     step: StepInput,
     transcripts: TranscriptCache,
     turns: TurnTracker | None = None,
+    prefetch: StepPrefetch | None = None,
 ) -> StepResult:
     began = time.monotonic()  # time to first token counts from here (see agentchat.metrics)
     info = activity.info()
-    transcript = transcripts.resolve(step)  # before writing anything: a miss is resent
+    prefetched = prefetch.claim(step, info.attempt) if prefetch is not None else None
+    # Before writing anything: a miss is resent.
+    transcript = prefetched.transcript if prefetched else transcripts.resolve(step)
     writer = StreamWriter(
         store,
         step.chat_id,
@@ -76,13 +79,10 @@ async def run_llm_step(
     finish = StepFinish("stop")
     stopped = False
 
-    instructions = agent.instructions
-    if step.preload_context:
-        instructions = (
-            f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
-        )
-    tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
-    request = ModelRequest(instructions, transcript + step.inject, step.client_data, tools)
+    if prefetched is not None:  # begun while Temporal recorded this step (see .prefetch)
+        events = prefetched.events()
+    else:
+        events = agent.resolved_model().stream(model_request(agent, step, transcript))
     calls: list[ToolCallRecord] = []
     started_calls: set[str] = set()
 
@@ -104,7 +104,7 @@ async def run_llm_step(
 
     async def consume() -> None:
         nonlocal text_part, finish, text_id
-        async for event in agent.resolved_model().stream(request):
+        async for event in events:
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue

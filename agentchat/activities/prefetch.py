@@ -1,0 +1,262 @@
+"""Model requests sent while Temporal records the step that makes them.
+
+An LLM step's activity starts only once the workflow task that schedules it has completed:
+the worker sends its commands, Temporal persists them and hands the activity back (eager
+dispatch). Every step paid that round trip (~4 ms on the dev server, a network round trip
+and a write on a cluster) before its model request was even sent. Now, as soon as workflow
+code schedules a step, the worker sends the step's model request itself, and the activity,
+when it starts, takes over the stream already under way: the model's time to first token
+overlaps Temporal's bookkeeping.
+
+Only a step's first attempt takes over a stream, and only on the worker that began it; a
+stream nobody claims within `ttl` is closed. Nothing is written before the activity starts,
+so durability is unchanged. A request begun for a step that then runs elsewhere is a prompt
+paid twice, so a worker prefetches only while its steps keep coming back to it: while at
+least `min_hit_rate` of its recent steps were claimed where they were scheduled (it keeps
+counting while it does not prefetch). That holds with eager dispatch, which needs the
+activities on the workflows' task queue (as `create_worker` does) and the server's
+`system.enableActivityEagerExecution`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+
+from agentchat import metrics
+from agentchat.activities import LLM_STEP
+from agentchat.activities.transcripts import TranscriptCache
+from agentchat.agent import Agent
+from agentchat.contracts import StepInput
+from agentchat.messages import UIMessage
+from agentchat.models import ModelRequest
+from agentchat.models.base import ModelEvent, ToolDefinition
+
+__all__ = ["PrefetchInterceptor", "Prefetched", "StepPrefetch", "model_request"]
+
+log = logging.getLogger("agentchat.activities")
+
+StepKey = tuple[str, int, int, str, int]
+
+START_DELAY = 0.001
+"""Seconds between a step's scheduling and its request: the workflow task's completion goes
+out first. The SDK builds a request on the event loop for ~1.5 ms, which, started at once,
+delayed the completion (and so the activity) by as much as the overlap gained."""
+
+
+def step_key(step: StepInput) -> StepKey:
+    return (step.chat_id, step.turn, step.step, step.message_id, step.attempt_base)
+
+
+def model_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) -> ModelRequest:
+    """What `agent`'s model is asked in `step`, given the step's whole transcript."""
+    instructions = agent.instructions
+    if step.preload_context:
+        instructions = (
+            f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
+        )
+    tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
+    return ModelRequest(instructions, transcript + step.inject, step.client_data, tools)
+
+
+@dataclass
+class Prefetched:
+    """A model stream begun for a step before its activity started."""
+
+    agent: str
+    transcript: list[UIMessage]
+    stream: AsyncIterator[ModelEvent]
+    first: asyncio.Task[ModelEvent]
+    """Reads the stream's first event (the stream is not read past it until claimed)."""
+
+    async def events(self) -> AsyncIterator[ModelEvent]:
+        """The stream's events, from the first."""
+        try:
+            event = await self.first
+        except StopAsyncIteration:
+            return
+        yield event
+        async for event in self.stream:
+            yield event
+
+    async def discard(self) -> None:
+        self.first.cancel()
+        with contextlib.suppress(BaseException):
+            await self.first
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+@dataclass
+class _Offer:
+    expiry: asyncio.TimerHandle
+    prefetched: Prefetched | None = None
+
+
+class StepPrefetch:
+    """The steps a worker's workflows scheduled, and the model streams begun for them.
+
+    Args:
+        agents: The agents the worker serves, by name.
+        transcripts: The worker's transcript cache (its LLM steps' own).
+        admits: Whether the worker takes on a step now. When it does not, eager dispatch
+            does not hand the step back and nothing is begun.
+        ttl: Seconds a step is waited for before it counts as gone elsewhere.
+        window: How many recent steps the hit rate is taken over.
+        warmup: Steps seen claimed before the first prefetch.
+        min_hit_rate: The share of recent steps claimed here that prefetching needs.
+    """
+
+    def __init__(
+        self,
+        agents: Mapping[str, Agent],
+        transcripts: TranscriptCache,
+        *,
+        admits: Callable[[], bool] = lambda: True,
+        ttl: float = 5.0,
+        window: int = 50,
+        warmup: int = 5,
+        min_hit_rate: float = 0.9,
+    ) -> None:
+        self.agents = agents
+        self.transcripts = transcripts
+        self.admits = admits
+        self.ttl = ttl
+        self.warmup = warmup
+        self.min_hit_rate = min_hit_rate
+        self.enabled = False
+        """Whether steps are prefetched now (read from workflow threads)."""
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._offers: dict[StepKey, _Offer] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve on `loop`, the worker's: its activities and model clients run there."""
+        self._loop = loop
+
+    def offer(self, key: StepKey, step_json: str | None) -> None:
+        """Note a step workflow code just scheduled; with its input, begin its request.
+
+        Called from a workflow thread; the work happens on the worker's loop.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._note, key, step_json)
+
+    def _note(self, key: StepKey, step_json: str | None) -> None:
+        if key in self._offers or self._loop is None:
+            return
+        self._offers[key] = _Offer(self._loop.call_later(self.ttl, self._expire, key))
+        if step_json is not None:
+            self._loop.call_later(START_DELAY, self._begin, key, step_json)
+
+    def _begin(self, key: StepKey, step_json: str) -> None:
+        offer = self._offers.get(key)
+        if offer is None or not self.enabled or not self.admits():
+            return  # claimed already, steps went elsewhere lately, or it waits in the queue
+        try:
+            step = StepInput.model_validate_json(step_json)
+            agent = self.agents.get(step.agent)
+            if agent is None:
+                return
+            try:
+                transcript = self.transcripts.resolve(step)
+            except ApplicationError:
+                return  # not cached: the activity fails fast and the workflow resends it
+            stream = agent.resolved_model().stream(model_request(agent, step, transcript))
+            first = asyncio.ensure_future(anext(stream))
+        except Exception:  # only ever an optimisation: the activity makes its own request
+            log.warning("could not begin a step's model request early", exc_info=True)
+            return
+        offer.prefetched = Prefetched(agent.name, transcript, stream, first)
+
+    def claim(self, step: StepInput, attempt: int) -> Prefetched | None:
+        """The stream begun for `step`, when this is its first attempt and one was begun."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a worker made outside the loop that runs it
+            self._loop = loop
+        offer = self._offers.pop(step_key(step), None)
+        if offer is None:
+            return None
+        offer.expiry.cancel()
+        self._count(hit=True)
+        if offer.prefetched is not None and attempt != 1:
+            self._close(offer.prefetched)
+            return None
+        if offer.prefetched is not None:
+            metrics.prefetch(offer.prefetched.agent, "used")
+        return offer.prefetched
+
+    def _expire(self, key: StepKey) -> None:
+        offer = self._offers.pop(key, None)
+        if offer is None:
+            return
+        self._count(hit=False)
+        if offer.prefetched is not None:
+            self._close(offer.prefetched)
+
+    def _count(self, *, hit: bool) -> None:
+        self._outcomes.append(hit)
+        seen = len(self._outcomes)
+        self.enabled = seen >= self.warmup and sum(self._outcomes) >= self.min_hit_rate * seen
+
+    def _close(self, prefetched: Prefetched) -> None:
+        metrics.prefetch(prefetched.agent, "discarded")
+        task = asyncio.ensure_future(prefetched.discard())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Close every unclaimed stream (the worker has stopped)."""
+        for key in list(self._offers):
+            offer = self._offers.pop(key)
+            offer.expiry.cancel()
+            if offer.prefetched is not None:
+                self._close(offer.prefetched)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+class PrefetchInterceptor(Interceptor):
+    """Tells `prefetch` of every LLM step workflow code schedules (not when replaying)."""
+
+    def __init__(self, prefetch: StepPrefetch) -> None:
+        self.prefetch = prefetch
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        prefetch = self.prefetch
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+                step = input.args[0] if input.activity == LLM_STEP and input.args else None
+                if isinstance(step, StepInput) and not workflow.unsafe.is_replaying():
+                    # A snapshot, taken here: the workflow goes on changing its messages.
+                    snapshot = step.model_dump_json() if prefetch.enabled else None
+                    prefetch.offer(step_key(step), snapshot)
+                return super().start_activity(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
