@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from agentchat import Agent, AgentChat, ChatSession
+from agentchat import Agent, AgentChat, ChatSession, Settings
+from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import StreamConsumedError
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
+from agentchat.stream_store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
+from agentchat.worker import create_worker
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
@@ -312,6 +316,22 @@ async def test_a_follow_up_updates_the_run_it_knows_and_starts_one_once_that_end
     assert await (await chat.send_message("four")).text() == "Echo: four"
     assert with_start == [None, first_run] and chat.run_id != first_run
     assert [m.role for m in await chat.history()] == ["user", "assistant"] * 4
+
+
+async def test_a_turn_read_after_retention_trimmed_it_finishes_from_the_transcript(
+    new_chat: NewChat, model_server: FakeOpenAIServer, settings: Settings
+) -> None:
+    store = StreamStore(await get_redis(settings), Retention(keep_turns=1))
+    agent = echo_agent(model_server)
+    worker = create_worker(
+        await get_temporal(settings), store, [agent], task_queue=settings.task_queue
+    )
+    async with contextlib.aclosing(agent), worker:
+        chat = new_chat()
+        unread = await chat.send_message("one")
+        for text in ("two", "three"):  # their ends trim the turns before them from Redis
+            assert await (await chat.send_message(text)).text() == f"Echo: {text}"
+        assert await asyncio.wait_for(unread.text(), 4) == "Echo: one"  # not after 5 s idle
 
 
 async def test_message_sent_right_after_close_is_not_lost(
