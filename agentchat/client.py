@@ -482,42 +482,21 @@ class AgentChat:
         )
 
     async def _deliver(self, update: Any, req: SendInput, message_id: str) -> SendAck:
-        """Deliver a message: to the run we last saw, else to the chat's run, starting one."""
+        """Deliver a message to the chat's run, starting one when none runs."""
         # One update id per call (stable across this call's retries): a resend of the same
         # message id in a later call must reach the handler, which answers it as a duplicate
         # with its turn, rather than Temporal's cache of the first call's answer.
         update_id = f"{message_id}/{uuid.uuid4().hex[:12]}"
         if self.run_id is not None:
             # A chat we saw running: a plain update skips what update-with-start costs
-            # Temporal (the start request): ~0.5 ms of every follow-up.
-            ack = await self._update_running(update, req, update_id)
+            # Temporal (the start request): ~0.5 ms of every follow-up. A closing or ended
+            # run answers None, and update-with-start then waits for it or starts the next.
+            ack = await self._update_existing(
+                update, req, SendAck, update_id=update_id, for_input=True
+            )
             if ack is not None:
                 return ack
         return await self._update_with_start(update, req, SendAck, update_id=update_id)
-
-    async def _update_running(self, update: Any, req: SendInput, update_id: str) -> SendAck | None:
-        """Update the chat's running run; None when none runs or it is closing (start one)."""
-        # Not pinned to the run we saw: an update that meets a continue-as-new is retried on
-        # the new run, where one pinned to the old run was retried until it timed out.
-        handle: WorkflowHandle[Any, Any] = (await self._temporal()).get_workflow_handle(
-            self.workflow_id
-        )
-        try:
-            ack: SendAck = await handle.execute_update(
-                update, req, id=update_id, result_type=SendAck, rpc_timeout=self.accept_timeout
-            )
-            return ack
-        except WorkflowUpdateFailedError as exc:
-            error = self._rejection(exc)
-            if isinstance(error, ChatClosedError):
-                return None
-            raise error from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise await self._not_accepted(self.accept_timeout) from None
-        except RPCError as exc:
-            if _run_closed_under_us(exc):
-                return None
-            raise self._temporal_error(exc) from exc
 
     async def _update_with_start(
         self,
@@ -563,20 +542,41 @@ class AgentChat:
             f"chat {self.id!r}: could not deliver input"
         )  # pragma: no cover
 
-    async def _update_existing(self, name: str, arg: Any, result_type: type[T]) -> T | None:
-        """Update the running run, if any; never starts one."""
+    async def _update_existing(
+        self,
+        update: Any,
+        arg: Any,
+        result_type: type[T],
+        *,
+        update_id: str | None = None,
+        for_input: bool = False,
+    ) -> T | None:
+        """Update the running run, if any (None when none runs); never starts one.
+
+        With `for_input` (a message or a steer), a closing run answers None too, for
+        update-with-start to wait for it and start the next, and a timeout says whether the
+        input may be sent again.
+        """
+        # Not pinned to a run: an update that meets a continue-as-new is retried by Temporal
+        # on the new run, where one pinned to the old run went on there for 15 s and more.
         handle: WorkflowHandle[Any, Any] = (await self._temporal()).get_workflow_handle(
             self.workflow_id
         )
         try:
             result: T = await handle.execute_update(
-                name, arg, result_type=result_type, rpc_timeout=self.accept_timeout
+                update, arg, id=update_id, result_type=result_type, rpc_timeout=self.accept_timeout
             )
             return result
         except WorkflowUpdateFailedError as exc:
-            raise self._rejection(exc) from None
+            error = self._rejection(exc)
+            if for_input and isinstance(error, ChatClosedError):
+                return None
+            raise error from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if for_input:
+                raise await self._not_accepted(self.accept_timeout) from None
             await self._raise_if_no_worker()
+            name = update if isinstance(update, str) else update.__name__
             raise TemporalUnavailableError(
                 f"chat {self.id!r}: {name} was not accepted in time"
             ) from None

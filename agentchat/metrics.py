@@ -34,7 +34,9 @@ closed unused (the step ran elsewhere, or was a retry), which paid for a prompt 
 
 Time to first token is measured per LLM step attempt, in the step activity: from the activity
 starting on the worker to the model's first text or tool-call chunk being handed to the stream
-writer (which sends a first chunk at once, without waiting for a batch).
+writer (which sends a first chunk at once, without waiting for a batch). A step whose
+request was sent early (a prefetch) started with its stream under way: its figure is what was
+left of the model's wait.
 """
 
 from __future__ import annotations

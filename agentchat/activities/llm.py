@@ -52,7 +52,7 @@ async def run_llm_step(
     info = activity.info()
     prefetched = prefetch.claim(step, info.attempt) if prefetch is not None else None
     # Before writing anything: a miss is resent.
-    transcript = prefetched.transcript if prefetched else transcripts.resolve(step)
+    transcript = prefetched.transcript if prefetched is not None else transcripts.resolve(step)
     writer = StreamWriter(
         store,
         step.chat_id,

@@ -8,14 +8,18 @@ code schedules a step, the worker sends the step's model request itself, and the
 when it starts, takes over the stream already under way: the model's time to first token
 overlaps Temporal's bookkeeping.
 
-Only a step's first attempt takes over a stream, and only on the worker that began it; a
-stream nobody claims within `ttl` is closed. Nothing is written before the activity starts,
-so durability is unchanged. A request begun for a step that then runs elsewhere is a prompt
-paid twice, so a worker prefetches only while its steps keep coming back to it: while at
-least `min_hit_rate` of its recent steps were claimed where they were scheduled (it keeps
-counting while it does not prefetch). That holds with eager dispatch, which needs the
-activities on the workflows' task queue (as `create_worker` does) and the server's
-`system.enableActivityEagerExecution`.
+Only a step's first attempt takes over a stream, only on the worker that began it, and only
+for exactly the input it was begun with; a stream nobody claims within `ttl` is closed.
+Nothing is written before the activity starts, so durability is unchanged. A request begun
+for a step that then runs elsewhere is a prompt paid twice, so a worker prefetches only while
+its steps keep coming back to it: while at least `min_hit_rate` of its recent steps started
+on it within `ttl` (it keeps counting while it does not prefetch, and counts a step either
+way only once its `ttl` is over, so a run of early hits cannot outvote misses yet to show).
+That holds with eager dispatch, which needs the activities on the workflows' task queue (as
+`create_worker` does) and the server's `system.enableActivityEagerExecution`.
+
+The activity reads the stream on from another task than the one that began it, so only
+models that allow that are prefetched: those with `prefetchable = True` (see `Model`).
 """
 
 from __future__ import annotations
@@ -54,12 +58,13 @@ log = logging.getLogger("agentchat.activities")
 StepKey = tuple[str, int, int, str, int]
 
 START_DELAY = 0.001
-"""Seconds between a step's scheduling and its request: the workflow task's completion goes
-out first. The SDK builds a request on the event loop for ~1.5 ms, which, started at once,
-delayed the completion (and so the activity) by as much as the overlap gained."""
+"""Seconds between a step's scheduling and its request, so that the workflow task's completion
+usually goes out first. The SDK builds a request on the event loop for ~1.5 ms, which, begun
+at once, delayed the completion (and so the activity) by as much as the overlap gained."""
 
 
 def step_key(step: StepInput) -> StepKey:
+    """Which step this is: one key per attempt series (a resend has a new `attempt_base`)."""
     return (step.chat_id, step.turn, step.step, step.message_id, step.attempt_base)
 
 
@@ -95,6 +100,7 @@ class Prefetched:
             yield event
 
     async def discard(self) -> None:
+        """Close the stream unused (its request is cancelled)."""
         self.first.cancel()
         with contextlib.suppress(BaseException):
             await self.first
@@ -106,6 +112,9 @@ class Prefetched:
 
 @dataclass
 class _Offer:
+    step_json: str | None
+    decided_at: float
+    """Loop time at which the step counts as come back or gone elsewhere."""
     expiry: asyncio.TimerHandle
     prefetched: Prefetched | None = None
 
@@ -118,7 +127,8 @@ class StepPrefetch:
         transcripts: The worker's transcript cache (its LLM steps' own).
         admits: Whether the worker takes on a step now. When it does not, eager dispatch
             does not hand the step back and nothing is begun.
-        ttl: Seconds a step is waited for before it counts as gone elsewhere.
+        ttl: Seconds a step is waited for before it counts as gone elsewhere (eager dispatch
+            hands it back within milliseconds) and its stream, if begun, is closed.
         window: How many recent steps the hit rate is taken over.
         warmup: Steps seen claimed before the first prefetch.
         min_hit_rate: The share of recent steps claimed here that prefetching needs.
@@ -130,7 +140,7 @@ class StepPrefetch:
         transcripts: TranscriptCache,
         *,
         admits: Callable[[], bool] = lambda: True,
-        ttl: float = 5.0,
+        ttl: float = 1.0,
         window: int = 50,
         warmup: int = 5,
         min_hit_rate: float = 0.9,
@@ -162,11 +172,22 @@ class StepPrefetch:
             loop.call_soon_threadsafe(self._note, key, step_json)
 
     def _note(self, key: StepKey, step_json: str | None) -> None:
-        if key in self._offers or self._loop is None:
+        loop = self._loop
+        if loop is None:
             return
-        self._offers[key] = _Offer(self._loop.call_later(self.ttl, self._expire, key))
+        known = self._offers.get(key)
+        if known is not None:
+            if step_json is None or step_json == known.step_json:
+                return  # the same step again (a workflow task redone)
+            # Redone with other input (a steer joined it meanwhile): begin that one instead.
+            known.expiry.cancel()
+            if known.prefetched is not None:
+                self._close(known.prefetched)
+        decided_at = loop.time() + self.ttl
+        expiry = loop.call_at(decided_at, self._expire, key)
+        self._offers[key] = _Offer(step_json, decided_at, expiry)
         if step_json is not None:
-            self._loop.call_later(START_DELAY, self._begin, key, step_json)
+            loop.call_later(START_DELAY, self._begin, key, step_json)
 
     def _begin(self, key: StepKey, step_json: str) -> None:
         offer = self._offers.get(key)
@@ -175,7 +196,7 @@ class StepPrefetch:
         try:
             step = StepInput.model_validate_json(step_json)
             agent = self.agents.get(step.agent)
-            if agent is None:
+            if agent is None or not getattr(agent.resolved_model(), "prefetchable", False):
                 return
             try:
                 transcript = self.transcripts.resolve(step)
@@ -189,7 +210,7 @@ class StepPrefetch:
         offer.prefetched = Prefetched(agent.name, transcript, stream, first)
 
     def claim(self, step: StepInput, attempt: int) -> Prefetched | None:
-        """The stream begun for `step`, when this is its first attempt and one was begun."""
+        """The stream begun for `step`: for its first attempt, with this very input."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a worker made outside the loop that runs it
             self._loop = loop
@@ -197,23 +218,26 @@ class StepPrefetch:
         if offer is None:
             return None
         offer.expiry.cancel()
-        self._count(hit=True)
-        if offer.prefetched is not None and attempt != 1:
-            self._close(offer.prefetched)
+        if attempt == 1:
+            loop.call_at(offer.decided_at, self._count, True)
+        prefetched = offer.prefetched
+        if prefetched is None:
             return None
-        if offer.prefetched is not None:
-            metrics.prefetch(offer.prefetched.agent, "used")
-        return offer.prefetched
+        if attempt != 1 or step.model_dump_json() != offer.step_json:
+            self._close(prefetched)
+            return None
+        metrics.prefetch(prefetched.agent, "used")
+        return prefetched
 
     def _expire(self, key: StepKey) -> None:
         offer = self._offers.pop(key, None)
         if offer is None:
             return
-        self._count(hit=False)
+        self._count(False)
         if offer.prefetched is not None:
             self._close(offer.prefetched)
 
-    def _count(self, *, hit: bool) -> None:
+    def _count(self, hit: bool) -> None:
         self._outcomes.append(hit)
         seen = len(self._outcomes)
         self.enabled = seen >= self.warmup and sum(self._outcomes) >= self.min_hit_rate * seen
@@ -250,9 +274,12 @@ class PrefetchInterceptor(Interceptor):
             def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
                 step = input.args[0] if input.activity == LLM_STEP and input.args else None
                 if isinstance(step, StepInput) and not workflow.unsafe.is_replaying():
-                    # A snapshot, taken here: the workflow goes on changing its messages.
-                    snapshot = step.model_dump_json() if prefetch.enabled else None
-                    prefetch.offer(step_key(step), snapshot)
+                    try:
+                        # A snapshot, taken here: the workflow goes on changing its messages.
+                        snapshot = step.model_dump_json() if prefetch.enabled else None
+                        prefetch.offer(step_key(step), snapshot)
+                    except Exception:  # only ever an optimisation: never fail the task
+                        log.warning("could not offer a step for prefetching", exc_info=True)
                 return super().start_activity(input)
 
         class Inbound(WorkflowInboundInterceptor):

@@ -103,7 +103,10 @@ class Model(Protocol):
     """An LLM provider. Implementations stream; they never retry (Temporal does).
 
     One may also define `async def aclose()`, which `Agent.aclose()` (and so `run_worker`,
-    when it stops) calls to release its connections.
+    when it stops) calls to release its connections, and set `prefetchable = True` when a
+    stream may be begun in one task and read on in another (no timeout or cancel scope held
+    across a `yield`): a worker then sends its requests while Temporal records each step
+    (`agentchat.activities.prefetch`).
     """
 
     name: str

@@ -40,6 +40,9 @@ class OfflineModel:
         words: Extra filler words per answer, for long answers in demos and tests.
     """
 
+    prefetchable = True
+    """A plain generator: it may be read on from another task."""
+
     def __init__(
         self, tokens_per_second: float = 40.0, first_token_delay: float = 0.05, words: int = 0
     ) -> None:

@@ -65,6 +65,9 @@ class OpenAIModel:
         timeout: Seconds for the whole request, including streaming.
     """
 
+    prefetchable = True
+    """Its streams may be read on from another task: the SDK's transports time each read."""
+
     def __init__(
         self,
         model: str,
