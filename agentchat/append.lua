@@ -67,7 +67,11 @@ local function append(events, meta, fence, a, b)
     redis.call('DEL', fence)
     -- Keep the last `keep` turns whole: trim everything before the oldest kept turn's start.
     local oldest = redis.call('HGET', meta, 'start:' .. (turn - keep + 1))
-    if oldest then redis.call('XTRIM', events, 'MINID', oldest) end
+    if oldest then
+      redis.call('XTRIM', events, 'MINID', oldest)
+      -- Readers tell a trimmed stream from one that expired and started afresh by this.
+      redis.call('HSET', meta, 'trimmed', oldest)
+    end
     redis.call('HDEL', meta, 'start:' .. (turn - keep))
   end
   redis.call('EXPIRE', events, ttl)

@@ -301,7 +301,7 @@ class HttpSource:
             entries.append(item)
         return entries
 
-    async def first_entry(self, chat_id: str) -> Entry | None:
+    async def trimmed_before(self, chat_id: str) -> str | None:
         # Retention and lost turns are the gateway's business: it sends `settled` instead.
         return None
 

@@ -63,7 +63,7 @@ class EntrySource(Protocol):
         self, chat_id: str, after: str, *, block_ms: int, count: int = 500
     ) -> list[Entry]: ...
 
-    async def first_entry(self, chat_id: str) -> Entry | None: ...
+    async def trimmed_before(self, chat_id: str) -> str | None: ...
 
 
 @dataclass
@@ -251,14 +251,14 @@ class ChatStream:
     async def _maybe_trimmed(self) -> bool:
         """Whether retention may have trimmed entries after our cursor (a turn read late)."""
         try:
-            first = await self._store.first_entry(self.chat_id)
+            marker = await self._store.trimmed_before(self.chat_id)
         except (RedisError, OSError):
             return False
-        if first is None:
-            return self._cursor != "0-0"  # the stream is gone (expired, or Redis lost it)
-        if id_tuple(first.id) <= id_tuple(self._cursor) or self._cursor == previous_id(first.id):
-            return False  # nothing after the cursor can be missing (it precedes the first entry)
-        return self._cursor != "0-0" or not (first.kind == "turn-start" and first.turn == 1)
+        # Retention removed every entry before the marker. A stream that expired while the chat
+        # was idle and started afresh has none: its first entries are a later turn's, not a
+        # trimmed stream's (told apart by its first entry, a turn that ended before the reader
+        # came was taken for trimmed and finished from the transcript, with no chunks).
+        return marker is not None and id_tuple(self._cursor) < id_tuple(previous_id(marker))
 
     async def _settled_elsewhere(self) -> bool:
         """Ask the workflow whether our turn already ended where the stream cannot show it

@@ -183,6 +183,11 @@ class StreamStore:
         rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], f"({entry_id}", "+", count=1)
         return bool(rows)
 
+    async def trimmed_before(self, chat_id: str) -> str | None:
+        """Retention removed every entry before this id (None: nothing was trimmed)."""
+        marker = await self.redis.hget(chat_keys(chat_id)[1], "trimmed")
+        return as_text(marker) if marker else None
+
     async def first_entry(self, chat_id: str) -> Entry | None:
         rows: Any = await self.redis.xrange(chat_keys(chat_id)[0], "-", "+", count=1)
         return Entry(as_text(rows[0][0]), orjson.loads(rows[0][1][b"e"])) if rows else None

@@ -334,6 +334,32 @@ async def test_a_turn_read_after_retention_trimmed_it_finishes_from_the_transcri
         assert await asyncio.wait_for(unread.text(), 4) == "Echo: one"  # not after 5 s idle
 
 
+async def test_a_turn_after_the_stream_expired_is_read_from_the_stream_even_once_ended(
+    new_chat: NewChat, model_server: FakeOpenAIServer, settings: Settings
+) -> None:
+    # An idle chat's keys expire; its next turn starts a new stream, at turn 2, not 1. A
+    # reader that comes only once that turn ended must still get its chunks from the stream,
+    # not take the fresh stream for a trimmed one and finish from the transcript (no chunks).
+    store = StreamStore(await get_redis(settings), Retention(idle_ttl_seconds=1))
+    agent = echo_agent(model_server)
+    worker = create_worker(
+        await get_temporal(settings), store, [agent], task_queue=settings.task_queue
+    )
+    async with contextlib.aclosing(agent), worker:
+        chat = new_chat()
+        assert await (await chat.send_message("one")).text() == "Echo: one"
+        await asyncio.sleep(1.5)
+        assert await store.first_entry(chat.id) is None  # expired
+        stream = await chat.send_message("two")
+        for _ in range(100):
+            status = await chat.status()
+            if status is not None and status.last_turn == 2 and status.active_turn is None:
+                break
+            await asyncio.sleep(0.05)
+        deltas = [c async for c in stream if c.type == "text-delta"]
+        assert "".join(c.delta for c in deltas) == "Echo: two"  # type: ignore[attr-defined]
+
+
 async def test_message_sent_right_after_close_is_not_lost(
     start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
 ) -> None:
