@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -318,15 +318,24 @@ async def test_a_follow_up_updates_the_run_it_knows_and_starts_one_once_that_end
     assert [m.role for m in await chat.history()] == ["user", "assistant"] * 4
 
 
-async def test_a_turn_read_after_retention_trimmed_it_finishes_from_the_transcript(
-    new_chat: NewChat, model_server: FakeOpenAIServer, settings: Settings
-) -> None:
-    store = StreamStore(await get_redis(settings), Retention(keep_turns=1))
+@contextlib.asynccontextmanager
+async def serving_with(
+    retention: Retention, settings: Settings, model_server: FakeOpenAIServer
+) -> AsyncIterator[StreamStore]:
+    """An echo worker whose stream store keeps chats by `retention`."""
+    store = StreamStore(await get_redis(settings), retention)
     agent = echo_agent(model_server)
     worker = create_worker(
         await get_temporal(settings), store, [agent], task_queue=settings.task_queue
     )
     async with contextlib.aclosing(agent), worker:
+        yield store
+
+
+async def test_a_turn_read_after_retention_trimmed_it_finishes_from_the_transcript(
+    new_chat: NewChat, model_server: FakeOpenAIServer, settings: Settings
+) -> None:
+    async with serving_with(Retention(keep_turns=1), settings, model_server):
         chat = new_chat()
         unread = await chat.send_message("one")
         for text in ("two", "three"):  # their ends trim the turns before them from Redis
@@ -340,12 +349,7 @@ async def test_a_turn_after_the_stream_expired_is_read_from_the_stream_even_once
     # An idle chat's keys expire; its next turn starts a new stream, at turn 2, not 1. A
     # reader that comes only once that turn ended must still get its chunks from the stream,
     # not take the fresh stream for a trimmed one and finish from the transcript (no chunks).
-    store = StreamStore(await get_redis(settings), Retention(idle_ttl_seconds=1))
-    agent = echo_agent(model_server)
-    worker = create_worker(
-        await get_temporal(settings), store, [agent], task_queue=settings.task_queue
-    )
-    async with contextlib.aclosing(agent), worker:
+    async with serving_with(Retention(idle_ttl_seconds=1), settings, model_server) as store:
         chat = new_chat()
         assert await (await chat.send_message("one")).text() == "Echo: one"
         await asyncio.sleep(1.5)
