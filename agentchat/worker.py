@@ -21,7 +21,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat.activities.chat import ChatActivities
-from agentchat.activities.prefetch import PrefetchInterceptor
+from agentchat.activities.prefetch import PrefetchInterceptor, StepPrefetch
 from agentchat.admission import LoopLagSlots
 from agentchat.agent import Agent
 from agentchat.connections import get_redis, get_temporal
@@ -98,34 +98,6 @@ def create_worker(
     Raises:
         ConfigurationError: An agent's model cannot be made (the message names the agent).
     """
-    return _create(
-        client,
-        store,
-        agents,
-        task_queue=task_queue,
-        settings=settings,
-        max_concurrent_activities=max_concurrent_activities,
-        max_loop_lag=max_loop_lag,
-        graceful_shutdown=graceful_shutdown,
-        workflow_sandbox=workflow_sandbox,
-        prefetch_steps=prefetch_steps,
-    )[0]
-
-
-def _create(
-    client: Client,
-    store: StreamStore,
-    agents: Sequence[Agent],
-    *,
-    task_queue: str,
-    settings: Settings | None = None,
-    max_concurrent_activities: int = 500,
-    max_loop_lag: float | None = None,
-    graceful_shutdown: timedelta | None = None,
-    workflow_sandbox: bool = False,
-    prefetch_steps: bool = True,
-) -> tuple[Worker, ChatActivities]:
-    """`create_worker`, and the activities it serves (their prefetch to close)."""
     settings = settings or Settings()
     if graceful_shutdown is None:
         graceful_shutdown = timedelta(seconds=settings.shutdown_grace)
@@ -144,7 +116,7 @@ def _create(
         with contextlib.suppress(RuntimeError):  # no running loop: bound at the first step
             activities.prefetch.bind(asyncio.get_running_loop())
         interceptors.append(PrefetchInterceptor(activities.prefetch))
-    worker = Worker(
+    return Worker(
         client,
         task_queue=task_queue,
         workflows=[ChatWorkflow],
@@ -176,7 +148,14 @@ def _create(
         if workflow_sandbox
         else UnsandboxedWorkflowRunner(),
     )
-    return worker, activities
+
+
+def _prefetch_of(worker: Worker) -> StepPrefetch | None:
+    """The worker's step prefetch, if it has one (to close its unclaimed streams)."""
+    for interceptor in worker.config().get("interceptors", ()):
+        if isinstance(interceptor, PrefetchInterceptor):
+            return interceptor.prefetch
+    return None
 
 
 async def run_worker(
@@ -208,7 +187,7 @@ async def run_worker(
         metrics_server = start_metrics_server(settings.metrics_port)
         log.info("metrics and /healthz on :%d", settings.metrics_port)
     retention = retention or Retention(idle_ttl_seconds=settings.stream_idle_ttl)
-    worker, activities = _create(
+    worker = create_worker(
         client,
         StreamStore(redis, retention),
         agents,
@@ -235,7 +214,9 @@ async def run_worker(
     finally:
         if metrics_server is not None:
             metrics_server.close()
-        await activities.prefetch.aclose()
+        prefetch = _prefetch_of(worker)
+        if prefetch is not None:
+            await prefetch.aclose()
         for agent in agents:
             try:
                 await agent.aclose()

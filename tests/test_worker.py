@@ -13,7 +13,7 @@ from agentchat.connections import get_temporal
 from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
 from agentchat.stream_store import StreamStore
-from agentchat.worker import GC_THRESHOLDS, create_worker, run_worker
+from agentchat.worker import GC_THRESHOLDS, _prefetch_of, create_worker, run_worker
 
 
 @pytest.fixture
@@ -32,6 +32,20 @@ async def test_a_model_that_cannot_be_made_fails_the_worker_naming_the_agent(
     agents = [Agent(name="fine", model="offline"), Agent(name="typo", model="gpt-4o")]
     with pytest.raises(ConfigurationError, match="agent 'typo': unknown model string 'gpt-4o'"):
         create_worker(client, store, agents, task_queue=settings.task_queue)
+
+
+async def test_run_worker_finds_the_prefetch_it_closes_only_where_there_is_one(
+    settings: Settings, store: StreamStore
+) -> None:
+    client = await get_temporal(settings)
+    agents = [Agent(name="offline", model="offline")]
+    with_it = create_worker(client, store, agents, task_queue=settings.task_queue)
+    without = create_worker(
+        client, store, agents, task_queue=settings.task_queue + "-b", prefetch_steps=False
+    )
+    prefetch = _prefetch_of(with_it)
+    assert prefetch is not None and "offline" in prefetch.agents
+    assert _prefetch_of(without) is None
 
 
 async def test_serving_starts_with_the_models_loaded_frozen_and_rare_full_collections(

@@ -102,8 +102,9 @@ class Prefetched:
     async def discard(self) -> None:
         """Close the stream unused (its request is cancelled)."""
         self.first.cancel()
-        with contextlib.suppress(BaseException):
-            await self.first
+        await asyncio.wait({self.first})  # without raising its outcome, or taking our cancel
+        if not self.first.cancelled():
+            self.first.exception()  # retrieved: no "never retrieved" noise
         aclose = getattr(self.stream, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):
@@ -196,13 +197,16 @@ class StepPrefetch:
         try:
             step = StepInput.model_validate_json(step_json)
             agent = self.agents.get(step.agent)
-            if agent is None or not getattr(agent.resolved_model(), "prefetchable", False):
+            if agent is None:
+                return
+            model = agent.resolved_model()
+            if not getattr(model, "prefetchable", False):
                 return
             try:
                 transcript = self.transcripts.resolve(step)
             except ApplicationError:
                 return  # not cached: the activity fails fast and the workflow resends it
-            stream = agent.resolved_model().stream(model_request(agent, step, transcript))
+            stream = model.stream(model_request(agent, step, transcript))
             first = asyncio.ensure_future(anext(stream))
         except Exception:  # only ever an optimisation: the activity makes its own request
             log.warning("could not begin a step's model request early", exc_info=True)

@@ -62,7 +62,8 @@ class OpenAIModel:
         base_url: Defaults to `OPENAI_BASE_URL`, then OpenAI's API.
         api_key: Defaults to `OPENAI_API_KEY`; a placeholder is used for local servers
             that need none, when `base_url` is set.
-        timeout: Seconds for the whole request, including streaming.
+        timeout: Seconds each phase of a request may take: connecting, and each read of the
+            stream (a model silent that long mid-answer fails the step, which is retried).
     """
 
     prefetchable = True
