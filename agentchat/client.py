@@ -437,19 +437,22 @@ class AgentChat:
     ) -> tuple[int, UIMessage] | None:
         """The assistant message of a turn the workflow finished, if the stream missed its end."""
         # Status before state: a turn that ends between the two reads is then seen as still
-        # running (we look again later), never as finished with a partial answer.
+        # running (we look again later), never as finished with a partial answer. The status
+        # alone answers "not yet", which is what a waiting reader mostly hears: one query.
         try:
             status = await self.status()
+            if status is None:
+                return None
+            if turn is None and user_message_id is not None:
+                turn = status.message_turns.get(user_message_id) or None
+            if turn is None or turn <= 0:
+                return None
+            if status.active_turn == turn or status.last_turn < turn:
+                return None
             state = await self._state()
         except AgentChatError:
             return None
         if state is None:
-            return None
-        if turn is None and user_message_id is not None:
-            turn = state.message_turns.get(user_message_id) or None
-        if turn is None or turn <= 0:
-            return None
-        if status is not None and (status.active_turn == turn or status.last_turn < turn):
             return None
         owner = next((m for m, t in state.message_turns.items() if t == turn), None)
         for i, message in enumerate(state.transcript):

@@ -32,6 +32,12 @@ log = logging.getLogger("agentchat.stream")
 
 _POLL_MS = 5000
 """Longest single XREAD BLOCK; between them the stream checks its timeout and the chat."""
+_PROBE_POLL_MS = 200
+"""XREAD BLOCK while the workflow is being asked, so its answer is acted on soon."""
+_PROBE_AFTER = 5.0
+"""Seconds of silence before the stream first asks the workflow whether its turn ended."""
+_PROBE_MAX_EVERY = 20.0
+"""The longest wait between two such questions (the wait doubles after each "no")."""
 
 
 @dataclass(frozen=True)
@@ -213,40 +219,70 @@ class ChatStream:
         backoff = 0.1
         if await self._maybe_trimmed() and await self._settled_elsewhere():
             return
-        while True:
-            silent = time.monotonic() - quiet_since
-            if silent >= self._timeout:
-                raise StreamTimeoutError(
-                    f"no event on chat {self.chat_id!r} for {self._timeout:g}s"
-                    f" (after {self._cursor}); the turn may still finish - reconnect() resumes"
-                )
-            block = int(min(_POLL_MS, (self._timeout - silent) * 1000)) or 1
-            try:
-                # A small first batch: a resume deep in a turn shows its first event sooner.
-                count = 500 if self.last_event_id else 50
-                entries = await self._store.read(
-                    self.chat_id, self._cursor, block_ms=block, count=count
-                )
-                backoff = 0.1
-            except (RedisError, OSError) as exc:
-                # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
-                log.warning("chat %s: stream read failed (%s); resubscribing", self.chat_id, exc)
-                if time.monotonic() - quiet_since + backoff >= self._timeout:
-                    raise self._store.unavailable_error(
-                        f"lost the stream of chat {self.chat_id!r} and could not"
-                        f" resubscribe within {self._timeout:g}s: {type(exc).__name__}: {exc}"
-                    ) from exc
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            if not entries:
-                if await self._settled_elsewhere():
+        # A silent stream asks the workflow whether its turn ended elsewhere, in the background:
+        # under load that question waits seconds for the worker, and a reader waiting on it
+        # instead of reading got the turn's tokens that late, or never (the turn ended meanwhile
+        # and the reader finished from the transcript without a chunk).
+        probe: asyncio.Future[tuple[int, UIMessage] | None] | None = None
+        probe_every = _PROBE_AFTER
+        probe_at = quiet_since + probe_every
+        try:
+            while True:
+                now = time.monotonic()
+                silent = now - quiet_since
+                if silent >= self._timeout:
+                    raise StreamTimeoutError(
+                        f"no event on chat {self.chat_id!r} for {self._timeout:g}s"
+                        f" (after {self._cursor}); the turn may still finish - reconnect() resumes"
+                    )
+                wait = _PROBE_POLL_MS if probe is not None else _POLL_MS
+                block = int(min(wait, (self._timeout - silent) * 1000)) or 1
+                try:
+                    # A small first batch: a resume deep in a turn shows its first event sooner.
+                    count = 500 if self.last_event_id else 50
+                    entries = await self._store.read(
+                        self.chat_id, self._cursor, block_ms=block, count=count
+                    )
+                    backoff = 0.1
+                except (RedisError, OSError) as exc:
+                    # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
+                    log.warning(
+                        "chat %s: stream read failed (%s); resubscribing", self.chat_id, exc
+                    )
+                    if time.monotonic() - quiet_since + backoff >= self._timeout:
+                        raise self._store.unavailable_error(
+                            f"lost the stream of chat {self.chat_id!r} and could not"
+                            f" resubscribe within {self._timeout:g}s: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                if entries:
+                    quiet_since = time.monotonic()
+                    probe_every = _PROBE_AFTER
+                    probe_at = quiet_since + probe_every
+                    if probe is not None:
+                        probe.cancel()
+                        probe = None
+                    for entry in entries:
+                        self._cursor = entry.id
+                        yield entry
+                    continue
+                if probe is None:
+                    if self._probe is not None and time.monotonic() >= probe_at:
+                        probe = asyncio.ensure_future(self._probe(self.turn))
+                    continue
+                if not probe.done():
+                    continue
+                settled, probe = probe.result(), None
+                # A workflow that keeps answering "still running" is asked less and less often.
+                probe_every = min(probe_every * 2, _PROBE_MAX_EVERY)
+                probe_at = time.monotonic() + probe_every
+                if settled is not None and await self._finish_settled(settled):
                     return
-                continue
-            quiet_since = time.monotonic()
-            for entry in entries:
-                self._cursor = entry.id
-                yield entry
+        finally:
+            if probe is not None:
+                probe.cancel()
 
     async def _maybe_trimmed(self) -> bool:
         """Whether retention may have trimmed entries after our cursor (a turn read late)."""
@@ -266,8 +302,19 @@ class ChatStream:
         if self._probe is None:
             return False
         settled = await self._probe(self.turn)
-        if settled is None:
-            return False
+        return settled is not None and await self._finish_settled(settled, unless_streamed=False)
+
+    async def _finish_settled(
+        self, settled: tuple[int, UIMessage], *, unless_streamed: bool = True
+    ) -> bool:
+        """Finish from the transcript, unless (`unless_streamed`) the stream holds entries after
+        our cursor: the turn streamed while the workflow was asked, so the stream is read on."""
+        if unless_streamed:
+            try:
+                if await self._store.read(self.chat_id, self._cursor, block_ms=1, count=1):
+                    return False
+            except (RedisError, OSError):
+                pass  # the stream is unreadable: the transcript is all there is
         self.turn, message = settled
         log.warning(
             "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
