@@ -240,10 +240,24 @@ NOTES = """\
   16.5 and 17.0 to 14.9 and 15.2 ms, new chat from 26.0 and 26.9 to 25.1 and 25.4 ms. With
   the model on another host the whole completion overlaps the model's own time to first
   token; here the model server shares the bench's process and both share 2 cores.
-- Under a burst a running chat's last workflow task (the turn's end) can wait out the sticky
-  queue's 3 s timeout and then queue behind new chats' first tasks: the reader then finishes
-  from the transcript 5-7 s after the last token (logged as "ended without its end in the
-  stream"; 0 to 124 chats per 300- or 1,000-chat row). Nothing is lost; the finish is late.
+- Readers used to finish some turns from the transcript under a burst, 5-7 s after the last
+  token with no chunk for what streamed meanwhile (logged as "ended without its end in the
+  stream"; 26 to 124 chats per 300- or 1,000-chat row). A reader silent for 5 s asks the
+  workflow whether its turn ended elsewhere (lost with Redis, say), and it used to wait for
+  the answer instead of reading: under a burst the worker answered seconds late, the turn
+  streamed and ended meanwhile, and the answer "ended" sent the reader to the transcript. It
+  now asks in the background, reads on, and asks less often each time (one status query when
+  the answer is no, where it made three calls). Every reader now gets every chunk, and the
+  300-chat rows improved with it: 300 at once, p99 73.9-94.2 ms in five rows (78.8-149.9,
+  median ~98, in fourteen before); 300 paced, first token p50 0.3 s (7.2 s in the last run),
+  as the worker's workflow-task slots no longer answer 300 readers' queries every 5 s.
+- Under 300 chats at once a new chat's first workflow task waits up to 15 s in Temporal's
+  queue (the "resent" column): the worker's 2 workflow-task slots take new chats at 20-35 a
+  second while it streams. With 8 or 16 slots no message was resent, but the extra tasks took
+  the loop from streaming (p99 114-173 ms at once, 118 paced). Looking up earlier runs of
+  chats in one visibility query per burst instead of one each (300 at once hit the dev
+  server's rate limit, and waited up to 3.6 s in the SDK's retries) made no difference at 2
+  slots, where at most 2 lookups overlap, so it was not kept.
 """
 
 
