@@ -262,7 +262,7 @@ class ChatStream:
                     probe_every = _PROBE_AFTER
                     probe_at = quiet_since + probe_every
                     if probe is not None:
-                        probe.cancel()
+                        _drop(probe)
                         probe = None
                     for entry in entries:
                         self._cursor = entry.id
@@ -282,7 +282,7 @@ class ChatStream:
                     return
         finally:
             if probe is not None:
-                probe.cancel()
+                _drop(probe)
 
     async def _maybe_trimmed(self) -> bool:
         """Whether retention may have trimmed entries after our cursor (a turn read late)."""
@@ -406,6 +406,13 @@ class ChatStream:
             turn=self.turn,
             last_event_id=self.last_event_id,
         )
+
+
+def _drop(probe: asyncio.Future[Any]) -> None:
+    """Forget a question the stream no longer needs answered (its failure included)."""
+    if probe.done() and not probe.cancelled():
+        probe.exception()  # retrieved: a failure nobody waits for is not logged as lost
+    probe.cancel()
 
 
 def previous_id(entry_id: str) -> str:
