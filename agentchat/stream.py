@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,64 @@ class _Follow:
     turn: int | None = None
 
 
+Settled = tuple[int, UIMessage]
+"""A turn the workflow says ended, and its assistant message from the transcript."""
+
+
+class _Question:
+    """A silent stream's question to the workflow: did my turn end where I cannot see it?
+
+    Asked in the background while the stream reads on: under load the answer takes seconds,
+    and the turn may stream meanwhile. Asked again less and less often while the answer is no.
+    """
+
+    def __init__(
+        self, ask: Callable[[int | None], Awaitable[Settled | None]] | None, first_after: float
+    ) -> None:
+        self._ask = ask
+        self._first_after = first_after
+        self._every = first_after
+        self._due = time.monotonic() + first_after
+        self._pending: asyncio.Future[Settled | None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def due_in(self) -> float:
+        """Seconds until the question is due (infinite while one is pending or none is asked)."""
+        if self._ask is None or self._pending is not None:
+            return math.inf
+        return max(self._due - time.monotonic(), 0.0)
+
+    def ask_if_due(self, turn: int | None) -> None:
+        if self._ask is not None and self._pending is None and time.monotonic() >= self._due:
+            self._pending = asyncio.ensure_future(self._ask(turn))
+
+    def answer(self) -> Settled | None:
+        """The turn, if the workflow answered that it ended; raises what asking raised."""
+        pending = self._pending
+        if pending is None or not pending.done():
+            return None
+        self._pending = None
+        self._every = min(self._every * 2, _PROBE_MAX_EVERY)
+        self._due = time.monotonic() + self._every
+        return pending.result()
+
+    def heard(self) -> None:
+        """The stream moved: forget the question until the next silence."""
+        self.drop()
+        self._every = self._first_after
+        self._due = time.monotonic() + self._every
+
+    def drop(self) -> None:
+        if self._pending is not None:
+            if self._pending.done() and not self._pending.cancelled():
+                self._pending.exception()  # retrieved: not logged as a lost failure
+            self._pending.cancel()
+            self._pending = None
+
+
 class ChatStream:
     """An async iterator over one turn's typed AI SDK chunks.
 
@@ -98,7 +157,7 @@ class ChatStream:
         stream_timeout: float,
         on_event: Callable[[str], None] | None = None,
         on_turn_complete: Callable[[str], Awaitable[None] | None] | None = None,
-        probe: Callable[[int | None], Awaitable[tuple[int, UIMessage] | None]] | None = None,
+        probe: Callable[[int | None], Awaitable[Settled | None]] | None = None,
     ) -> None:
         self._store = store
         self.chat_id = chat_id
@@ -219,24 +278,22 @@ class ChatStream:
         backoff = 0.1
         if await self._maybe_trimmed() and await self._settled_elsewhere():
             return
-        # A silent stream asks the workflow whether its turn ended elsewhere, in the background:
-        # under load that question waits seconds for the worker, and a reader waiting on it
-        # instead of reading got the turn's tokens that late, or never (the turn ended meanwhile
-        # and the reader finished from the transcript without a chunk).
-        probe: asyncio.Future[tuple[int, UIMessage] | None] | None = None
-        probe_every = _PROBE_AFTER
-        probe_at = quiet_since + probe_every
+        question = _Question(self._probe, min(_PROBE_AFTER, self._timeout / 2))
         try:
             while True:
-                now = time.monotonic()
-                silent = now - quiet_since
+                # An answer that came is heard before the silence may time the stream out.
+                answer = question.answer()
+                if answer is not None and await self._finish_settled(answer):
+                    return
+                silent = time.monotonic() - quiet_since
                 if silent >= self._timeout:
                     raise StreamTimeoutError(
                         f"no event on chat {self.chat_id!r} for {self._timeout:g}s"
                         f" (after {self._cursor}); the turn may still finish - reconnect() resumes"
                     )
-                wait = _PROBE_POLL_MS if probe is not None else _POLL_MS
-                block = int(min(wait, (self._timeout - silent) * 1000)) or 1
+                wait = _PROBE_POLL_MS if question.pending else _POLL_MS
+                block = int(min(wait, question.due_in() * 1000, (self._timeout - silent) * 1000))
+                block = max(block, 1)
                 try:
                     # A small first batch: a resume deep in a turn shows its first event sooner.
                     count = 500 if self.last_event_id else 50
@@ -257,32 +314,20 @@ class ChatStream:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
-                if entries:
-                    quiet_since = time.monotonic()
-                    probe_every = _PROBE_AFTER
-                    probe_at = quiet_since + probe_every
-                    if probe is not None:
-                        _drop(probe)
-                        probe = None
-                    for entry in entries:
-                        self._cursor = entry.id
-                        yield entry
+                if not entries:
+                    question.ask_if_due(self.turn)
                     continue
-                if probe is None:
-                    if self._probe is not None and time.monotonic() >= probe_at:
-                        probe = asyncio.ensure_future(self._probe(self.turn))
-                    continue
-                if not probe.done():
-                    continue
-                settled, probe = probe.result(), None
-                # A workflow that keeps answering "still running" is asked less and less often.
-                probe_every = min(probe_every * 2, _PROBE_MAX_EVERY)
-                probe_at = time.monotonic() + probe_every
-                if settled is not None and await self._finish_settled(settled):
+                # An answer that came with these entries: they may be a later turn's.
+                answer = question.answer()
+                if answer is not None and await self._finish_settled(answer, after=entries):
                     return
+                quiet_since = time.monotonic()
+                question.heard()
+                for entry in entries:
+                    self._cursor = entry.id
+                    yield entry
         finally:
-            if probe is not None:
-                _drop(probe)
+            question.drop()
 
     async def _maybe_trimmed(self) -> bool:
         """Whether retention may have trimmed entries after our cursor (a turn read late)."""
@@ -297,24 +342,28 @@ class ChatStream:
         return marker is not None and id_tuple(self._cursor) < id_tuple(previous_id(marker))
 
     async def _settled_elsewhere(self) -> bool:
-        """Ask the workflow whether our turn already ended where the stream cannot show it
-        (trimmed by retention, or lost with Redis); if so, finish from the transcript."""
+        """Ask the workflow at once whether our turn ended (retention trimmed it from the
+        stream); if so, finish from the transcript."""
         if self._probe is None:
             return False
         settled = await self._probe(self.turn)
-        return settled is not None and await self._finish_settled(settled, unless_streamed=False)
+        return settled is not None and await self._finish_settled(settled, check_stream=False)
 
     async def _finish_settled(
-        self, settled: tuple[int, UIMessage], *, unless_streamed: bool = True
+        self, settled: Settled, *, check_stream: bool = True, after: list[Entry] | None = None
     ) -> bool:
-        """Finish from the transcript, unless (`unless_streamed`) the stream holds entries after
-        our cursor: the turn streamed while the workflow was asked, so the stream is read on."""
-        if unless_streamed:
-            try:
-                if await self._store.read(self.chat_id, self._cursor, block_ms=1, count=1):
-                    return False
-            except (RedisError, OSError):
-                pass  # the stream is unreadable: the transcript is all there is
+        """Finish from the transcript the workflow answered with, unless (`check_stream`) the
+        stream holds more of our turn after the cursor (`after`: what was just read there)."""
+        if check_stream:
+            if after is None:
+                try:
+                    after = await self._store.read(self.chat_id, self._cursor, block_ms=1, count=1)
+                except (RedisError, OSError):
+                    after = []  # the stream is unreadable: the transcript is all there is
+            # Our turn streamed while the workflow was asked: read on. A later turn's entries
+            # prove ours lost its end instead (turns run one after another).
+            if after and after[0].turn <= settled[0]:
+                return False
         self.turn, message = settled
         log.warning(
             "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
@@ -406,13 +455,6 @@ class ChatStream:
             turn=self.turn,
             last_event_id=self.last_event_id,
         )
-
-
-def _drop(probe: asyncio.Future[Any]) -> None:
-    """Forget a question the stream no longer needs answered (its failure included)."""
-    if probe.done() and not probe.cancelled():
-        probe.exception()  # retrieved: a failure nobody waits for is not logged as lost
-    probe.cancel()
 
 
 def previous_id(entry_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,8 @@ from agentchat.connections import get_redis
 from agentchat.messages import UIMessage
 from agentchat.models.offline import OfflineModel
 from agentchat.models.openai import OpenAIModel
-from agentchat.stream_store import chat_keys
+from agentchat.stream import ChatStream, _Follow
+from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
 
@@ -59,24 +61,66 @@ async def test_stream_timeout_counts_only_silence(
     assert text == "a b c d e f g h"  # 2.4 s in total, never 1 s of silence
 
 
-async def test_a_turn_that_streams_while_the_workflow_is_asked_is_read_from_the_stream(
+@pytest.fixture
+def quick_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream asks the workflow after 0.2 s of silence (5 s in production)."""
+    monkeypatch.setattr(stream_module, "_PROBE_AFTER", 0.2)
+    monkeypatch.setattr(stream_module, "_POLL_MS", 200)
+
+
+@pytest.mark.usefixtures("quick_questions")
+async def test_a_reader_reads_on_while_the_workflow_has_not_answered(
+    start_worker: StartWorker,
+    new_chat: NewChat,
+    model_server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A loaded worker answers "did the turn end?" seconds late; here, never. A reader that
+    # waited for the answer instead of reading would never get its tokens.
+    model_server.ttft = 0.5  # silent long enough for the reader to ask
+    model_server.token_delay = 0.05
+    words = " ".join(f"w{i}" for i in range(20))
+    model_server.reply = lambda messages: words
+    await start_worker(Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url)))
+    asked: list[int | None] = []
+    dropped: list[bool] = []
+
+    async def never_answered(
+        self: AgentChat, user_message_id: str | None, turn: int | None
+    ) -> None:
+        asked.append(turn)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            dropped.append(True)
+            raise
+
+    monkeypatch.setattr(AgentChat, "_settled_turn", never_answered)
+    stream = await new_chat().send_message("go")
+
+    deltas = await asyncio.wait_for(_deltas(stream), 30)
+
+    assert asked  # the reader did ask
+    assert "".join(deltas) == words
+    await asyncio.sleep(0)
+    assert dropped == [True] * len(asked)  # the question went once the stream moved
+
+
+@pytest.mark.usefixtures("quick_questions")
+async def test_a_turn_that_streamed_while_the_workflow_was_asked_is_read_from_the_stream(
     start_worker: StartWorker,
     new_chat: NewChat,
     model_server: FakeOpenAIServer,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # A loaded worker answers the "did the turn end?" query late: here, only once the turn
-    # has ended. Reading on meanwhile delivers every token; waiting for the answer delivered
-    # none after the first silence, and finished from the transcript.
-    monkeypatch.setattr(stream_module, "_PROBE_AFTER", 0.2)
-    monkeypatch.setattr(stream_module, "_POLL_MS", 200)
-    model_server.ttft = 0.5  # silent long enough for the reader to ask
+    # The answer comes once the turn has ended: "ended". The stream still holds the turn, so
+    # the reader reads it instead of finishing from the transcript with no chunk.
+    model_server.ttft = 0.5
     model_server.token_delay = 0.05
     words = " ".join(f"w{i}" for i in range(20))
     model_server.reply = lambda messages: words
     await start_worker(Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url)))
-    chat = new_chat()
     asked: list[int | None] = []
     settled_turn = AgentChat._settled_turn
 
@@ -92,22 +136,76 @@ async def test_a_turn_that_streams_while_the_workflow_is_asked_is_read_from_the_
         return await settled_turn(self, user_message_id, turn)
 
     monkeypatch.setattr(AgentChat, "_settled_turn", answered_late)
-    stream = await chat.send_message("go")
-    deltas = [c.delta async for c in stream if isinstance(c, TextDeltaChunk)]
+    stream = await new_chat().send_message("go")
 
-    assert asked  # the reader did ask
+    deltas = await asyncio.wait_for(_deltas(stream), 30)
+
+    assert asked
     assert "".join(deltas) == words
     assert "finishing from the transcript" not in caplog.text
 
 
-async def test_a_turn_the_stream_lost_still_finishes_from_the_transcript(
-    start_worker: StartWorker,
-    new_chat: NewChat,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_stream_timeout_shorter_than_the_first_question_still_asks(
+    store: StreamStore,
 ) -> None:
-    monkeypatch.setattr(stream_module, "_PROBE_AFTER", 0.2)
-    monkeypatch.setattr(stream_module, "_POLL_MS", 200)
+    answer = UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "kept"}])
+
+    async def ended(turn: int | None) -> tuple[int, UIMessage]:
+        return 1, answer
+
+    stream = ChatStream(
+        store,
+        f"lost-{uuid.uuid4().hex[:8]}",  # Redis holds nothing of this chat
+        after="0-0",
+        follow=_Follow(turn=1),
+        stream_timeout=1.0,
+        probe=ended,
+    )
+
+    result = await asyncio.wait_for(stream.result(), 10)
+
+    assert result.text == "kept"
+
+
+@pytest.mark.usefixtures("quick_questions")
+async def test_a_later_turn_after_the_cursor_proves_the_turn_lost_its_end(
+    store: StreamStore,
+) -> None:
+    chat_id = f"lost-{uuid.uuid4().hex[:8]}"
+    answer = UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "kept"}])
+    asked: list[int | None] = []
+
+    async def ended_as_turn_2_starts(turn: int | None) -> tuple[int, UIMessage]:
+        # Turn 1's records are gone (Redis lost them); turn 2 starts while we ask.
+        asked.append(turn)
+        writer = StreamWriter(store, chat_id, producer="t2.start", attempt=1, turn=2)
+        writer.open_turn("a2", "u2", "submit-message")
+        assert await writer.flush()
+        return 1, answer
+
+    stream = ChatStream(
+        store,
+        chat_id,
+        after="0-0",
+        follow=_Follow(turn=1),
+        stream_timeout=30,
+        probe=ended_as_turn_2_starts,
+    )
+
+    result = await asyncio.wait_for(stream.result(), 10)
+
+    assert result.text == "kept"
+    assert asked == [1]  # finished at the first answer, not after reading turn 2 and asking again
+
+
+async def _deltas(stream: ChatStream) -> list[str]:
+    return [c.delta async for c in stream if isinstance(c, TextDeltaChunk)]
+
+
+@pytest.mark.usefixtures("quick_questions")
+async def test_a_turn_the_stream_lost_still_finishes_from_the_transcript(
+    start_worker: StartWorker, new_chat: NewChat, settings: Settings
+) -> None:
     await start_worker(Agent(name="echo", model=OfflineModel()))
     chat = new_chat()
     stream = await chat.send_message("hello")
