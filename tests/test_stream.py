@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -15,7 +15,7 @@ from agentchat.connections import get_redis
 from agentchat.messages import UIMessage
 from agentchat.models.offline import OfflineModel
 from agentchat.models.openai import OpenAIModel
-from agentchat.stream import ChatStream, _Follow
+from agentchat.stream import ChatStream, Settled, _Follow
 from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
@@ -145,22 +145,31 @@ async def test_a_turn_that_streamed_while_the_workflow_was_asked_is_read_from_th
     assert "finishing from the transcript" not in caplog.text
 
 
+KEPT = UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "kept"}])
+"""Turn 1's answer as the transcript holds it."""
+
+
+def turn_1_of(
+    store: StreamStore,
+    chat_id: str,
+    ask: Callable[[int | None], Awaitable[Settled | None]],
+    *,
+    timeout: float = 30,
+) -> ChatStream:
+    """A reader of turn 1 of `chat_id`, from the stream's start, asking the workflow with `ask`."""
+    return ChatStream(
+        store, chat_id, after="0-0", follow=_Follow(turn=1), stream_timeout=timeout, probe=ask
+    )
+
+
 async def test_a_stream_timeout_shorter_than_the_first_question_still_asks(
     store: StreamStore,
 ) -> None:
-    answer = UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "kept"}])
+    async def ended(turn: int | None) -> Settled:
+        return 1, KEPT
 
-    async def ended(turn: int | None) -> tuple[int, UIMessage]:
-        return 1, answer
-
-    stream = ChatStream(
-        store,
-        f"lost-{uuid.uuid4().hex[:8]}",  # Redis holds nothing of this chat
-        after="0-0",
-        follow=_Follow(turn=1),
-        stream_timeout=1.0,
-        probe=ended,
-    )
+    # Redis holds nothing of this chat.
+    stream = turn_1_of(store, f"lost-{uuid.uuid4().hex[:8]}", ended, timeout=1.0)
 
     result = await asyncio.wait_for(stream.result(), 10)
 
@@ -172,25 +181,17 @@ async def test_a_later_turn_after_the_cursor_proves_the_turn_lost_its_end(
     store: StreamStore,
 ) -> None:
     chat_id = f"lost-{uuid.uuid4().hex[:8]}"
-    answer = UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "kept"}])
     asked: list[int | None] = []
 
-    async def ended_as_turn_2_starts(turn: int | None) -> tuple[int, UIMessage]:
+    async def ended_as_turn_2_starts(turn: int | None) -> Settled:
         # Turn 1's records are gone (Redis lost them); turn 2 starts while we ask.
         asked.append(turn)
         writer = StreamWriter(store, chat_id, producer="t2.start", attempt=1, turn=2)
         writer.open_turn("a2", "u2", "submit-message")
         assert await writer.flush()
-        return 1, answer
+        return 1, KEPT
 
-    stream = ChatStream(
-        store,
-        chat_id,
-        after="0-0",
-        follow=_Follow(turn=1),
-        stream_timeout=30,
-        probe=ended_as_turn_2_starts,
-    )
+    stream = turn_1_of(store, chat_id, ended_as_turn_2_starts)
 
     result = await asyncio.wait_for(stream.result(), 10)
 
