@@ -247,10 +247,14 @@ NOTES = """\
   the answer instead of reading: under a burst the worker answered seconds late, the turn
   streamed and ended meanwhile, and the answer "ended" sent the reader to the transcript. It
   now asks in the background, reads on, and asks less often each time (one status query when
-  the answer is no, where it made three calls). Every reader now gets every chunk, and the
-  300-chat rows improved with it: 300 at once, p99 73.9-94.2 ms in five rows (78.8-149.9,
-  median ~98, in fourteen before); 300 paced, first token p50 0.3 s (7.2 s in the last run),
-  as the worker's workflow-task slots no longer answer 300 readers' queries every 5 s.
+  the answer is no, where it made three calls). Every reader now gets every chunk. The
+  300-chat rows improved with it: paced, first token p50 0.3-2.8 s (7.2 s in the last run)
+  and p99 48-83 ms, as the worker's workflow-task slots no longer answer 300 readers'
+  queries every 5 s. At once, p99 73.9-192.3 ms in nine rows, median 94.2 (77.0-149.9,
+  median ~98, in fourteen before, when the tokens of readers sent to the transcript were not
+  counted). Above 100 ms, two things show: the worker took on 175-180 chats at the peak
+  (its own share of the delay p50 35-45 ms there), and messages resent after
+  `accept_timeout` read their turn from its start, seconds after it streamed (next point).
 - Under 300 chats at once a new chat's first workflow task waits up to 15 s in Temporal's
   queue (the "resent" column): the worker's 2 workflow-task slots take new chats at 20-35 a
   second while it streams. With 8 or 16 slots no message was resent, but the extra tasks took
