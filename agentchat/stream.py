@@ -112,7 +112,7 @@ class _Question:
         return max(self._due - time.monotonic(), 0.0)
 
     def ask_if_due(self, turn: int | None) -> None:
-        if self._ask is not None and self._pending is None and time.monotonic() >= self._due:
+        if self._ask is not None and self.due_in() == 0:
             self._pending = asyncio.ensure_future(self._ask(turn))
 
     def answer(self) -> Settled | None:
@@ -281,10 +281,6 @@ class ChatStream:
         question = _Question(self._probe, min(_PROBE_AFTER, self._timeout / 2))
         try:
             while True:
-                # An answer that came is heard before the silence may time the stream out.
-                answer = question.answer()
-                if answer is not None and await self._finish_settled(answer):
-                    return
                 silent = time.monotonic() - quiet_since
                 if silent >= self._timeout:
                     raise StreamTimeoutError(
@@ -294,6 +290,7 @@ class ChatStream:
                 wait = _PROBE_POLL_MS if question.pending else _POLL_MS
                 block = int(min(wait, question.due_in() * 1000, (self._timeout - silent) * 1000))
                 block = max(block, 1)
+                entries: list[Entry] | None = None  # None: the stream could not be read
                 try:
                     # A small first batch: a resume deep in a turn shows its first event sooner.
                     count = 500 if self.last_event_id else 50
@@ -302,7 +299,6 @@ class ChatStream:
                     )
                     backoff = 0.1
                 except (RedisError, OSError) as exc:
-                    # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
                     log.warning(
                         "chat %s: stream read failed (%s); resubscribing", self.chat_id, exc
                     )
@@ -311,18 +307,25 @@ class ChatStream:
                             f"lost the stream of chat {self.chat_id!r} and could not"
                             f" resubscribe within {self._timeout:g}s: {type(exc).__name__}: {exc}"
                         ) from exc
+                # Heard before the silence may time the stream out, and with what was just read
+                # (more of our turn, or a later turn's start).
+                answer = question.answer()
+                if answer is not None and self._finish_settled(answer, after=entries):
+                    return
+                if entries is None:
+                    # Resubscribe from the last id we saw: nothing is missed, nothing repeated.
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
                 if not entries:
                     question.ask_if_due(self.turn)
                     continue
-                # An answer that came with these entries: they may be a later turn's.
-                answer = question.answer()
-                if answer is not None and await self._finish_settled(answer, after=entries):
-                    return
-                quiet_since = time.monotonic()
-                question.heard()
+                # Only a later turn's entries: ours ended unseen, so the silence goes on and a
+                # question asked stands. Anything else (ours, or the turns queued before it) is
+                # the chat moving towards or through our turn.
+                if self.turn is None or entries[0].turn <= self.turn:
+                    quiet_since = time.monotonic()
+                    question.heard()
                 for entry in entries:
                     self._cursor = entry.id
                     yield entry
@@ -347,23 +350,15 @@ class ChatStream:
         if self._probe is None:
             return False
         settled = await self._probe(self.turn)
-        return settled is not None and await self._finish_settled(settled, check_stream=False)
+        return settled is not None and self._finish_settled(settled, after=None)
 
-    async def _finish_settled(
-        self, settled: Settled, *, check_stream: bool = True, after: list[Entry] | None = None
-    ) -> bool:
-        """Finish from the transcript the workflow answered with, unless (`check_stream`) the
-        stream holds more of our turn after the cursor (`after`: what was just read there)."""
-        if check_stream:
-            if after is None:
-                try:
-                    after = await self._store.read(self.chat_id, self._cursor, block_ms=1, count=1)
-                except (RedisError, OSError):
-                    after = []  # the stream is unreadable: the transcript is all there is
-            # Our turn streamed while the workflow was asked: read on. A later turn's entries
-            # prove ours lost its end instead (turns run one after another).
-            if after and after[0].turn <= settled[0]:
-                return False
+    def _finish_settled(self, settled: Settled, *, after: list[Entry] | None) -> bool:
+        """Finish from the transcript the workflow answered with, unless `after` (what the
+        stream just read after our cursor; None: not looked at) holds more of our turn."""
+        # Our turn streamed while the workflow was asked: read on. A later turn's entries
+        # prove ours lost its end instead (turns run one after another).
+        if after and after[0].turn <= settled[0]:
+            return False
         self.turn, message = settled
         log.warning(
             "chat %s: turn %s ended without its end in the stream; finishing from the transcript",
