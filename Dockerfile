@@ -13,22 +13,29 @@
 # (python:3.11-slim-bookworm@sha256:...) for fully reproducible builds.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# ---- builder: resolve and install agentchat and its extras into a virtualenv ------------
+# ---- builder: install agentchat and exactly the packages uv.lock pins into a virtualenv ----
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_ROOT_USER_ACTION=ignore
-RUN python -m venv /opt/venv
+    PIP_ROOT_USER_ACTION=ignore \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Every dependency ships wheels for linux amd64 and arm64, so no compiler is needed here
 # either; a build that wants one fails loudly instead of dragging build tools along.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY agentchat ./agentchat
 COPY deploy/healthcheck.py ./healthcheck.py
-ARG EXTRAS=cli,gateway,openai,metrics,otel
-RUN pip install --upgrade pip \
-    && pip install ".[${EXTRAS}]" \
+# uv at the version scripts/lib/uv.sh pins; `--locked` refuses a uv.lock that pyproject.toml
+# has moved away from, so the image holds the very versions the test suite ran against.
+ARG UV_VERSION=0.13.8
+RUN pip install "uv==${UV_VERSION}" \
+    && uv sync --locked --no-editable --no-dev \
+        --extra cli --extra gateway --extra openai --extra metrics --extra otel \
     && install -m 0755 healthcheck.py /opt/venv/bin/agentchat-healthcheck \
     && agentchat --version
 

@@ -196,7 +196,7 @@ def _sentinel_master(settings: Settings, parsed: _RedisUrl, options: dict[str, A
         sentinel_kwargs["username"] = settings.redis_sentinel_username
     if settings.redis_sentinel_password:
         sentinel_kwargs["password"] = settings.redis_sentinel_password
-    sentinel = Sentinel(parsed.hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(parsed.hosts, sentinel_kwargs=sentinel_kwargs)
     master: Redis = sentinel.master_for(parsed.service, ssl=parsed.tls, **options)
     return master
 

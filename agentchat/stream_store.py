@@ -281,7 +281,7 @@ class StopListener:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
 
 _FRAMING = frozenset({"start-step", "finish-step"})

