@@ -6,7 +6,11 @@ HTTP client (Temporal's workflow sandbox imports the package of every workflow m
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -34,7 +38,7 @@ _LAZY = {
     "ChatResult": "agentchat.stream",
     "AgentChatError": "agentchat.errors",
     "Settings": "agentchat.settings",
-    "UIMessage": "agentchat.messages",
+    "UIMessage": "agentchat.protocol.messages",
     "run_worker": "agentchat.worker",
 }
 
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from agentchat.agent import Agent, PreloadContext
     from agentchat.client import AgentChat, ChatSession
     from agentchat.errors import AgentChatError
-    from agentchat.messages import UIMessage
+    from agentchat.protocol.messages import UIMessage
     from agentchat.settings import Settings
     from agentchat.stream import ChatResult, ChatStream
     from agentchat.worker import run_worker
@@ -59,3 +63,43 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+_MOVED = {
+    "agentchat.admission": "agentchat.worker._admission",
+    "agentchat.checks": "agentchat.cli._check",
+    "agentchat.chunks": "agentchat.protocol.chunks",
+    "agentchat.contracts": "agentchat.protocol.contracts",
+    "agentchat.http_transport": "agentchat.client._http",
+    "agentchat.limits": "agentchat.protocol.limits",
+    "agentchat.local": "agentchat.testing.local",
+    "agentchat.messages": "agentchat.protocol.messages",
+    "agentchat.multiplex": "agentchat.stream._multiplex",
+    "agentchat.redaction": "agentchat.connections._redaction",
+    "agentchat.redis_target": "agentchat.connections._redis",
+    "agentchat.stream_store": "agentchat.stream._store",
+    "agentchat.temporal_target": "agentchat.connections._temporal",
+}
+"""Modules of the flat 0.1 layout and where they live now (see docs/architecture.md).
+
+`import agentchat.messages` and `from agentchat.stream_store import chat_keys` keep working:
+the old name is the new module itself, not a copy, so patching either patches both."""
+
+
+class _MovedModules(MetaPathFinder, Loader):
+    """Answers an old module path with the module that replaced it."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if fullname not in _MOVED:
+            return None
+        return ModuleSpec(fullname, self)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        return import_module(_MOVED[spec.name])
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The module is already executed under its new name; keep it registered under that one.
+        pass
+
+
+sys.meta_path.append(_MovedModules())

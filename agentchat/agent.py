@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from agentchat.contracts import AgentSpec, OnBusy, ToolSpec
 from agentchat.errors import ConfigurationError
 from agentchat.models import Model, resolve_model
+from agentchat.protocol.contracts import AgentSpec, OnBusy, ToolSpec
 from agentchat.tools import Tool
 
 __all__ = ["Agent", "PreloadContext", "load_agents"]

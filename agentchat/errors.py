@@ -105,7 +105,7 @@ class InvalidMessageError(ChatRejectedError):
 
 
 class MessageTooLargeError(InvalidMessageError):
-    """The message is larger than `agentchat.limits.MAX_MESSAGE_BYTES`."""
+    """The message is larger than `agentchat.protocol.limits.MAX_MESSAGE_BYTES`."""
 
 
 class UnknownAgentError(ChatRejectedError):

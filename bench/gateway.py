@@ -22,8 +22,8 @@ from httpx_sse import EventSource
 
 from agentchat import AgentChat
 from agentchat.connections import get_redis
-from agentchat.local import free_port
-from agentchat.stream_store import chat_keys
+from agentchat.stream._store import chat_keys
+from agentchat.testing.local import free_port
 from bench.harness import ROOT, Harness, summary
 
 

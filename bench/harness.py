@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentchat import Settings
-from agentchat.local import LocalStack, free_port
+from agentchat.testing.local import LocalStack, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_TTL = 20

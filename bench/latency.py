@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from agentchat import AgentChat, Settings
-from agentchat.local import free_port
 from agentchat.testing import FakeOpenAIServer, FakeToolCall
+from agentchat.testing.local import free_port
 from bench.harness import Harness, direct_client, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,20 +173,20 @@ NOTES = """\
   (`history.transferProcessorMaxPollRPS`): under such steady load every workflow task waited
   up to 50 ms in history before a worker could take it (a 4 s pause refilled the rate limiter,
   which is how it hid). `agentchat dev`, the tests and this benchmark raise it to 1000/s
-  (`agentchat.local.DEV_SERVER_TUNING`); the compose stack's dynamic config does the same.
+  (`agentchat.testing.local.DEV_SERVER_TUNING`); the compose stack's dynamic config does the same.
 - The worker sends the conversation to the model in the SDK's `extra_body`: the `openai` SDK's
   type-driven walk over `messages` cost ~60% of a worker's CPU on a 400-message chat, and it
   grows with every turn (profiled with `py-spy record -p <worker pid>`).
 - Many chats share each Redis round trip: a worker's running steps send what they queued in one
-  script call (`agentchat.multiplex.AppendBatcher`), and the blocked readers of a process share
-  one `XREAD BLOCK` over all their streams (`ReadMux`). At 100 chats the worker's CPU per
-  1,000 tokens went from 0.37 to 0.32 s and the p99 delivery delay from 162 to 94 ms; the
-  gateway's replay from 22,000 to 30,000-38,000 events/s (two full runs). Its resume,
+  script call (`agentchat.stream._multiplex.AppendBatcher`), and the blocked readers of a
+  process share one `XREAD BLOCK` over all their streams (`ReadMux`). At 100 chats the
+  worker's CPU per 1,000 tokens went from 0.37 to 0.32 s and the p99 delivery delay from 162
+  to 94 ms; the gateway's replay from 22,000 to 30,000-38,000 events/s (two full runs). Its resume,
   measured back to back, went from 15 to 22 ms: the previous resume's stream, which the client
   closed after one event, still sends the rest of its turn to the closed socket until the
   gateway notices, and does so faster now (with 0.3 s between resumes: 17.6 ms).
 - One worker process streams on one event loop, and the Temporal SDK hands it one task per
-  turn of that loop. Before admission control (`agentchat.admission`), a burst of chats took
+  turn of that loop. Before admission control (`agentchat.worker._admission`), a burst of chats took
   on every step at once and ran workflow tasks on up to 500 threads contending for the GIL:
   the loop fell seconds behind, steps started at the server reached the worker late, missed
   their heartbeat deadline and ran twice, and 1,000 chats at once completed 13%.

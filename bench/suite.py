@@ -13,11 +13,11 @@ import uuid
 from typing import Any
 
 from agentchat import AgentChat
-from agentchat.chunks import TextDeltaChunk
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import TemporalUnavailableError
+from agentchat.protocol.chunks import TextDeltaChunk
 from agentchat.stream import ChatStream
-from agentchat.stream_store import chat_keys
+from agentchat.stream._store import chat_keys
 from bench.harness import (
     IDLE_TTL,
     Harness,

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis, get_temporal
-from agentchat.local import LocalStack, free_port, start_redis, stop_process
-from agentchat.stream_store import StreamStore
+from agentchat.stream._store import StreamStore
 from agentchat.testing import FakeOpenAIServer
+from agentchat.testing.local import LocalStack, free_port, start_redis, stop_process
 from agentchat.worker import create_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from agentchat.admission import LoopLagSlots
+from agentchat.worker._admission import LoopLagSlots
 
 CTX: Any = None  # the suppliers never read the SDK's context
 

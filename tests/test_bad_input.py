@@ -12,7 +12,6 @@ import pytest
 
 from agentchat import Agent, AgentChat, ChatSession, Settings
 from agentchat.connections import get_redis, get_temporal
-from agentchat.contracts import SendAck, SendInput
 from agentchat.errors import (
     AgentMismatchError,
     CursorTrimmedError,
@@ -24,12 +23,13 @@ from agentchat.errors import (
     TemporalUnavailableError,
     UnknownAgentError,
 )
-from agentchat.local import free_port
-from agentchat.messages import UIMessage
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
-from agentchat.stream_store import Retention, StreamStore
+from agentchat.protocol.contracts import SendAck, SendInput
+from agentchat.protocol.messages import UIMessage
+from agentchat.stream._store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
+from agentchat.testing.local import free_port
 from agentchat.worker import create_worker
 from agentchat.workflows import ChatWorkflow
 from tests.conftest import StartWorker

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from agentchat import Settings
-from agentchat.local import free_port
+from agentchat.testing.local import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

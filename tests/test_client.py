@@ -14,7 +14,7 @@ from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import StreamConsumedError
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
-from agentchat.stream_store import Retention, StreamStore
+from agentchat.stream._store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
 from agentchat.worker import create_worker
 from tests.conftest import StartWorker

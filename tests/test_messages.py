@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from agentchat.chunks import (
+from agentchat.errors import InvalidMessageError, MessageTooLargeError
+from agentchat.protocol.chunks import (
     DataChunk,
     TextDeltaChunk,
     ToolOutputAvailableChunk,
     UnknownChunk,
     parse_chunk,
 )
-from agentchat.errors import InvalidMessageError, MessageTooLargeError
-from agentchat.limits import MAX_MESSAGE_BYTES, check_user_message
-from agentchat.messages import MessageBuilder, UIMessage, user_message
+from agentchat.protocol.limits import MAX_MESSAGE_BYTES, check_user_message
+from agentchat.protocol.messages import MessageBuilder, UIMessage, user_message
 
 
 def fold(*wires: dict, producer: str = "p") -> MessageBuilder:  # type: ignore[type-arg]

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentchat import Agent, AgentChat, metrics
 from agentchat.errors import ConfigurationError
-from agentchat.local import free_port
 from agentchat.models import OfflineModel
+from agentchat.testing.local import free_port
 from agentchat.tools import tool
 from tests.conftest import StartWorker
 

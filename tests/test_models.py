@@ -8,10 +8,10 @@ import pytest
 
 from agentchat import Agent, AgentChat
 from agentchat.errors import ConfigurationError, TurnFailedError
-from agentchat.messages import UIMessage
 from agentchat.models import OfflineModel, resolve_model, to_chat_messages
 from agentchat.models.base import _Retryable as ModelUnavailable
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.messages import UIMessage
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
 

@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from agentchat.multiplex import AppendBatcher, ReadMux
-from agentchat.stream_store import StreamStore, chat_keys
+from agentchat.stream._multiplex import AppendBatcher, ReadMux
+from agentchat.stream._store import StreamStore, chat_keys
 
 
 def env(seq: int, text: str) -> tuple[int, bytes]:

@@ -12,11 +12,11 @@ import pytest
 from agentchat import Agent, AgentChat, metrics
 from agentchat.activities.prefetch import StepPrefetch, step_key
 from agentchat.activities.transcripts import TranscriptCache
-from agentchat.contracts import StepInput
-from agentchat.messages import user_message
 from agentchat.models import ModelRequest
 from agentchat.models.base import ModelEvent, StepFinish, TextDelta
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.contracts import StepInput
+from agentchat.protocol.messages import user_message
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
 

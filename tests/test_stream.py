@@ -10,13 +10,13 @@ import pytest
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat import stream as stream_module
-from agentchat.chunks import TextDeltaChunk
 from agentchat.connections import get_redis
-from agentchat.messages import UIMessage
 from agentchat.models.offline import OfflineModel
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.chunks import TextDeltaChunk
+from agentchat.protocol.messages import UIMessage
 from agentchat.stream import ChatStream, Settled, _Follow
-from agentchat.stream_store import StreamStore, StreamWriter, chat_keys
+from agentchat.stream._store import StreamStore, StreamWriter, chat_keys
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from agentchat.errors import InvalidCursorError
-from agentchat.stream_store import Retention, StreamStore, StreamWriter, chat_keys, check_cursor
+from agentchat.stream._store import Retention, StreamStore, StreamWriter, chat_keys, check_cursor
 
 
 def env(seq: int, text: str = "x", turn: int = 1) -> tuple[int, bytes]:

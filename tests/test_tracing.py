@@ -22,7 +22,7 @@ from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis
 from agentchat.errors import ConfigurationError
 from agentchat.models import OfflineModel
-from agentchat.stream_store import StreamStore
+from agentchat.stream._store import StreamStore
 from agentchat.tools import tool
 from agentchat.tracing import client_interceptors, configure_tracing, tracing_enabled
 from agentchat.worker import create_worker

@@ -6,8 +6,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from agentchat.activities.transcripts import TranscriptCache
-from agentchat.contracts import StepInput
-from agentchat.messages import UIMessage, fold_digest, user_message
+from agentchat.protocol.contracts import StepInput
+from agentchat.protocol.messages import UIMessage, fold_digest, user_message
 
 
 def msgs(*texts: str) -> list[UIMessage]:

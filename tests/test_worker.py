@@ -12,7 +12,7 @@ from agentchat import Agent
 from agentchat.connections import get_temporal
 from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
-from agentchat.stream_store import StreamStore
+from agentchat.stream._store import StreamStore
 from agentchat.worker import GC_THRESHOLDS, _prefetch_of, create_worker, run_worker
 
 

@@ -17,9 +17,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis, get_temporal
-from agentchat.messages import UIMessage
 from agentchat.models import ModelRequest
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.messages import UIMessage
 from agentchat.testing import FakeOpenAIServer
 from agentchat.workflows import ChatWorkflow
 from tests import agents as test_agents

@@ -1,20 +1,23 @@
 """Activities: every piece of I/O a chat does (LLM steps, stream records, restoring history).
 
-Workflow code refers to these by the names below; the implementations live on `ChatActivities`,
-which a worker builds with its Redis store, its Temporal client and its agents.
+Workflow code schedules them by the names in `agentchat.protocol.names` (re-exported here); the
+implementations live on `ChatActivities`, which a worker builds with its Redis store, its
+Temporal client and its agents.
 """
 
 from __future__ import annotations
 
-OPEN_CHAT = "agentchat.open_chat"
-TURN_START = "agentchat.turn_start"
-TURN_END = "agentchat.turn_end"
-RUN_PRELOAD = "agentchat.run_preload"
-LLM_STEP = "agentchat.llm_step"
-FLAG_STOP = "agentchat.flag_stop"
-TOOL_CALL = "agentchat.tool_call"
-PUBLISH = "agentchat.publish"
-CLOSE_CHATS = "agentchat.close_chats"
+from agentchat.protocol.names import (
+    CLOSE_CHATS,
+    FLAG_STOP,
+    LLM_STEP,
+    OPEN_CHAT,
+    PUBLISH,
+    RUN_PRELOAD,
+    TOOL_CALL,
+    TURN_END,
+    TURN_START,
+)
 
 __all__ = [
     "CLOSE_CHATS",

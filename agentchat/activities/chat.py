@@ -10,24 +10,14 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
-from agentchat.activities import (
-    CLOSE_CHATS,
-    FLAG_STOP,
-    LLM_STEP,
-    OPEN_CHAT,
-    PUBLISH,
-    RUN_PRELOAD,
-    TOOL_CALL,
-    TURN_END,
-    TURN_START,
-)
 from agentchat.activities.llm import run_llm_step
 from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch
 from agentchat.activities.tools import run_tool_call
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
-from agentchat.contracts import (
+from agentchat.logs import log_context
+from agentchat.protocol.contracts import (
     ChatState,
     CloseChatsInput,
     OpenChatInput,
@@ -43,9 +33,19 @@ from agentchat.contracts import (
     TurnStartInput,
     TurnStopInput,
 )
-from agentchat.logs import log_context
+from agentchat.protocol.names import (
+    CLOSE_CHATS,
+    FLAG_STOP,
+    LLM_STEP,
+    OPEN_CHAT,
+    PUBLISH,
+    RUN_PRELOAD,
+    TOOL_CALL,
+    TURN_END,
+    TURN_START,
+)
 from agentchat.settings import Settings
-from agentchat.stream_store import StreamStore, StreamWriter
+from agentchat.stream._store import StreamStore, StreamWriter
 
 __all__ = ["ChatActivities"]
 

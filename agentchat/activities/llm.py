@@ -23,7 +23,6 @@ from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch, model_request
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
-from agentchat.contracts import StepInput, StepResult, ToolCallRecord
 from agentchat.models import ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
     ToolCall,
@@ -31,7 +30,8 @@ from agentchat.models.base import (
     ToolCallStart,
     _Retryable,
 )
-from agentchat.stream_store import StreamStore, StreamWriter
+from agentchat.protocol.contracts import StepInput, StepResult, ToolCallRecord
+from agentchat.stream._store import StreamStore, StreamWriter
 
 __all__ = ["run_llm_step"]
 

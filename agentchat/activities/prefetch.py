@@ -43,13 +43,13 @@ from temporalio.worker import (
 )
 
 from agentchat import metrics
-from agentchat.activities import LLM_STEP
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
-from agentchat.contracts import StepInput
-from agentchat.messages import UIMessage
 from agentchat.models import ModelRequest
 from agentchat.models.base import ModelEvent, ToolDefinition
+from agentchat.protocol.contracts import StepInput
+from agentchat.protocol.messages import UIMessage
+from agentchat.protocol.names import LLM_STEP
 
 __all__ = ["PrefetchInterceptor", "Prefetched", "StepPrefetch", "model_request"]
 

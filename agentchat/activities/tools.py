@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
 from agentchat.agent import Agent
-from agentchat.contracts import ToolCallInput, ToolOutcome
-from agentchat.stream_store import StreamStore, StreamWriter
+from agentchat.protocol.contracts import ToolCallInput, ToolOutcome
+from agentchat.stream._store import StreamStore, StreamWriter
 from agentchat.tools import ToolContext
 
 __all__ = ["run_tool_call"]

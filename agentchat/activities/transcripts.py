@@ -13,8 +13,8 @@ from collections import OrderedDict
 
 from temporalio.exceptions import ApplicationError
 
-from agentchat.contracts import StepInput
-from agentchat.messages import UIMessage, fold_digest
+from agentchat.protocol.contracts import StepInput
+from agentchat.protocol.messages import UIMessage, fold_digest
 
 __all__ = ["TranscriptCache"]
 

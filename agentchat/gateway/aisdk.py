@@ -33,8 +33,8 @@ from agentchat.gateway.native import (
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import AGENT_PATTERN, CHAT_ID_PATTERN
 from agentchat.logs import bind_log_context
-from agentchat.messages import UIMessage
-from agentchat.stream import ChatStream
+from agentchat.protocol.messages import UIMessage
+from agentchat.stream._reader import ChatStream
 
 __all__ = ["router"]
 

@@ -25,7 +25,7 @@ from agentchat.errors import ConfigurationError
 from agentchat.gateway.auth import Auth, Principal
 from agentchat.gateway.problems import ApiError, error_response, install_handlers
 from agentchat.settings import Settings
-from agentchat.stream_store import StreamStore
+from agentchat.stream._store import StreamStore
 from agentchat.workflows.chat import workflow_id_for
 
 __all__ = ["Gateway", "GatewayConfig", "create_app"]

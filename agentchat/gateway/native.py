@@ -40,9 +40,9 @@ from agentchat.gateway.schemas import (
     ToolResultBody,
 )
 from agentchat.logs import bind_log_context
-from agentchat.messages import UIMessage
-from agentchat.stream import ChatStream, _Follow, previous_id
-from agentchat.stream_store import StreamStore, check_cursor, id_tuple
+from agentchat.protocol.messages import UIMessage
+from agentchat.stream._reader import ChatStream, _Follow, previous_id
+from agentchat.stream._store import StreamStore, check_cursor, id_tuple
 
 __all__ = ["router", "sse_response"]
 

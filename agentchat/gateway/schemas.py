@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentchat.contracts import ChatStatus, SendAck
-from agentchat.messages import UIMessage
+from agentchat.protocol.contracts import ChatStatus, SendAck
+from agentchat.protocol.messages import UIMessage
 
 __all__ = [
     "AnswerAck",

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from agentchat.messages import UIMessage
+from agentchat.protocol.messages import UIMessage
 
 __all__ = [
     "Model",

@@ -18,16 +18,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentchat.activities import (
-        CLOSE_CHATS,
-        FLAG_STOP,
-        LLM_STEP,
-        OPEN_CHAT,
-        RUN_PRELOAD,
-        TURN_END,
-        TURN_START,
-    )
-    from agentchat.contracts import (
+    from agentchat.errors import InvalidMessageError
+    from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
         ChatInput,
@@ -56,9 +48,17 @@ with workflow.unsafe.imports_passed_through():
         TurnStatus,
         TurnStopInput,
     )
-    from agentchat.errors import InvalidMessageError
-    from agentchat.limits import check_user_message
-    from agentchat.messages import UIMessage, fold_digest
+    from agentchat.protocol.limits import check_user_message
+    from agentchat.protocol.messages import UIMessage, fold_digest
+    from agentchat.protocol.names import (
+        CLOSE_CHATS,
+        FLAG_STOP,
+        LLM_STEP,
+        OPEN_CHAT,
+        RUN_PRELOAD,
+        TURN_END,
+        TURN_START,
+    )
     from agentchat.workflows.tool_calls import ToolCalls
 
 __all__ = ["ChatWorkflow", "workflow_id_for"]

@@ -14,8 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentchat.activities import PUBLISH, TOOL_CALL
-    from agentchat.contracts import (
+    from agentchat.protocol.contracts import (
         ApprovalInput,
         PublishInput,
         QueuedInput,
@@ -26,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
         ToolResultInput,
         ToolSpec,
     )
-    from agentchat.messages import UIMessage
+    from agentchat.protocol.messages import UIMessage
+    from agentchat.protocol.names import PUBLISH, TOOL_CALL
 
 if TYPE_CHECKING:
     from agentchat.workflows.chat import ChatWorkflow

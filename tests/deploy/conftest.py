@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentchat.errors import ConfigurationError
-from agentchat.local import find_redis_server, free_port, stop_process, wait_port
+from agentchat.testing.local import find_redis_server, free_port, stop_process, wait_port
 
 REDIS_PASSWORD = "s3cret-redis-pw-4af1"
 SENTINEL_PASSWORD = "s3cret-sentinel-pw-9c2e"

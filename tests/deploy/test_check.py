@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 
 from agentchat import Settings
-from agentchat.local import free_port
+from agentchat.testing.local import free_port
 from tests.conftest import ROOT, GatewayProcess, WorkerProcess
 
 

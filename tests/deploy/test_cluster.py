@@ -17,11 +17,11 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-import agentchat.stream_store as stream_store
+import agentchat.stream._store as stream_store
 from agentchat import Settings
 from agentchat.connections import get_redis
 from agentchat.errors import RedisUnavailableError
-from agentchat.stream_store import STOP_CHANNEL, StreamStore, StreamWriter, chat_keys
+from agentchat.stream._store import STOP_CHANNEL, StreamStore, StreamWriter, chat_keys
 from tests.deploy.conftest import MASTER_NAME, REDIS_PASSWORD, SENTINEL_PASSWORD, SentinelSetup
 
 pytestmark = pytest.mark.usefixtures("clean_connection_env")
@@ -143,7 +143,7 @@ async def test_the_cluster_enforces_one_slot_per_script(cluster_redis_port: int)
 
 async def test_cluster_url_with_several_startup_nodes(cluster_redis_port: int) -> None:
     # The first node is down: the client finds the cluster through the next one.
-    from agentchat.local import free_port
+    from agentchat.testing.local import free_port
 
     url = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{cluster_redis_port}"
     redis = await get_redis(Settings(redis_url=url), check=True)
@@ -151,7 +151,7 @@ async def test_cluster_url_with_several_startup_nodes(cluster_redis_port: int) -
 
 
 async def test_an_unreachable_cluster_is_a_redis_unavailable_error() -> None:
-    from agentchat.local import free_port
+    from agentchat.testing.local import free_port
 
     settings = Settings(redis_url=f"redis+cluster://127.0.0.1:{free_port()}", connect_timeout=2)
     with pytest.raises(RedisUnavailableError, match="cannot reach Redis at redis\\+cluster://"):

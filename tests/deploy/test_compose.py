@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from agentchat.agent import load_agents
-from agentchat.local import free_port
+from agentchat.testing.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

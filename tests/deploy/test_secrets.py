@@ -10,8 +10,8 @@ import pytest
 from agentchat import Settings
 from agentchat.connections import get_redis, get_temporal, temporal_target
 from agentchat.errors import RedisUnavailableError, TemporalUnavailableError
-from agentchat.local import free_port
 from agentchat.settings import redact_url
+from agentchat.testing.local import free_port
 from tests.deploy.conftest import Certs
 
 pytestmark = pytest.mark.usefixtures("clean_connection_env")

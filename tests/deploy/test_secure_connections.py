@@ -13,8 +13,8 @@ from temporalio.service import TLSConfig
 from agentchat import Settings
 from agentchat.connections import get_redis, get_temporal, temporal_target
 from agentchat.errors import ConfigurationError, RedisUnavailableError, TemporalUnavailableError
-from agentchat.local import LocalStack, free_port
-from agentchat.stream_store import StreamStore
+from agentchat.stream._store import StreamStore
+from agentchat.testing.local import LocalStack, free_port
 from tests.deploy.conftest import REDIS_PASSWORD, Certs, tls_proxy
 
 pytestmark = pytest.mark.usefixtures("clean_connection_env")

@@ -9,8 +9,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType, TimeoutType
 
 from agentchat import AgentChat, Settings
-from agentchat.chunks import Chunk
 from agentchat.connections import get_temporal
+from agentchat.protocol.chunks import Chunk
 from agentchat.stream import ChatStream
 from agentchat.workflows.chat import workflow_id_for
 from tests.conftest import GATEWAY_KEY, GatewayProcess, WorkerProcess

@@ -15,7 +15,7 @@ import uvicorn
 from agentchat import Settings
 from agentchat.gateway import GatewayConfig, create_app
 from agentchat.gateway.auth import Auth
-from agentchat.local import free_port
+from agentchat.testing.local import free_port
 from tests import agents
 from tests.conftest import StartWorker
 

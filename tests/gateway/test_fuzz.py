@@ -26,7 +26,7 @@ from schemathesis import Case, checks
 
 from agentchat import Settings
 from agentchat.gateway import GatewayConfig, create_app
-from agentchat.local import LocalStack, free_port
+from agentchat.testing.local import LocalStack, free_port
 from tests.conftest import ROOT
 
 API_KEY = "fuzz-key-0123456789"

@@ -16,7 +16,7 @@ from agentchat.errors import (
     UnknownAgentError,
 )
 from agentchat.gateway import GatewayConfig, create_app
-from agentchat.local import free_port
+from agentchat.testing.local import free_port
 from tests.gateway.conftest import GatewayServer, serve, shutdown
 
 # Nothing listens here: a chat that works proves it went through the gateway.

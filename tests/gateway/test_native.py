@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from agentchat.stream_store import chat_keys, id_tuple
+from agentchat.stream._store import chat_keys, id_tuple
 from tests.gateway.conftest import GatewayServer
 
 

@@ -293,7 +293,7 @@ def check(skip: tuple[str, ...], url: str | None, **conn: Any) -> None:
 
     Exits 1 naming each part that is not, so it serves as a deploy step or health check.
     """
-    from agentchat.checks import run_checks
+    from agentchat.cli._check import run_checks
 
     settings = _settings(**conn).with_overrides(url=url)
     results = asyncio.run(run_checks(settings, skip=frozenset(skip)))
@@ -348,7 +348,7 @@ def dev(
     demo_message: str,
 ) -> None:
     """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all."""
-    from agentchat.local import LocalStack
+    from agentchat.testing.local import LocalStack
 
     try:
         agents = load_agents(["agentchat.demo:agents", *agent_refs])

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agentchat.messages import UIMessage
+from agentchat.protocol.messages import UIMessage
 
 OnBusy = Literal["queue", "reject", "interrupt"]
 TurnStatus = Literal["completed", "stopped", "failed"]

@@ -22,12 +22,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat.activities.chat import ChatActivities
 from agentchat.activities.prefetch import PrefetchInterceptor, StepPrefetch
-from agentchat.admission import LoopLagSlots
 from agentchat.agent import Agent
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
-from agentchat.stream_store import Retention, StreamStore
+from agentchat.stream._store import Retention, StreamStore
+from agentchat.worker._admission import LoopLagSlots
 from agentchat.workflows import ChatWorkflow
 
 __all__ = ["create_worker", "run_worker"]
@@ -122,7 +122,7 @@ def create_worker(
         workflows=[ChatWorkflow],
         activities=activities.all(),
         tuner=WorkerTuner.create_composite(
-            # New steps only while the event loop keeps up (see agentchat.admission).
+            # New steps only while the event loop keeps up (see agentchat.worker._admission).
             activity_supplier=slots,
             local_activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
             workflow_supplier=FixedSizeSlotSupplier(WORKFLOW_TASKS),

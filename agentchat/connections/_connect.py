@@ -4,8 +4,8 @@ A webhook server handling many chats must not reconnect per request: connections
 per event loop and per target, and created with short timeouts so an unreachable service
 gives a clear error within seconds instead of a hang.
 
-Where and how to connect is resolved elsewhere: `agentchat.temporal_target` (Settings plus
-the `TEMPORAL_*` variables and TOML profile) and `agentchat.redis_target` (the Redis URL:
+Where and how to connect is resolved elsewhere: `agentchat.connections._temporal` (Settings plus
+the `TEMPORAL_*` variables and TOML profile) and `agentchat.connections._redis` (the Redis URL:
 `redis://`, `rediss://`, `unix://`, `redis[s]+cluster://`, `redis[s]+sentinel://`); their
 public names are re-exported here.
 
@@ -23,11 +23,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from agentchat.connections._redaction import fingerprint, scrub
+from agentchat.connections._redis import RedisClient, _redis_failure, redis_client
+from agentchat.connections._temporal import TemporalTarget, temporal_target
 from agentchat.errors import RedisUnavailableError, TemporalUnavailableError
-from agentchat.redaction import fingerprint, scrub
-from agentchat.redis_target import RedisClient, _redis_failure, redis_client
 from agentchat.settings import Settings
-from agentchat.temporal_target import TemporalTarget, temporal_target
 from agentchat.tracing import client_interceptors
 
 __all__ = [

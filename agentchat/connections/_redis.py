@@ -30,8 +30,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agentchat.connections._redaction import scrub
 from agentchat.errors import ConfigurationError
-from agentchat.redaction import scrub
 from agentchat.settings import Settings, redact_url
 
 __all__ = ["RedisClient", "redis_client"]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agentchat.chunks import Chunk
+from agentchat.protocol.chunks import Chunk
 
 __all__ = ["MessageBuilder", "UIMessage", "fold_digest", "message_text", "user_message"]
 

@@ -28,8 +28,19 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentchat.client._http import BaseUrl, HttpTransport
 from agentchat.connections import get_redis, get_temporal
-from agentchat.contracts import (
+from agentchat.errors import (
+    AgentChatError,
+    ChatClosedError,
+    InvalidMessageError,
+    NotPendingError,
+    NoWorkerError,
+    RedisUnavailableError,
+    TemporalUnavailableError,
+    error_from_application_type,
+)
+from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatInput,
     ChatState,
@@ -45,22 +56,11 @@ from agentchat.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
-from agentchat.errors import (
-    AgentChatError,
-    ChatClosedError,
-    InvalidMessageError,
-    NotPendingError,
-    NoWorkerError,
-    RedisUnavailableError,
-    TemporalUnavailableError,
-    error_from_application_type,
-)
-from agentchat.http_transport import BaseUrl, HttpTransport
-from agentchat.limits import check_user_message
-from agentchat.messages import UIMessage, user_message
+from agentchat.protocol.limits import check_user_message
+from agentchat.protocol.messages import UIMessage, user_message
 from agentchat.settings import Settings, redact_url
-from agentchat.stream import ChatStream, EntrySource, _Follow, previous_id
-from agentchat.stream_store import StreamStore, check_cursor
+from agentchat.stream._reader import ChatStream, EntrySource, _Follow, previous_id
+from agentchat.stream._store import StreamStore, check_cursor
 from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
 
 __all__ = ["AgentChat", "ChatSession"]
@@ -383,7 +383,7 @@ class AgentChat:
             if entry is None:
                 first = await self._redis_call(store.first_id(self.id))
                 from agentchat.errors import CursorTrimmedError
-                from agentchat.stream_store import id_tuple
+                from agentchat.stream._store import id_tuple
 
                 if first is None or id_tuple(cursor) < id_tuple(first):
                     raise CursorTrimmedError(

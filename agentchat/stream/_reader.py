@@ -18,14 +18,14 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from agentchat.chunks import Chunk, ResetStepChunk, parse_chunk
 from agentchat.errors import (
     StreamConsumedError,
     StreamTimeoutError,
     TurnFailedError,
 )
-from agentchat.messages import MessageBuilder, UIMessage
-from agentchat.stream_store import Entry, id_tuple
+from agentchat.protocol.chunks import Chunk, ResetStepChunk, parse_chunk
+from agentchat.protocol.messages import MessageBuilder, UIMessage
+from agentchat.stream._store import Entry, id_tuple
 
 __all__ = ["ChatResult", "ChatStream", "EntrySource"]
 

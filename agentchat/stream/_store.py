@@ -24,8 +24,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
-from agentchat.multiplex import AppendBatcher, ReadMux, as_text
-from agentchat.multiplex import id_tuple as id_tuple  # where readers have long found it
+from agentchat.stream._multiplex import AppendBatcher, ReadMux, as_text
+from agentchat.stream._multiplex import id_tuple as id_tuple  # where readers have long found it
 
 __all__ = [
     "Entry",
@@ -42,7 +42,7 @@ _CURSOR = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _MAX_ID_PART = 2**64 - 1
 _SHARED_READ_MS = 20
 """Reads blocking at least this long share the process's `XREAD`; shorter ones are polls."""
-_APPEND_LUA = resources.files("agentchat").joinpath("append.lua").read_text()
+_APPEND_LUA = resources.files("agentchat.stream").joinpath("append.lua").read_text()
 
 
 def chat_keys(chat_id: str) -> tuple[str, str, str]:

@@ -19,8 +19,8 @@ from typing import Any
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 from temporalio.service import TLSConfig
 
+from agentchat.connections._redaction import fingerprint, scrub
 from agentchat.errors import ConfigurationError
-from agentchat.redaction import fingerprint, scrub
 from agentchat.settings import Settings
 
 __all__ = ["TemporalTarget", "temporal_target"]

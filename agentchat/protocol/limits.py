@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from agentchat.errors import InvalidMessageError, MessageTooLargeError
-from agentchat.messages import UIMessage
+from agentchat.protocol.messages import UIMessage
 
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_MESSAGE_ID_LENGTH", "check_user_message"]
 

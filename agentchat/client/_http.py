@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from agentchat.contracts import ChatStatus, PreloadAck, SendAck
 from agentchat.errors import (
     AgentChatError,
     AuthenticationError,
@@ -24,12 +23,13 @@ from agentchat.errors import (
     PermissionDeniedError,
     error_from_application_type,
 )
-from agentchat.messages import UIMessage
-from agentchat.stream import ChatStream, _Follow
-from agentchat.stream_store import Entry
+from agentchat.protocol.contracts import ChatStatus, PreloadAck, SendAck
+from agentchat.protocol.messages import UIMessage
+from agentchat.stream._reader import ChatStream, _Follow
+from agentchat.stream._store import Entry
 
 if TYPE_CHECKING:
-    from agentchat.client import AgentChat
+    from agentchat.client._chat import AgentChat
 
 __all__ = ["BaseUrl", "HttpTransport"]
 

@@ -1,0 +1,5 @@
+"""The `agentchat` command line."""
+
+from agentchat.cli._main import main
+
+__all__ = ["main"]
