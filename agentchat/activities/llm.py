@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from agentchat.models.base import (
     _Retryable,
 )
 from agentchat.protocol.contracts import StepInput, StepResult, ToolCallRecord
+from agentchat.protocol.messages import MessageBuilder
 from agentchat.stream._store import StreamStore, StreamWriter
 
 __all__ = ["run_llm_step"]
@@ -60,7 +62,14 @@ async def run_llm_step(
         attempt=step.attempt_base + info.attempt,
         turn=step.turn,
     )
-    parts: list[dict[str, Any]] = []
+    # The step's parts are the fold of exactly the chunks it writes (`emit`), so the
+    # transcript and every reader of the stream agree on what this step said.
+    recorder = MessageBuilder(step.message_id)
+
+    def emit(chunk: dict[str, Any]) -> None:
+        writer.chunk(chunk)
+        recorder.apply_wire(chunk)
+
     if step.start is not None:  # this step opens the turn: its records go first
         start = step.start
         if turns is not None:
@@ -70,12 +79,9 @@ async def run_llm_step(
         text = "".join(str(p.get("text", "")) for p in steer.parts if p.get("type") == "text")
         part = {"type": "data-steer", "id": steer.id, "data": {"text": text, "messageId": steer.id}}
         writer.control("input", kind="steer", messageId=steer.id, state="injected")
-        writer.chunk(part)
-        parts.append(part)
-    writer.chunk({"type": "start-step"})
-    parts.append({"type": "step-start"})
-    text_id = f"{step.message_id}-s{step.step}"
-    text_part: dict[str, Any] | None = None
+        emit(part)
+    emit({"type": "start-step"})
+    text_id: str | None = None
     finish = StepFinish("stop")
     stopped = False
 
@@ -86,7 +92,6 @@ async def run_llm_step(
     calls: list[ToolCallRecord] = []
     started_calls: set[str] = set()
 
-    pieces: list[str] = []  # joined once per part: += on a long answer is quadratic
     first_token = False
 
     def got_first_token() -> None:
@@ -95,38 +100,31 @@ async def run_llm_step(
         metrics.first_token(agent.name, time.monotonic() - began)
 
     def close_text() -> None:
-        nonlocal text_part
-        if text_part is not None:
-            text_part["text"] = "".join(pieces)
-            pieces.clear()
-            writer.chunk({"type": "text-end", "id": text_id})
-            text_part = None
+        nonlocal text_id
+        if text_id is not None:
+            emit({"type": "text-end", "id": text_id})
+            text_id = None
 
     async def consume() -> None:
-        nonlocal text_part, finish, text_id
+        nonlocal finish, text_id
         async for event in events:
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue
                 if not first_token:
                     got_first_token()
-                if text_part is None:
-                    text_id = f"{step.message_id}-s{step.step}-{len(parts)}"
-                    text_part = {"type": "text", "text": "", "state": "done"}
-                    parts.append(text_part)
-                    writer.chunk({"type": "text-start", "id": text_id})
-                pieces.append(event.text)
-                writer.chunk({"type": "text-delta", "id": text_id, "delta": event.text})
+                if text_id is None:
+                    text_id = f"{step.message_id}-s{step.step}-{len(recorder)}"
+                    emit({"type": "text-start", "id": text_id})
+                emit({"type": "text-delta", "id": text_id, "delta": event.text})
             elif isinstance(event, ToolCallStart):
                 if not first_token:
                     got_first_token()
                 close_text()
                 started_calls.add(event.id)
-                writer.chunk(
-                    {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
-                )
+                emit({"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name})
             elif isinstance(event, ToolCallDelta):
-                writer.chunk(
+                emit(
                     {
                         "type": "tool-input-delta",
                         "toolCallId": event.id,
@@ -138,10 +136,10 @@ async def run_llm_step(
                     got_first_token()
                 close_text()
                 if event.id not in started_calls:
-                    writer.chunk(
+                    emit(
                         {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
                     )
-                calls.append(_record_call(event, parts, writer, agent))
+                calls.append(_record_call(event, emit, agent))
             elif isinstance(event, StepFinish):
                 finish = event
 
@@ -203,7 +201,7 @@ async def run_llm_step(
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
     log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
     return StepResult(
-        parts=parts,
+        parts=recorder.take_parts(),
         tool_calls=calls,
         finish_reason=finish.finish_reason,
         stopped=stopped,
@@ -229,9 +227,9 @@ async def _watch_stop(writer: StreamWriter) -> None:
 
 
 def _record_call(
-    call: ToolCall, parts: list[dict[str, Any]], writer: StreamWriter, agent: Agent
+    call: ToolCall, emit: Callable[[dict[str, Any]], None], agent: Agent
 ) -> ToolCallRecord:
-    """Announce a complete tool call on the stream and add its part to the message.
+    """Announce a complete tool call on the stream (which adds its part to the message).
 
     Client tools are validated here (server tools are, in their own activity), so the model
     gets a correctable error rather than the caller getting bad arguments.
@@ -249,7 +247,7 @@ def _record_call(
         except ValueError as exc:
             error = str(exc)
     if error is not None:
-        writer.chunk(
+        emit(
             {
                 "type": "tool-input-error",
                 "toolCallId": call.id,
@@ -258,29 +256,12 @@ def _record_call(
                 "errorText": error,
             }
         )
-        parts.append(
-            {
-                "type": f"tool-{call.name}",
-                "toolCallId": call.id,
-                "state": "output-error",
-                "input": call.arguments,
-                "errorText": error,
-            }
-        )
         return ToolCallRecord(id=call.id, name=call.name, input=call.arguments, input_error=error)
-    writer.chunk(
+    emit(
         {
             "type": "tool-input-available",
             "toolCallId": call.id,
             "toolName": call.name,
-            "input": arguments,
-        }
-    )
-    parts.append(
-        {
-            "type": f"tool-{call.name}",
-            "toolCallId": call.id,
-            "state": "input-available",
             "input": arguments,
         }
     )

@@ -16,7 +16,15 @@ from pydantic import BaseModel, Field
 
 from agentchat.protocol.chunks import Chunk
 
-__all__ = ["MessageBuilder", "UIMessage", "fold_digest", "message_text", "user_message"]
+__all__ = [
+    "MessageBuilder",
+    "UIMessage",
+    "fold_digest",
+    "fold_tool_chunk",
+    "message_text",
+    "new_tool_part",
+    "user_message",
+]
 
 Role = Literal["system", "user", "assistant"]
 
@@ -51,11 +59,63 @@ def user_message(text: str, message_id: str) -> UIMessage:
     return UIMessage(id=message_id, role="user", parts=[{"type": "text", "text": text}])
 
 
+def new_tool_part(wire: dict[str, Any]) -> dict[str, Any]:
+    """The part a tool call's first chunk opens (`input-streaming`, no input yet)."""
+    dynamic = bool(wire.get("dynamic"))
+    name = wire.get("toolName", "")
+    part: dict[str, Any] = {
+        "type": "dynamic-tool" if dynamic else f"tool-{name}",
+        "toolCallId": wire.get("toolCallId", ""),
+        "state": "input-streaming",
+        "input": None,
+    }
+    if dynamic:
+        part["toolName"] = name
+    return part
+
+
+def fold_tool_chunk(part: dict[str, Any], wire: dict[str, Any]) -> None:
+    """Apply one `tool-*` chunk to its tool part: the AI SDK's tool-part state machine.
+
+    input-streaming -> input-available | output-error (bad input) -> approval-requested ->
+    output-available (`preliminary` while a tool reports progress) | output-error |
+    output-denied. The one Python copy: the stream's readers, the LLM step and the workflow's
+    tool calls all fold through here, and `static/js/fold.js` is checked against the same
+    corpus (tests/protocol/fold_corpus.json).
+    """
+    kind = wire.get("type")
+    # tool-input-delta changes no part: the input is whole at tool-input-available.
+    if kind == "tool-input-available":
+        part["input"] = wire.get("input")
+        part["state"] = "input-available"
+    elif kind == "tool-input-error":
+        part["input"] = wire.get("input")
+        part["state"] = "output-error"
+        part["errorText"] = wire.get("errorText", "")
+    elif kind == "tool-output-available":
+        part["output"] = wire.get("output")
+        part["state"] = "output-available"
+        if wire.get("preliminary"):
+            part["preliminary"] = True
+        else:
+            part.pop("preliminary", None)
+    elif kind == "tool-output-error":
+        part["state"] = "output-error"
+        part["errorText"] = wire.get("errorText", "")
+    elif kind == "tool-approval-request":
+        part["state"] = "approval-requested"
+        part["approval"] = {"id": wire.get("approvalId")}
+    elif kind == "tool-output-denied":
+        part["state"] = "output-denied"
+
+
 class MessageBuilder:
     """Fold a turn's chunks into the assistant `UIMessage`, as the AI SDK client does.
 
     Parts are tagged with the producer (the activity) that wrote them, so that when a retried
     attempt supersedes a producer, `reset(producer)` removes exactly that producer's parts.
+    An open text part keeps its deltas in a list, joined when read: `+=` on a long answer is
+    quadratic, and the LLM step folds every token it writes.
     """
 
     def __init__(self, message_id: str = "") -> None:
@@ -63,6 +123,8 @@ class MessageBuilder:
         self.metadata: dict[str, Any] | None = None
         self._parts: list[tuple[str, dict[str, Any]]] = []
         self._open: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pieces: dict[int, list[str]] = {}
+        """id() of an open text or reasoning part -> its deltas not yet joined into `text`."""
         self.finish_reason: str | None = None
         self.error_text: str | None = None
 
@@ -75,43 +137,28 @@ class MessageBuilder:
     def apply_wire(self, wire: dict[str, Any], producer: str = "") -> None:
         """Apply one chunk given as its wire dict (what the stream stores): no re-encoding."""
         kind = str(wire.get("type", ""))
-        part: dict[str, Any] | None
-        if kind == "start":
+        if kind in ("text-delta", "reasoning-delta"):  # first: one per token
+            part_type = kind[:-6]
+            part = self._open.get((part_type, wire["id"]))
+            if part is None:  # delta without a start: tolerate, as a fresh part
+                part = self._open_text(part_type, wire["id"], producer)
+            self._pieces[id(part)].append(wire["delta"])
+        elif kind in ("text-start", "reasoning-start"):
+            self._open_text(kind[:-6], wire["id"], producer)
+        elif kind in ("text-end", "reasoning-end"):
+            part = self._open.pop((kind[:-4], wire["id"]), None)
+            if part is not None:
+                self._join(part)
+                part["state"] = "done"
+        elif kind == "start":
             self.message_id = wire.get("messageId") or self.message_id
             self._merge_metadata(wire.get("messageMetadata"))
         elif kind == "start-step":
             self._add(producer, {"type": "step-start"})
-        elif kind in ("text-start", "reasoning-start"):
-            part_type = kind.split("-")[0]
-            part = {"type": part_type, "text": "", "state": "streaming"}
-            self._open[(part_type, wire["id"])] = part
-            self._add(producer, part)
-        elif kind in ("text-delta", "reasoning-delta"):
-            part_type = kind.split("-")[0]
-            part = self._open.get((part_type, wire["id"]))
-            if part is None:  # delta without a start: tolerate, as a fresh part
-                part = {"type": part_type, "text": "", "state": "streaming"}
-                self._open[(part_type, wire["id"])] = part
-                self._add(producer, part)
-            part["text"] += wire["delta"]
-        elif kind in ("text-end", "reasoning-end"):
-            part_type = kind.split("-")[0]
-            part = self._open.pop((part_type, wire["id"]), None)
-            if part is not None:
-                part["state"] = "done"
         elif kind.startswith("tool-"):
-            self._apply_tool(kind, wire, producer)
+            self._apply_tool(wire, producer)
         elif kind.startswith("data-"):
-            if wire.get("transient"):
-                return
-            part = {"type": kind, "data": wire.get("data")}
-            if "id" in wire:
-                part["id"] = wire["id"]
-                for _, existing in self._parts:
-                    if existing.get("type") == kind and existing.get("id") == wire["id"]:
-                        existing["data"] = wire.get("data")
-                        return
-            self._add(producer, part)
+            self._apply_data(kind, wire, producer)
         elif kind == "finish":
             self.finish_reason = wire.get("finishReason") or self.finish_reason or "stop"
             self._merge_metadata(wire.get("messageMetadata"))
@@ -137,12 +184,33 @@ class MessageBuilder:
         for key, part in list(self._open.items()):
             if any(part is d for d in dropped):
                 del self._open[key]
+                del self._pieces[id(part)]
 
     def _add(self, producer: str, part: dict[str, Any]) -> None:
         self._parts.append((producer, part))
 
+    def _open_text(self, part_type: str, text_id: str, producer: str) -> dict[str, Any]:
+        part = {"type": part_type, "text": "", "state": "streaming"}
+        self._open[(part_type, text_id)] = part
+        self._pieces[id(part)] = []
+        self._add(producer, part)
+        return part
+
+    def _join(self, part: dict[str, Any]) -> None:
+        pieces = self._pieces.pop(id(part), None)
+        if pieces:
+            part["text"] += "".join(pieces)
+
+    def _join_open(self) -> None:
+        for part in self._open.values():
+            pieces = self._pieces[id(part)]
+            if pieces:
+                part["text"] += "".join(pieces)
+                pieces.clear()
+
     def _close_open(self) -> None:
         for part in self._open.values():
+            self._join(part)
             part["state"] = "done"
         self._open.clear()
 
@@ -150,62 +218,51 @@ class MessageBuilder:
         if isinstance(metadata, dict):
             self.metadata = {**(self.metadata or {}), **metadata}
 
+    def _apply_data(self, kind: str, wire: dict[str, Any], producer: str) -> None:
+        if wire.get("transient"):
+            return
+        if "id" in wire:
+            for _, existing in self._parts:
+                if existing.get("type") == kind and existing.get("id") == wire["id"]:
+                    existing["data"] = wire.get("data")
+                    return
+            self._add(producer, {"type": kind, "id": wire["id"], "data": wire.get("data")})
+        else:
+            self._add(producer, {"type": kind, "data": wire.get("data")})
+
     def _find_tool(self, tool_call_id: str) -> dict[str, Any] | None:
         for _, part in self._parts:
             if part.get("toolCallId") == tool_call_id:
                 return part
         return None
 
-    def _apply_tool(self, kind: str, wire: dict[str, Any], producer: str) -> None:
-        call_id = wire.get("toolCallId", "")
-        part = self._find_tool(call_id)
-        if part is None and (kind == "tool-input-start" or "toolName" in wire):
-            dynamic = bool(wire.get("dynamic"))
-            name = wire.get("toolName", "")
-            part = {
-                "type": "dynamic-tool" if dynamic else f"tool-{name}",
-                "toolCallId": call_id,
-                "state": "input-streaming",
-                "input": None,
-            }
-            if dynamic:
-                part["toolName"] = name
-            self._add(producer, part)
+    def _apply_tool(self, wire: dict[str, Any], producer: str) -> None:
+        part = self._find_tool(wire.get("toolCallId", ""))
         if part is None:
-            return
-        if kind == "tool-input-delta":
-            part["_inputText"] = part.get("_inputText", "") + wire.get("inputTextDelta", "")
-        elif kind == "tool-input-available":
-            part["input"] = wire.get("input")
-            part["state"] = "input-available"
-            part.pop("_inputText", None)
-        elif kind == "tool-input-error":
-            part["input"] = wire.get("input")
-            part["state"] = "output-error"
-            part["errorText"] = wire.get("errorText", "")
-        elif kind == "tool-output-available":
-            part["output"] = wire.get("output")
-            part["state"] = "output-available"
-            if wire.get("preliminary"):
-                part["preliminary"] = True
-            else:
-                part.pop("preliminary", None)
-        elif kind == "tool-output-error":
-            part["state"] = "output-error"
-            part["errorText"] = wire.get("errorText", "")
-        elif kind == "tool-approval-request":
-            part["state"] = "approval-requested"
-            part["approval"] = {"id": wire.get("approvalId")}
-        elif kind == "tool-output-denied":
-            part["state"] = "output-denied"
+            if wire["type"] != "tool-input-start" and "toolName" not in wire:
+                return  # a chunk for a call this message never announced
+            part = new_tool_part(wire)
+            self._add(producer, part)
+        fold_tool_chunk(part, wire)
 
     # -- reading ------------------------------------------------------------------------------
 
+    def __len__(self) -> int:
+        """How many parts the message has."""
+        return len(self._parts)
+
     @property
     def parts(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in p.items() if not k.startswith("_")} for _, p in self._parts]
+        self._join_open()
+        return [dict(p) for _, p in self._parts]
+
+    def take_parts(self) -> list[dict[str, Any]]:
+        """The parts themselves, without copying, for a caller that is done building."""
+        self._close_open()
+        return [p for _, p in self._parts]
 
     def text(self) -> str:
+        self._join_open()
         return "".join(p.get("text", "") for _, p in self._parts if p.get("type") == "text")
 
     def snapshot(self) -> UIMessage:

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ToolResultInput,
         ToolSpec,
     )
-    from agentchat.protocol.messages import UIMessage
+    from agentchat.protocol.messages import UIMessage, fold_tool_chunk
     from agentchat.protocol.names import PUBLISH, TOOL_CALL
 
 if TYPE_CHECKING:
@@ -68,15 +68,7 @@ class ToolCalls:
             part = _part(assistant, call.id)
             if part is None:
                 continue
-            if outcome.denied:
-                part["state"] = "output-denied"
-            elif outcome.error is not None:
-                part["state"] = "output-error"
-                part["errorText"] = outcome.error
-            else:
-                part["state"] = "output-available"
-                part["output"] = outcome.output
-                part.pop("preliminary", None)
+            fold_tool_chunk(part, _outcome_chunk(call.id, outcome))
             if outcome.subchat and outcome.subchat not in self.chat.state.subchats:
                 self.chat.state.subchats.append(outcome.subchat)
 
@@ -155,18 +147,16 @@ class ToolCalls:
             if workflow.patched("approval-id-step")
             else f"approval-{turn}-{call.id}"
         )
+        request = {
+            "type": "tool-approval-request",
+            "approvalId": approval_id,
+            "toolCallId": call.id,
+        }
         part = _part(assistant, call.id)
         if part is not None:
-            part["state"] = "approval-requested"
-            part["approval"] = {"id": approval_id}
+            fold_tool_chunk(part, request)
         self.waiting_approvals[approval_id] = turn
-        await self._publish(
-            turn,
-            step,
-            call.id,
-            "approval",
-            [{"type": "tool-approval-request", "approvalId": approval_id, "toolCallId": call.id}],
-        )
+        await self._publish(turn, step, call.id, "approval", [request])
         # Runs recorded before approvals could time out waited without a timer.
         timeout = (
             timedelta(seconds=spec.client_timeout_seconds)
@@ -188,6 +178,7 @@ class ToolCalls:
             await self._publish(turn, step, call.id, "unapproved", [_error_chunk(call.id, error)])
             return ToolOutcome(error=error)
         if part is not None:
+            # The caller's answer, which the AI SDK records on the part (no stream chunk has it).
             part["state"] = "approval-responded"
             part["approval"] = {
                 "id": approval_id,
@@ -196,10 +187,9 @@ class ToolCalls:
             }
         if decision.approved:
             return None
-        await self._publish(
-            turn, step, call.id, "denied", [{"type": "tool-output-denied", "toolCallId": call.id}]
-        )
-        return ToolOutcome(denied=True, error=decision.reason or "denied")
+        denial = ToolOutcome(denied=True, error=decision.reason or "denied")
+        await self._publish(turn, step, call.id, "denied", [_outcome_chunk(call.id, denial)])
+        return denial
 
     async def _client_result(
         self, turn: int, step: int, call: ToolCallRecord, spec: ToolSpec
@@ -219,12 +209,7 @@ class ToolCalls:
             outcome = ToolOutcome(error=answer.error)
         else:
             outcome = ToolOutcome(output=answer.output)
-        chunk: dict[str, Any] = (
-            _error_chunk(call.id, outcome.error)
-            if outcome.error is not None
-            else {"type": "tool-output-available", "toolCallId": call.id, "output": outcome.output}
-        )
-        await self._publish(turn, step, call.id, "result", [chunk])
+        await self._publish(turn, step, call.id, "result", [_outcome_chunk(call.id, outcome)])
         return outcome
 
     async def _publish(
@@ -275,6 +260,15 @@ class ToolCalls:
 
 def _error_chunk(call_id: str, error: str) -> dict[str, Any]:
     return {"type": "tool-output-error", "toolCallId": call_id, "errorText": error}
+
+
+def _outcome_chunk(call_id: str, outcome: ToolOutcome) -> dict[str, Any]:
+    """The chunk that tells a call's outcome: what the stream shows, and what the part folds."""
+    if outcome.denied:
+        return {"type": "tool-output-denied", "toolCallId": call_id}
+    if outcome.error is not None:
+        return _error_chunk(call_id, outcome.error)
+    return {"type": "tool-output-available", "toolCallId": call_id, "output": outcome.output}
 
 
 def _part(message: UIMessage, call_id: str) -> dict[str, Any] | None:
