@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agentchat import Agent, AgentChat, ChatSession, Settings
+from agentchat.client._direct import DirectBackend
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import (
     AgentMismatchError,
@@ -61,7 +62,9 @@ async def test_the_workflow_validator_rejects_malformed_messages(
     chat = new_chat()
     bad = SendInput(message=UIMessage(id="m", role="user", parts=[]), agent="echo")
     with pytest.raises(InvalidMessageError, match="parts is empty"):
-        await chat._update_with_start(ChatWorkflow.send, bad, SendAck)
+        backend = chat._backend
+        assert isinstance(backend, DirectBackend)
+        await backend._update_with_start(ChatWorkflow.send, bad, SendAck)
     assert await (await chat.send_message("fine")).text() == "Echo: fine"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agentchat import Agent, AgentChat, ChatSession, Settings
+from agentchat.client._direct import DirectBackend
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import StreamConsumedError
 from agentchat.models import OfflineModel
@@ -20,6 +21,13 @@ from agentchat.worker import create_worker
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
+
+
+def direct(chat: AgentChat) -> DirectBackend:
+    """The Temporal and Redis backend of a chat built without a gateway URL."""
+    backend = chat._backend
+    assert isinstance(backend, DirectBackend)
+    return backend
 
 
 def echo_agent(server: FakeOpenAIServer, **kwargs: Any) -> Agent:
@@ -300,13 +308,13 @@ async def test_a_follow_up_updates_the_run_it_knows_and_starts_one_once_that_end
     await start_worker(echo_agent(model_server))
     chat = new_chat()
     with_start: list[str | None] = []
-    update_with_start = chat._update_with_start
+    update_with_start = direct(chat)._update_with_start
 
     async def counting(*args: Any, **kwargs: Any) -> Any:
         with_start.append(chat.run_id)
         return await update_with_start(*args, **kwargs)
 
-    monkeypatch.setattr(chat, "_update_with_start", counting)
+    monkeypatch.setattr(direct(chat), "_update_with_start", counting)
     assert await (await chat.send_message("one")).text() == "Echo: one"
     first_run = chat.run_id
     assert await (await chat.send_message("two")).text() == "Echo: two"
@@ -432,7 +440,7 @@ async def test_connections_are_shared_per_process(new_chat: NewChat) -> None:
     from agentchat.connections import get_redis, get_temporal
 
     one, two = new_chat(), new_chat()
-    assert await one._temporal() is await two._temporal()
-    assert (await one._store()).redis is (await two._store()).redis
+    assert await direct(one)._temporal() is await direct(two)._temporal()
+    assert (await direct(one)._store()).redis is (await direct(two)._store()).redis
     assert await get_redis(one.settings) is await get_redis(two.settings)
     assert await get_temporal(one.settings) is await get_temporal(two.settings)

@@ -48,16 +48,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     exporter.shutdown()
 
 
-class TracedChat(AgentChat):
-    """An AgentChat on a given Temporal client (the shared ones are created without tracing
-    unless the environment asked for it when they connected)."""
-
-    client: Client
-
-    async def _temporal(self) -> Client:
-        return self.client
-
-
 async def test_a_turn_is_one_trace_from_client_to_activities(
     settings: Settings, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,8 +74,14 @@ async def test_a_turn_is_one_trace_from_client_to_activities(
     )
     spans.clear()
     async with worker:
-        chat = TracedChat(agent="traced", id=f"trace-{uuid.uuid4().hex[:8]}", settings=settings)
-        chat.client = client
+        chat = AgentChat(agent="traced", id=f"trace-{uuid.uuid4().hex[:8]}", settings=settings)
+
+        async def traced() -> Client:
+            # The shared clients are created without tracing unless the environment asked
+            # for it when they connected: this chat uses the traced one.
+            return client
+
+        monkeypatch.setattr(chat._backend, "_temporal", traced)
         result = await (await chat.send_message("what is get_time?")).result()
         assert "noon" in result.text
     finished = spans.get_finished_spans()

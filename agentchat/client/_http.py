@@ -1,8 +1,8 @@
-"""`AgentChat` through the HTTP gateway instead of Temporal and Redis.
+"""`HttpBackend`: a chat through an agentchat gateway instead of Temporal and Redis.
 
 The gateway streams a turn's raw stream entries (native SSE dialect), so the same `ChatStream`
 reads them: correlation, attempt resets and the transcript fallback behave exactly as with the
-direct transport. A dropped connection is resumed with `Last-Event-ID` on any replica.
+direct backend. A dropped connection is resumed with `Last-Event-ID` on any replica.
 """
 
 from __future__ import annotations
@@ -11,27 +11,38 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import orjson
 
+from agentchat.client._backend import StreamFactory
 from agentchat.errors import (
     AgentChatError,
     AuthenticationError,
+    ConfigurationError,
     GatewayUnavailableError,
     PermissionDeniedError,
     error_from_application_type,
 )
-from agentchat.protocol.contracts import ChatStatus, PreloadAck, SendAck
+from agentchat.protocol.contracts import (
+    ApprovalInput,
+    ChatStatus,
+    CloseInput,
+    PreloadAck,
+    PreloadInput,
+    SendAck,
+    SendInput,
+    StopAck,
+    StopInput,
+    ToolResultAck,
+    ToolResultInput,
+)
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow
 from agentchat.stream._store import Entry
 
-if TYPE_CHECKING:
-    from agentchat.client._chat import AgentChat
-
-__all__ = ["BaseUrl", "HttpTransport"]
+__all__ = ["BaseUrl", "HttpBackend"]
 
 BaseUrl = str | Callable[[str, str], str]
 """The gateway's URL, or `(endpoint, chat_id) -> URL` with endpoint one of `messages`,
@@ -53,29 +64,42 @@ def _shared_client() -> httpx.AsyncClient:
     return client
 
 
-class HttpTransport:
-    """The HTTP side of one `AgentChat`: each method mirrors the direct transport's."""
+class HttpBackend:
+    """One chat through an agentchat gateway's HTTP API.
+
+    Args:
+        chat_id: The chat this backend serves.
+        base_url: The gateway's URL, or a callable picking one per endpoint (`BaseUrl`).
+        streams: Builds the streams this backend returns.
+        api_key: The gateway API key.
+        token: A chat token minted by the gateway; preferred over `api_key`.
+        http_client: The `httpx.AsyncClient` to use; by default one shared per event loop.
+        headers: Extra headers sent with every request.
+
+    Raises:
+        ConfigurationError: The `http` extra (`httpx-sse`) is not installed.
+    """
 
     def __init__(
         self,
-        chat: AgentChat,
+        chat_id: str,
         base_url: BaseUrl,
         *,
+        streams: StreamFactory,
         api_key: str | None = None,
         token: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         try:
-            import httpx_sse  # noqa: F401
+            import httpx_sse  # noqa: F401  (an optional extra: fail here, not mid-stream)
         except ImportError:
-            from agentchat.errors import ConfigurationError
-
             raise ConfigurationError(
                 "AgentChat(base_url=...) needs the http extra: pip install 'agentchat[http]'"
             ) from None
-        self.chat = chat
+        self.chat_id = chat_id
         self._base_url = base_url
+        self._streams = streams
         self._client = http_client
         self._headers = dict(headers or {})
         credential = token or api_key
@@ -86,8 +110,8 @@ class HttpTransport:
 
     def url(self, endpoint: str, path: str = "") -> str:
         base = self._base_url
-        root = base(endpoint, self.chat.id) if callable(base) else base
-        return f"{root.rstrip('/')}/v1/chats/{self.chat.id}{path}"
+        root = base(endpoint, self.chat_id) if callable(base) else base
+        return f"{root.rstrip('/')}/v1/chats/{self.chat_id}{path}"
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -129,17 +153,19 @@ class HttpTransport:
         return response
 
     def _stream(self, source: HttpSource, after: str, follow: _Follow) -> ChatStream:
-        stream = self.chat._stream(source, after, follow)
-        source.stream = stream
+        # No probe: the gateway asks the workflow itself and sends `settled`.
+        stream = self._streams(source, after, follow, None)
+        source.stream = stream  # a reopened connection asks for the turn the stream follows
         return stream
 
     # -- operations ---------------------------------------------------------------------------
 
-    async def send(self, message: UIMessage, client_data: dict[str, Any] | None) -> ChatStream:
+    async def send(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        message = request.message
         body = {
-            "agent": self.chat.agent,
+            "agent": request.agent,
             "message": message.model_dump(mode="json", exclude_none=True),
-            "client_data": client_data,
+            "client_data": request.client_data,
         }
         try:
             response = await self._open_stream("POST", "messages", "/messages", body=body)
@@ -152,21 +178,47 @@ class HttpTransport:
         events = source.attach(response)
         accepted = await source.first(events)
         ack = SendAck(
-            chat_id=self.chat.id,
+            chat_id=self.chat_id,
             message_id=str(accepted["message_id"]),
             run_id=str(accepted["run_id"]),
             duplicate=bool(accepted.get("duplicate")),
             turn=accepted.get("turn"),
             new_run=bool(accepted.get("new_run")),
         )
-        await self.chat._note_run(ack.run_id, ack.new_run)
         follow = _Follow(user_message_id=message.id, turn=ack.turn if ack.duplicate else None)
-        stream = self._stream(source, str(accepted["after"]), follow)
-        stream.ack = ack
-        return stream
+        return ack, self._stream(source, str(accepted["after"]), follow)
 
-    async def reconnect(self) -> ChatStream:
-        cursor = self.chat.session.last_event_id
+    async def steer(self, request: SendInput) -> SendAck:
+        # The gateway's steer route takes no client data (its `SteerBody` has none).
+        body = {"agent": request.agent, "message": request.message.model_dump(mode="json")}
+        answer = await self._call("POST", "control", "/steer", body)
+        return SendAck(chat_id=self.chat_id, **{k: v for k, v in answer.items() if k != "after"})
+
+    async def stop(self, request: StopInput) -> StopAck:
+        answer = await self._call(
+            "POST", "control", "/stop", request.model_dump(mode="json", exclude_none=True)
+        )
+        return StopAck(turn=answer["turn"] if answer else None)
+
+    async def close(self, request: CloseInput, *, wait: bool) -> None:
+        await self._call("POST", "control", "/close", {"wait": wait})
+
+    async def preload(self, request: PreloadInput) -> PreloadAck:
+        answer = await self._call("POST", "control", "/preload", request.model_dump(mode="json"))
+        return PreloadAck.model_validate(answer)
+
+    async def submit_tool_result(self, request: ToolResultInput) -> ToolResultAck:
+        body = request.model_dump(mode="json")
+        return ToolResultAck.model_validate(
+            await self._call("POST", "control", "/tool-results", body)
+        )
+
+    async def answer_approval(self, request: ApprovalInput) -> ToolResultAck:
+        body = {"approved": request.approved, "reason": request.reason}
+        path = f"/approvals/{request.approval_id}"
+        return ToolResultAck.model_validate(await self._call("POST", "control", path, body))
+
+    async def reconnect(self, cursor: str | None) -> ChatStream:
         source = HttpSource(self)
         try:
             response = await self._open_stream("GET", "stream", "/turn", after=cursor)
@@ -177,37 +229,12 @@ class HttpTransport:
         source.attach(response)
         return self._stream(source, cursor or "0-0", _Follow())
 
-    async def steer(self, message: UIMessage) -> SendAck:
-        body = {"agent": self.chat.agent, "message": message.model_dump(mode="json")}
-        answer = await self._call("POST", "control", "/steer", body)
-        ack = SendAck(chat_id=self.chat.id, **{k: v for k, v in answer.items() if k != "after"})
-        await self.chat._note_run(ack.run_id, ack.new_run)
-        return ack
+    async def open_stream(self, after: str, follow: _Follow) -> ChatStream:
+        # Nothing is opened yet: the stream's first read asks the gateway for the followed
+        # turn after `after`, as a resume after a dropped connection does.
+        return self._stream(HttpSource(self), after, follow)
 
-    async def stop(self) -> int | None:
-        answer = await self._call("POST", "control", "/stop", {})
-        return answer["turn"] if answer else None
-
-    async def close(self, wait: bool) -> None:
-        await self._call("POST", "control", "/close", {"wait": wait})
-
-    async def preload(self) -> PreloadAck:
-        body = {"agent": self.chat.agent, "client_data": self.chat.client_data}
-        ack = PreloadAck.model_validate(await self._call("POST", "control", "/preload", body))
-        self.chat.run_id = ack.run_id
-        return ack
-
-    async def tool_result(self, tool_call_id: str, output: Any, error: str | None) -> int:
-        body = {"tool_call_id": tool_call_id, "output": output, "error": error}
-        answer = await self._call("POST", "control", "/tool-results", body)
-        return int(answer["turn"])
-
-    async def approval(self, approval_id: str, approved: bool, reason: str | None) -> int:
-        body = {"approved": approved, "reason": reason}
-        answer = await self._call("POST", "control", f"/approvals/{approval_id}", body)
-        return int(answer["turn"])
-
-    async def view(self) -> dict[str, Any] | None:
+    async def _view(self) -> dict[str, Any] | None:
         try:
             view: dict[str, Any] = await self._call("GET", "chat", "")
         except AgentChatError as exc:
@@ -217,18 +244,18 @@ class HttpTransport:
         return view
 
     async def history(self) -> list[UIMessage]:
-        view = await self.view()
+        view = await self._view()
         return [UIMessage.model_validate(m) for m in view["messages"]] if view else []
 
     async def status(self) -> ChatStatus | None:
-        view = await self.view()
+        view = await self._view()
         return ChatStatus.model_validate(view["status"]) if view else None
 
 
 class HttpSource:
     """Feeds a `ChatStream` from the gateway's SSE; reopens after the last id when it drops."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: HttpBackend) -> None:
         self.transport = transport
         self.stream: ChatStream | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
