@@ -9,13 +9,15 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from agentchat import Agent, AgentChat, Settings
-from agentchat import stream as stream_module
+from agentchat.client._direct import DirectBackend
 from agentchat.connections import get_redis
+from agentchat.errors import StreamConsumedError
 from agentchat.models.offline import OfflineModel
 from agentchat.models.openai import OpenAIModel
 from agentchat.protocol.chunks import TextDeltaChunk
 from agentchat.protocol.messages import UIMessage
-from agentchat.stream import ChatStream, Settled, _Follow
+from agentchat.stream import _reader as stream_module
+from agentchat.stream._reader import ChatStream, Settled, _Follow
 from agentchat.stream._store import StreamStore, StreamWriter, chat_keys
 from agentchat.testing import FakeOpenAIServer
 from tests.conftest import StartWorker
@@ -86,7 +88,7 @@ async def test_a_reader_reads_on_while_the_workflow_has_not_answered(
     dropped: list[bool] = []
 
     async def never_answered(
-        self: AgentChat, user_message_id: str | None, turn: int | None
+        self: DirectBackend, user_message_id: str | None, turn: int | None
     ) -> None:
         asked.append(turn)
         try:
@@ -95,7 +97,7 @@ async def test_a_reader_reads_on_while_the_workflow_has_not_answered(
             dropped.append(True)
             raise
 
-    monkeypatch.setattr(AgentChat, "_settled_turn", never_answered)
+    monkeypatch.setattr(DirectBackend, "_settled_turn", never_answered)
     stream = await new_chat().send_message("go")
 
     deltas = await asyncio.wait_for(_deltas(stream), 30)
@@ -122,10 +124,10 @@ async def test_a_turn_that_streamed_while_the_workflow_was_asked_is_read_from_th
     model_server.reply = lambda messages: words
     await start_worker(Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url)))
     asked: list[int | None] = []
-    settled_turn = AgentChat._settled_turn
+    settled_turn = DirectBackend._settled_turn
 
     async def answered_late(
-        self: AgentChat, user_message_id: str | None, turn: int | None
+        self: DirectBackend, user_message_id: str | None, turn: int | None
     ) -> tuple[int, UIMessage] | None:
         asked.append(turn)
         for _ in range(300):
@@ -135,7 +137,7 @@ async def test_a_turn_that_streamed_while_the_workflow_was_asked_is_read_from_th
             await asyncio.sleep(0.05)
         return await settled_turn(self, user_message_id, turn)
 
-    monkeypatch.setattr(AgentChat, "_settled_turn", answered_late)
+    monkeypatch.setattr(DirectBackend, "_settled_turn", answered_late)
     stream = await new_chat().send_message("go")
 
     deltas = await asyncio.wait_for(_deltas(stream), 30)
@@ -224,3 +226,36 @@ async def test_a_turn_the_stream_lost_still_finishes_from_the_transcript(
     assert result.status == "completed"
     assert result.message.id == transcript[-1].id
     assert result.text == "".join(p.get("text", "") for p in transcript[-1].parts)
+
+
+async def test_a_loop_left_early_is_continued_by_the_next_read(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    model_server.reply = lambda messages: "one two three four five six"
+    model_server.token_delay = 0.1  # past the writer's coalescing: the deltas come apart
+    await start_worker(Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url)))
+    stream = await new_chat().send_message("go")
+    first: list[str] = []
+    async for chunk in stream:
+        if isinstance(chunk, TextDeltaChunk):
+            first.append(chunk.delta)
+            break
+    rest = [c.delta async for c in stream if isinstance(c, TextDeltaChunk)]
+    assert first and rest, "both loops read part of the turn"
+    assert "".join(first + rest) == "one two three four five six"
+    assert await stream.text() == "one two three four five six"  # the outcome stays readable
+    with pytest.raises(StreamConsumedError, match="already read"):
+        async for _ in stream:
+            pass
+
+
+async def test_text_after_a_partial_loop_is_the_whole_turn(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    model_server.reply = lambda messages: "alpha beta gamma"
+    await start_worker(Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url)))
+    stream = await new_chat().send_message("go")
+    async for chunk in stream:
+        if isinstance(chunk, TextDeltaChunk):
+            break
+    assert await stream.text() == "alpha beta gamma"

@@ -142,9 +142,11 @@ class _Question:
 class ChatStream:
     """An async iterator over one turn's typed AI SDK chunks.
 
-    Read it once: iterate it, or call `text()`, `result()` or `messages()`. After it finished,
-    `text()` and `result()` return the outcome again; any other second read raises
-    `StreamConsumedError`.
+    It reads like a Python generator: `async for`, `messages()`, `text()` and `result()` all
+    draw from one read of the turn, so a loop left early (`break`) is continued by the next
+    one, and `text()` after a partial loop returns the whole turn's text. Once the turn has
+    been read to its end, `text()` and `result()` return the outcome again and any other read
+    raises `StreamConsumedError`; `events()` (raw entries) cannot be mixed with the others.
     """
 
     def __init__(
@@ -175,6 +177,8 @@ class ChatStream:
         self._attempts: dict[str, int] = {}
         self._yielded_from: set[str] = set()
         self._started = False
+        self._reading: AsyncIterator[Chunk] | None = None
+        """The one read of the turn's chunks that every typed reader draws from."""
         self._result: ChatResult | None = None
         self._settled: UIMessage | None = None
         self._raw = False
@@ -190,8 +194,7 @@ class ChatStream:
     # -- reading ------------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
-        self._claim()
-        return self._chunks()
+        return self._read()
 
     async def text(self) -> str:
         """Read the whole turn and return its text."""
@@ -200,8 +203,7 @@ class ChatStream:
     async def result(self) -> ChatResult:
         """Read the whole turn. Raises `TurnFailedError` if it ended with an `error` chunk."""
         if self._result is None:
-            self._claim()
-            async for _ in self._chunks():
+            async for _ in self._read():
                 pass
         assert self._result is not None
         if self._result.status == "failed":
@@ -210,9 +212,17 @@ class ChatStream:
 
     async def messages(self) -> AsyncIterator[UIMessage]:
         """Yield a snapshot of the growing assistant message after every chunk."""
-        self._claim()
-        async for _ in self._chunks():
+        async for _ in self._read():
             yield self._builder.snapshot()
+
+    def _read(self) -> AsyncIterator[Chunk]:
+        """The turn's chunks from where the last typed reader left off."""
+        if self._reading is None:
+            self._claim()
+            self._reading = self._chunks()
+        elif self._result is not None:
+            self._claim()  # read to its end: raises
+        return self._reading
 
     def _claim(self) -> None:
         if self._started:
