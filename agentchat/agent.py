@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,11 +11,10 @@ from typing import Any
 from agentchat.errors import ConfigurationError
 from agentchat.models import Model, resolve_model
 from agentchat.protocol.contracts import AgentSpec, OnBusy, ToolSpec
+from agentchat.protocol.identifiers import MAX_AGENT_NAME_LENGTH, is_agent_name
 from agentchat.tools import Tool
 
 __all__ = ["Agent", "PreloadContext", "load_agents"]
-
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,10 @@ class Agent:
     _model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not is_agent_name(self.name):
             raise ConfigurationError(
-                f"agent name {self.name!r} must be 1-100 letters, digits or '_.-'"
+                f"agent name {self.name!r} must be 1-{MAX_AGENT_NAME_LENGTH}"
+                " letters, digits or '_.-'"
             )
         if self.max_steps < 1:
             raise ConfigurationError(f"agent {self.name!r}: max_steps must be at least 1")

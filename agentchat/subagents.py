@@ -12,21 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
 from datetime import timedelta
 
 from temporalio import activity
 
+from agentchat.protocol.identifiers import MAX_CHAT_ID_LENGTH, safe_id_part
 from agentchat.tools import Tool, ToolContext, tool
 
 __all__ = ["agent_tool"]
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
-
 
 def _chat_id(*parts: str) -> str:
-    raw = ".".join(_UNSAFE.sub("-", p) for p in parts)
-    if len(raw) <= 200:
+    raw = ".".join(safe_id_part(p) for p in parts)
+    if len(raw) <= MAX_CHAT_ID_LENGTH:
         return raw
     return raw[:150] + "." + hashlib.sha256(raw.encode()).hexdigest()[:40]
 

@@ -31,6 +31,13 @@ from agentchat.protocol.contracts import (
     StopInput,
     ToolResultInput,
 )
+from agentchat.protocol.identifiers import (
+    ID_CHARACTERS,
+    MAX_AGENT_NAME_LENGTH,
+    MAX_CHAT_ID_LENGTH,
+    is_agent_name,
+    is_chat_id,
+)
 from agentchat.protocol.limits import check_user_message
 from agentchat.protocol.messages import UIMessage, user_message
 from agentchat.settings import Settings
@@ -39,8 +46,6 @@ from agentchat.stream._store import check_cursor
 from agentchat.workflows.chat import workflow_id_for
 
 __all__ = ["AgentChat", "ChatSession"]
-
-_CHAT_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 
 
 @dataclass
@@ -98,10 +103,16 @@ class AgentChat:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.id = id if id is not None else str(uuid.uuid4())
-        if not self.id or len(self.id) > 200 or not set(self.id) <= _CHAT_ID_CHARS:
-            raise ValueError(f"chat id {self.id[:60]!r}: use 1-200 letters, digits and '_.:-'")
+        if not is_chat_id(self.id):
+            raise ValueError(
+                f"chat id {self.id[:60]!r}: use 1-{MAX_CHAT_ID_LENGTH} {ID_CHARACTERS}"
+            )
         if not agent:
             raise ValueError("agent must name an agent, e.g. AgentChat(agent='demo')")
+        if not is_agent_name(agent):
+            raise ValueError(
+                f"agent name {agent[:60]!r}: use 1-{MAX_AGENT_NAME_LENGTH} letters, digits or '_.-'"
+            )
         self.agent = agent
         self.client_data = client_data
         self.session = session if session is not None else ChatSession()

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentchat.protocol.contracts import ChatStatus, SendAck
+from agentchat.protocol.identifiers import AGENT_NAME_PATTERN, CHAT_ID_PATTERN, MESSAGE_ID_PATTERN
 from agentchat.protocol.messages import UIMessage
 
 __all__ = [
@@ -25,9 +26,8 @@ __all__ = [
     "ToolResultBody",
 ]
 
-CHAT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
-AGENT_PATTERN = r"^[A-Za-z0-9_.:\-]{1,100}$"
-MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
+# The rules `Agent`, `AgentChat` and the workflow apply, published in the OpenAPI schema.
+AGENT_PATTERN = AGENT_NAME_PATTERN
 
 
 class _Strict(BaseModel):

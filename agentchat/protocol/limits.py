@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from agentchat.errors import InvalidMessageError, MessageTooLargeError
+from agentchat.protocol.identifiers import ID_CHARACTERS, MAX_MESSAGE_ID_LENGTH, is_message_id
 from agentchat.protocol.messages import UIMessage
 
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_MESSAGE_ID_LENGTH", "check_user_message"]
@@ -13,18 +12,15 @@ MAX_MESSAGE_BYTES = 256 * 1024
 """Largest user message, as JSON. Temporal rejects payloads over 2 MB and warns past 512 KB;
 a message also travels inside every later LLM step's input, so we stay well below both."""
 
-MAX_MESSAGE_ID_LENGTH = 200
-_ID = re.compile(r"^[A-Za-z0-9_.:\-]+$")
-
 
 def check_user_message(message: UIMessage, *, where: str = "message") -> None:
     """Raise `InvalidMessageError` (or `MessageTooLargeError`) naming what is wrong."""
     if message.role != "user":
         raise InvalidMessageError(f"{where}.role must be 'user', got {message.role!r}")
-    if not message.id or len(message.id) > MAX_MESSAGE_ID_LENGTH or not _ID.match(message.id):
+    if not is_message_id(message.id):
         raise InvalidMessageError(
-            f"{where}.id must be 1-{MAX_MESSAGE_ID_LENGTH} characters of letters, digits"
-            f" and '_.:-', got {message.id[:60]!r}"
+            f"{where}.id must be 1-{MAX_MESSAGE_ID_LENGTH} characters of {ID_CHARACTERS},"
+            f" got {message.id[:60]!r}"
         )
     if not message.parts:
         raise InvalidMessageError(f"{where}.parts is empty: a message needs at least one part")
