@@ -12,27 +12,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
-from agentchat import metrics
 from agentchat.errors import AgentChatError, NotPendingError
-from agentchat.gateway.app import Gateway
 from agentchat.gateway.auth import CREDENTIALS
-from agentchat.gateway.native import (
-    ERROR_RESPONSES,
-    ChatCaller,
-    Gw,
-    LastEventId,
-    caller,
-    gateway_of,
-)
+from agentchat.gateway.deps import ERROR_RESPONSES, ChatCaller, Gateway, Gw, LastEventId, caller
 from agentchat.gateway.problems import ApiError
-from agentchat.gateway.schemas import AGENT_PATTERN, CHAT_ID_PATTERN
+from agentchat.gateway.schemas import AGENT_PATTERN
+from agentchat.gateway.sse import json_event, sse_doc, stream_response
 from agentchat.logs import bind_log_context
+from agentchat.protocol.identifiers import CHAT_ID_PATTERN
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream
 
@@ -112,27 +104,16 @@ class UseChatBody(BaseModel):
 
 router = APIRouter(tags=["AI SDK"], responses=ERROR_RESPONSES, dependencies=CREDENTIALS)
 
-_UI_SSE: dict[str, Any] = {
-    "description": "The UI message stream protocol, ending with `data: [DONE]`.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-}
+_UI_SSE = sse_doc("The UI message stream protocol, ending with `data: [DONE]`.")
 
 
 def ui_stream_response(gateway: Gateway, stream: ChatStream, profile: Profile) -> Response:
-    return EventSourceResponse(
-        metrics.track_stream("aisdk", ui_events(stream, profile)),
-        ping=gateway.config.keepalive_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            "x-vercel-ai-ui-message-stream": "v1",
-        },
+    return stream_response(
+        gateway,
+        "aisdk",
+        ui_events(stream, profile),
+        headers={"x-vercel-ai-ui-message-stream": "v1"},
     )
-
-
-def _event(chunk: dict[str, Any], entry_id: str | None = None) -> ServerSentEvent:
-    return ServerSentEvent(data=orjson.dumps(chunk).decode(), id=entry_id)
 
 
 async def ui_events(stream: ChatStream, profile: Profile) -> AsyncIterator[ServerSentEvent]:
@@ -152,17 +133,17 @@ async def ui_events(stream: ChatStream, profile: Profile) -> AsyncIterator[Serve
                 written.add(producer)
                 chunk = adapt(env["c"], profile)
                 if chunk is not None:
-                    yield _event(chunk, entry.id)
+                    yield json_event(chunk, entry.id)
             elif kind == "attempt-start" and producer in written:
                 attempts[producer] = int(env.get("a", 1))
                 # The step was retried: v7 drops its parts; older clients only get told.
                 reset = {"type": "reset-step"} if profile == "v7" else _reset_data(producer)
-                yield _event(reset, entry.id)
+                yield json_event(reset, entry.id)
             elif kind == "settled":
                 for chunk in _from_message(UIMessage.model_validate(env["message"])):
-                    yield _event(chunk)
+                    yield json_event(chunk)
     except AgentChatError as exc:
-        yield _event({"type": "error", "errorText": str(exc)})
+        yield json_event({"type": "error", "errorText": str(exc)})
     yield ServerSentEvent(data="[DONE]")
 
 
@@ -193,7 +174,7 @@ ProfileQuery = Annotated[
 async def use_chat(
     body: UseChatBody,
     request: Request,
-    gateway: Annotated[Gateway, Depends(gateway_of)],
+    gateway: Gw,
     agent: Annotated[str | None, Query(pattern=AGENT_PATTERN)] = None,
     profile: ProfileQuery = "v6",
 ) -> Response:
@@ -208,7 +189,7 @@ async def use_chat_profile(
     profile: Profile,
     body: UseChatBody,
     request: Request,
-    gateway: Annotated[Gateway, Depends(gateway_of)],
+    gateway: Gw,
     agent: Annotated[str | None, Query(pattern=AGENT_PATTERN)] = None,
 ) -> Response:
     """`/api/v5/chat`: the profile in the path, so the transport's resume URL keeps it."""

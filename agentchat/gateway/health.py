@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from agentchat.connections import get_redis, get_temporal
+from agentchat.gateway.deps import Gateway, gateway_of
 
 __all__ = ["router"]
 
@@ -35,7 +36,7 @@ async def healthz() -> JSONResponse:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """Ready for traffic: not draining, and Redis and Temporal both answer in time."""
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     checks = {"gateway": "draining" if gateway.draining else "ok"}
     redis_ok, temporal_ok = await asyncio.gather(
         _probe(_ping_redis(gateway)), _probe(_ping_temporal(gateway))
@@ -60,11 +61,11 @@ async def _probe(check: Any) -> bool:
     return True
 
 
-async def _ping_redis(gateway: Any) -> None:
+async def _ping_redis(gateway: Gateway) -> None:
     redis = await get_redis(gateway.settings)
     await redis.ping()
 
 
-async def _ping_temporal(gateway: Any) -> None:
+async def _ping_temporal(gateway: Gateway) -> None:
     client = await get_temporal(gateway.settings)
     await client.service_client.check_health()

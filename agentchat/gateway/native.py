@@ -11,25 +11,29 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import orjson
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from redis.exceptions import RedisError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
-from agentchat import metrics
 from agentchat.client import AgentChat
 from agentchat.errors import AgentChatError, CursorTrimmedError, InvalidCursorError
-from agentchat.gateway.app import Gateway
-from agentchat.gateway.auth import CREDENTIALS, Principal
+from agentchat.gateway.auth import CREDENTIALS
+from agentchat.gateway.deps import (
+    ERROR_RESPONSES,
+    ChatCaller,
+    ChatId,
+    Gateway,
+    Gw,
+    LastEventId,
+    caller,
+)
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import (
-    CHAT_ID_PATTERN,
     AnswerAck,
     ApprovalBody,
     ChatView,
     CloseBody,
-    ErrorBody,
     PreloadBody,
     SendAckBody,
     SendBody,
@@ -39,53 +43,23 @@ from agentchat.gateway.schemas import (
     TokenView,
     ToolResultBody,
 )
-from agentchat.logs import bind_log_context
+from agentchat.gateway.sse import json_event, sse_doc, sse_response
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow, previous_id
 from agentchat.stream._store import StreamStore, check_cursor, id_tuple
 
-__all__ = ["router", "sse_response"]
+__all__ = ["router"]
 
 log = logging.getLogger("agentchat.gateway")
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 410, 413, 422, 503, 504)
-}
-_SSE: dict[str, Any] = {
-    "description": "Server-Sent Events: `id:` is the Redis entry id, `data:` the envelope.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-}
+_SSE = sse_doc("Server-Sent Events: `id:` is the Redis entry id, `data:` the envelope.")
 
 router = APIRouter(responses=ERROR_RESPONSES, dependencies=CREDENTIALS)
 
-ChatId = Annotated[str, Path(pattern=CHAT_ID_PATTERN, description="The chat id.")]
 Cursor = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", description="Read after this entry id."),
 ]
-LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-def caller(request: Request) -> Principal:
-    return gateway_of(request).auth.authenticate(request)
-
-
-async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
-    # Async so it runs in the request's task: the log context then covers the handler and
-    # its SSE response, which runs in child tasks of the request's.
-    bind_log_context(chat_id=chat_id)
-    principal = caller(request)
-    principal.check_chat(chat_id)
-    return principal
-
-
-Gw = Annotated[Gateway, Depends(gateway_of)]
-ChatCaller = Annotated[Principal, Depends(chat_caller)]
 
 
 def _cursor(header: str | None, query: str | None) -> str | None:
@@ -99,39 +73,16 @@ def _cursor(header: str | None, query: str | None) -> str | None:
         raise ApiError(422, "InvalidCursorError", str(exc), [field]) from None
 
 
-def _data(envelope: dict[str, Any]) -> str:
-    return orjson.dumps(envelope).decode()
-
-
-def sse_response(gateway: Gateway, events: AsyncIterator[ServerSentEvent]) -> Response:
-    async def with_retry() -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(retry=gateway.config.retry_ms)
-        sent = 0
-        async for event in events:
-            yield event
-            sent += 1
-            if sent % 32 == 0:
-                # A batch read from Redis yields without suspending; let the response notice
-                # a client that has gone before it writes the rest into a closed socket.
-                await asyncio.sleep(0)
-
-    return EventSourceResponse(
-        metrics.track_stream("native", with_retry()),
-        ping=gateway.config.keepalive_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
 async def turn_events(stream: ChatStream) -> AsyncIterator[ServerSentEvent]:
     """One turn's entries as SSE; a failure mid-stream becomes a final `error` event."""
     try:
         async for entry in stream.events():
-            data = entry.raw.decode() if entry.raw else _data(entry.envelope)
-            yield ServerSentEvent(data=data, id=entry.id)
+            if entry.raw:
+                yield ServerSentEvent(data=entry.raw.decode(), id=entry.id)
+            else:
+                yield json_event(entry.envelope, entry.id)
     except AgentChatError as exc:
-        error = {"v": 1, "k": "error", "type": type(exc).__name__, "message": str(exc)}
-        yield ServerSentEvent(data=_data(error))
+        yield json_event({"v": 1, "k": "error", "type": type(exc).__name__, "message": str(exc)})
 
 
 def _message(message: str | UIMessage, message_id: str | None) -> str | UIMessage:
@@ -167,7 +118,7 @@ async def send_message(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         accepted = {"v": 1, "k": "accepted", **view.model_dump(by_alias=True)}
-        yield ServerSentEvent(data=_data(accepted), id=stream.after)
+        yield json_event(accepted, stream.after)
         async for event in turn_events(stream):
             yield event
 
@@ -214,7 +165,7 @@ async def _follow(
     first = await store.first_entry(chat_id)
     if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
         # Retention trimmed what the reader missed: it should reload the transcript.
-        yield ServerSentEvent(data=_data({"v": 1, "k": "resync", "first": first and first.id}))
+        yield json_event({"v": 1, "k": "resync", "first": first and first.id})
     failures = 0
     count = 50  # a small first batch: the first event sooner
     while True:

@@ -560,7 +560,7 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
         "agentchat.egg-info/PKG-INFO",
     ):
         assert dockerignored(path), path
-    for path in ("pyproject.toml", "README.md", "agentchat/gateway/static/app.js"):
+    for path in ("pyproject.toml", "README.md", "agentchat/gateway/static/js/main.js"):
         assert not dockerignored(path), path
 
 

@@ -4,6 +4,7 @@ an in-process worker serving the test agents, on the session's Temporal and Redi
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,24 @@ from tests import agents
 from tests.conftest import StartWorker
 
 API_KEY = "test-key-0123456789"
+
+
+def in_ci() -> bool:
+    """Whether this run is CI's (`CI` set, and not to "0" or "false")."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def require(available: bool, missing: str) -> None:
+    """Skip the test when a tool it needs is missing, but fail it under CI, which installs
+    every tool: there a missing one is a broken setup, not a reason to test less.
+
+    `missing` says what is missing and how to install it.
+    """
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"{missing}; CI runs these tests, so it must have it")
+    pytest.skip(f"{missing}; CI runs these tests")
 
 
 @dataclass

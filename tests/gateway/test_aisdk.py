@@ -16,14 +16,11 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
+from tests.gateway.conftest import require
+
 AISDK = Path(__file__).parent / "aisdk"
 MAJORS = pytest.mark.parametrize("major", ["5", "6"])
 TIMEOUT = 90.0
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None,
-    reason="node and npm are needed to run the ai package (CI installs them)",
-)
 
 
 class Gateway(Protocol):
@@ -45,6 +42,10 @@ def _stale() -> bool:
 
 @pytest.fixture(scope="module", autouse=True)
 def node_packages() -> None:
+    require(
+        shutil.which("node") is not None and shutil.which("npm") is not None,
+        "node and npm are needed to run the ai package (apt install nodejs npm)",
+    )
     if not _stale():
         return
     done = subprocess.run(

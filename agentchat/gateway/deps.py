@@ -1,0 +1,179 @@
+"""What every route module shares: the configuration, the `Gateway` dependencies object and
+the request-scoped helpers routes declare as FastAPI dependencies.
+
+The route modules (`native`, `aisdk`, `health`) import from here, never from each other nor
+from `app`, which assembles them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentchat.client import AgentChat
+from agentchat.connections import get_redis, get_temporal
+from agentchat.errors import ConfigurationError
+from agentchat.gateway.auth import Auth, Principal
+from agentchat.gateway.problems import ApiError
+from agentchat.gateway.schemas import ErrorBody
+from agentchat.logs import bind_log_context
+from agentchat.protocol.identifiers import CHAT_ID_PATTERN
+from agentchat.settings import Settings
+from agentchat.stream._store import StreamStore
+from agentchat.workflows.chat import workflow_id_for
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "ChatCaller",
+    "ChatId",
+    "Gateway",
+    "GatewayConfig",
+    "Gw",
+    "LastEventId",
+    "caller",
+    "chat_caller",
+    "gateway_of",
+]
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in os.environ.get(name, "").split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How the gateway behaves; every field defaults to its environment variable.
+
+    Attributes:
+        api_keys: `AGENTCHAT_API_KEYS`, comma-separated. Empty: an open gateway, which only
+            listens on loopback addresses.
+        token_secret: `AGENTCHAT_TOKEN_SECRET`, the key chat tokens are signed with; derived
+            from the API keys when unset.
+        default_agent: `AGENTCHAT_GATEWAY_AGENT`, the agent of a new chat that names none.
+        cors_origins: `AGENTCHAT_CORS_ORIGINS`, comma-separated browser origins allowed.
+        max_body_bytes: Larger request bodies get `413`.
+        keepalive_seconds: A comment line on an idle SSE stream this often.
+        retry_ms: The `retry:` hint for `EventSource` reconnects.
+    """
+
+    api_keys: tuple[str, ...] = field(default_factory=lambda: _env_list("AGENTCHAT_API_KEYS"))
+    token_secret: str | None = field(
+        default_factory=lambda: os.environ.get("AGENTCHAT_TOKEN_SECRET") or None
+    )
+    default_agent: str | None = field(
+        default_factory=lambda: os.environ.get("AGENTCHAT_GATEWAY_AGENT") or None
+    )
+    cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: _env_list("AGENTCHAT_CORS_ORIGINS")
+    )
+    max_body_bytes: int = 1024 * 1024
+    keepalive_seconds: float = 15.0
+    retry_ms: int = 2000
+    max_token_ttl: int = 7 * 24 * 3600
+
+    def check_host(self, host: str) -> None:
+        """Refuse to serve an open gateway beyond this machine."""
+        if self.api_keys:
+            return
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConfigurationError(
+                f"refusing to listen on {host} without API keys: set AGENTCHAT_API_KEYS"
+                " (comma-separated), or listen on 127.0.0.1"
+            )
+
+
+class Gateway:
+    """What every route shares: settings, auth, and per-loop connections."""
+
+    def __init__(self, settings: Settings, config: GatewayConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.auth = Auth(config.api_keys, config.token_secret)
+        self._store: StreamStore | None = None
+        self.draining = False
+        """Set on SIGTERM. The listener closes at once (health checks then fail to connect);
+        requests on connections still open see `/readyz` answer `503`."""
+
+    async def store(self) -> StreamStore:
+        redis = await get_redis(self.settings)
+        if self._store is None or self._store.redis is not redis:
+            self._store = StreamStore(redis)
+        return self._store
+
+    def chat(self, chat_id: str, agent: str | None = None, **options: Any) -> AgentChat:
+        # Control calls (stop, close, answers) never start a run, so they need no agent name.
+        return AgentChat(agent or "-", chat_id, settings=self.settings, **options)
+
+    async def running(self, chat_id: str) -> bool:
+        """Whether the chat's workflow run is open (False when it ended or never existed)."""
+        client = await get_temporal(self.settings)
+        try:
+            description = await client.get_workflow_handle(workflow_id_for(chat_id)).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def agent_of(self, chat_id: str, requested: str | None, principal: Principal) -> str:
+        """The agent a request talks to: named by it, its token, the chat, or the default."""
+        principal.check_agent(requested)
+        agent = requested or principal.agent
+        if agent is None:
+            status = await self.chat(chat_id).status()
+            agent = status.agent if status is not None else self.config.default_agent
+        if agent is None:
+            raise ApiError(
+                422,
+                "InvalidRequestError",
+                "name the agent: a new chat needs 'agent' in the body (or ?agent=)",
+                ["agent"],
+            )
+        principal.check_agent(agent)
+        return agent
+
+
+# -- request-scoped dependencies ----------------------------------------------------------------
+
+#: The error answers every authenticated route documents.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 410, 413, 422, 503, 504)
+}
+
+ChatId = Annotated[str, Path(pattern=CHAT_ID_PATTERN, description="The chat id.")]
+LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The app's `Gateway` (`create_app` puts it on `app.state`)."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def caller(request: Request) -> Principal:
+    """Who sent the request; raises `ApiError(401)` without a valid credential."""
+    return gateway_of(request).auth.authenticate(request)
+
+
+async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
+    """The caller, checked against the chat of the path, which it binds to the log context."""
+    # Async so it runs in the request's task: the log context then covers the handler and
+    # its SSE response, which runs in child tasks of the request's.
+    bind_log_context(chat_id=chat_id)
+    principal = caller(request)
+    principal.check_chat(chat_id)
+    return principal
+
+
+Gw = Annotated[Gateway, Depends(gateway_of)]
+ChatCaller = Annotated[Principal, Depends(chat_caller)]

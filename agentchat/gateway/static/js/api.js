@@ -1,0 +1,78 @@
+// The gateway's native API over fetch: JSON in and out, errors as ApiError.
+
+import { config } from './config.js';
+
+/** A refused or failed call: `type` is the gateway's error type, `status` the HTTP status. */
+export class ApiError extends Error {
+  constructor(type, message, status) {
+    super(message);
+    this.type = type;
+    this.status = status;
+  }
+}
+
+export async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (config.token) headers.Authorization = `Bearer ${config.token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch (err) {
+    throw new ApiError('NetworkError', `Could not reach the gateway (${err.message}).`, 0);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const e = data && data.error;
+    throw new ApiError(
+      (e && e.type) || `HTTP ${response.status}`,
+      (e && e.message) || text.slice(0, 300) || response.statusText,
+      response.status,
+    );
+  }
+  return data;
+}
+
+/** The chat: its agent, status, transcript and the cursor to follow on from. */
+export function getChat() {
+  return api('GET', config.base);
+}
+
+/** Send a message; answers with the acknowledgement (`after`: the cursor before its turn). */
+export function sendMessage(text, messageId) {
+  const body = { agent: config.agent, message: text, message_id: messageId };
+  return api('POST', `${config.base}/messages`, body);
+}
+
+/** Steer the running turn (`injected: false` when it runs as the next turn instead). */
+export function steerTurn(text, messageId) {
+  const body = { agent: config.agent, message: text, message_id: messageId };
+  return api('POST', `${config.base}/steer`, body);
+}
+
+/** Stop the running answer; `turn` is null when none ran. */
+export function stopTurn() {
+  return api('POST', `${config.base}/stop`, {});
+}
+
+/** The URL of the chat's event stream, after a cursor (EventSource cannot send headers). */
+export function eventsUrl(after) {
+  const query = new URLSearchParams();
+  if (after) query.set('after', after);
+  if (config.token) query.set('token', config.token);
+  const q = query.toString();
+  return q ? `${config.base}/events?${q}` : `${config.base}/events`;
+}

@@ -1,0 +1,106 @@
+// The composer: send while the chat is idle; while it answers, steer it or stop it.
+
+import { sendMessage, steerTurn, stopTurn } from './api.js';
+import { config, newChatId } from './config.js';
+import { followSent } from './events.js';
+import { els, flush, hideError, scrollToBottom, showError, updateComposer } from './render.js';
+import { awaitTurn, messages, state, steers, turnActive } from './state.js';
+import { addSentMessage, removeMessage } from './thread.js';
+
+/** Wire the input box, its buttons and the "New chat" link. */
+export function installComposer() {
+  els.input.addEventListener('input', autosize);
+  els.input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      els.form.requestSubmit();
+    }
+  });
+
+  els.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = els.input.value.trim();
+    if (!text) return;
+    els.input.value = '';
+    autosize();
+    if (turnActive()) steer(text);
+    else send(text);
+  });
+
+  els.stop.addEventListener('click', stop);
+
+  els.newChat.addEventListener('click', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams(config.params);
+    next.set('chat', newChatId());
+    location.search = `?${next}`;
+  });
+}
+
+function autosize() {
+  els.input.style.height = 'auto';
+  els.input.style.height = `${Math.min(els.input.scrollHeight, 220)}px`;
+}
+
+/** Put a refused message back in the input box (unless the user typed something since). */
+function giveBack(text) {
+  els.input.value = els.input.value || text;
+  autosize();
+}
+
+async function send(text) {
+  hideError();
+  const id = `msg-${newChatId()}`;
+  addSentMessage(id, text);
+  scrollToBottom();
+  awaitTurn();
+  updateComposer();
+  try {
+    const ack = await sendMessage(text, id);
+    followSent(ack && ack.after);
+  } catch (err) {
+    showError(err);
+    removeMessage(id);
+    state.awaitingTurn = false;
+    giveBack(text);
+    updateComposer();
+    flush();
+  }
+}
+
+async function steer(text) {
+  hideError();
+  const id = `msg-${newChatId()}`;
+  steers.set(id, { text, injected: false });
+  try {
+    const ack = await steerTurn(text, id);
+    if (ack && ack.injected === false && !messages.has(id)) {
+      // No step left to take it: it runs as the next turn. Show it as a queued message.
+      addSentMessage(id, text, true);
+      awaitTurn();
+      updateComposer();
+    }
+  } catch (err) {
+    steers.delete(id);
+    showError(err);
+    giveBack(text);
+  }
+}
+
+async function stop() {
+  hideError();
+  state.stopping = true;
+  updateComposer();
+  try {
+    const answer = await stopTurn();
+    if (!answer || answer.turn == null) {
+      // Nothing was running (the turn had not started or already ended).
+      state.awaitingTurn = false;
+      state.stopping = false;
+    }
+  } catch (err) {
+    state.stopping = false;
+    showError(err);
+  }
+  updateComposer();
+}

@@ -1,0 +1,383 @@
+// Drawing the page: the message list (batched to one paint per frame), the header, the
+// connection badge, the composer's mode and the error banner. Every DOM write is here.
+
+import { config } from './config.js';
+import { isToolPart } from './fold.js';
+import { state, steers, turnActive } from './state.js';
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+export const els = {
+  list: $('[data-testid="message-list"]'),
+  scroller: $('[data-testid="scroller"]'),
+  empty: $('[data-testid="empty-state"]'),
+  emptyAgent: $('.empty-agent'),
+  form: $('[data-testid="composer"]'),
+  input: $('[data-testid="composer-input"]'),
+  send: $('[data-testid="send-button"]'),
+  steer: $('[data-testid="steer-button"]'),
+  stop: $('[data-testid="stop-button"]'),
+  hint: $('[data-testid="composer-hint"]'),
+  banner: $('[data-testid="error-banner"]'),
+  bannerType: $('.banner-type'),
+  bannerMessage: $('.banner-message'),
+  bannerClose: $('[data-testid="error-dismiss"]'),
+  agentName: $('[data-testid="agent-name"]'),
+  chatIdLabel: $('[data-testid="chat-id"]'),
+  conn: $('[data-testid="connection"]'),
+  connLabel: $('.conn-label'),
+  newChat: $('[data-testid="new-chat"]'),
+};
+
+// -- the error banner --------------------------------------------------------------------------
+
+export function showError(err) {
+  const type = err && err.type ? err.type : 'Error';
+  const message = err && err.message ? err.message : String(err);
+  els.bannerType.textContent = type;
+  els.bannerMessage.textContent = message;
+  els.banner.hidden = false;
+}
+
+export function hideError() {
+  els.banner.hidden = true;
+}
+
+// -- batching ----------------------------------------------------------------------------------
+
+const dirty = new Set();
+let flushScheduled = false;
+
+/** Redraw `msg` with the next paint. */
+export function markDirty(msg) {
+  dirty.add(msg);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  // requestAnimationFrame batches a burst of chunks into one paint; the timeout covers
+  // background tabs, where animation frames do not run.
+  requestAnimationFrame(flush);
+  setTimeout(flush, 120);
+}
+
+/** Redraw what changed now. */
+export function flush() {
+  if (!flushScheduled) return;
+  flushScheduled = false;
+  const stick = nearBottom();
+  for (const msg of dirty) renderMessage(msg);
+  dirty.clear();
+  els.empty.hidden = els.list.children.length > 0;
+  if (stick) scrollToBottom();
+}
+
+function nearBottom() {
+  const s = els.scroller;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+}
+
+export function scrollToBottom() {
+  els.scroller.scrollTop = els.scroller.scrollHeight;
+}
+
+// -- messages ----------------------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else if (key.startsWith('data-') || key.startsWith('aria-') || key === 'role' || key === 'title')
+      el.setAttribute(key, value === true ? '' : String(value));
+    else el[key] = value;
+  }
+  for (const child of children) if (child != null) el.append(child);
+  return el;
+}
+
+/** The message's list item, made on first use (the caller places it in the list). */
+export function ensureElement(msg) {
+  if (msg.el) return msg.el;
+  const body = h('div', { class: 'body' });
+  const el = h(
+    'li',
+    { class: `msg msg-${msg.role}`, 'data-testid': 'message' },
+    msg.role === 'assistant' ? h('div', { class: 'avatar', 'aria-hidden': 'true' }) : null,
+    h('div', { class: 'bubble' }, body),
+  );
+  el._body = body;
+  msg.el = el;
+  return el;
+}
+
+/** Append the message's element to the list. */
+export function appendMessage(msg) {
+  els.list.appendChild(ensureElement(msg));
+}
+
+function renderMessage(msg) {
+  const el = ensureElement(msg);
+  el.dataset.role = msg.role;
+  el.dataset.messageId = msg.id;
+  el.dataset.status = msg.status;
+  el.classList.toggle('pending', msg.pending);
+  el.classList.toggle('is-steer', msg.steer);
+  const body = el._body;
+  const nodes = [];
+  const visible = msg.parts.filter(shownPart);
+  for (const part of visible) nodes.push(renderPart(body, part, msg));
+  if (msg.role === 'assistant') {
+    if (msg.status === 'streaming' && !visible.some((p) => p.type === 'text' && p.text)) {
+      nodes.push(keep(body, 'typing', () => h('div', { class: 'typing', 'aria-label': 'thinking' },
+        h('span'), h('span'), h('span'))));
+    }
+    if (msg.status === 'stopped') {
+      nodes.push(keep(body, 'status-stopped', () =>
+        h('div', { class: 'status-line stopped', 'data-testid': 'message-stopped' }, 'Stopped')));
+    }
+    if (msg.status === 'failed' || msg.error) {
+      const node = keep(body, 'status-failed', () =>
+        h('div', { class: 'status-line failed', 'data-testid': 'message-error' }));
+      node.textContent = msg.error ? `Failed: ${msg.error}` : 'The answer failed.';
+      nodes.push(node);
+    }
+  }
+  if (msg.steer && msg.role === 'user') {
+    nodes.unshift(keep(body, 'steer-tag', () => h('div', { class: 'steer-tag' }, 'steer')));
+  }
+  arrange(body, nodes);
+}
+
+/** Put `nodes` in order as `parent`'s children, dropping the children not among them. */
+function arrange(parent, nodes) {
+  let cursor = parent.firstChild;
+  for (const node of nodes) {
+    if (node !== cursor) parent.insertBefore(node, cursor);
+    else cursor = cursor.nextSibling;
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
+function keep(body, key, make) {
+  for (const child of body.children) if (child._key === key) return child;
+  const node = make();
+  node._key = key;
+  return node;
+}
+
+function shownPart(part) {
+  if (!part || typeof part !== 'object') return false;
+  const type = part.type || '';
+  if (type === 'text') return Boolean(part.text) || part.state === 'streaming';
+  if (type === 'reasoning') return Boolean(part.text);
+  if (isToolPart(part)) return true;
+  if (type === 'data-steer') return true;
+  if (type === 'source-url') return true;
+  return false; // step-start, other data-* parts, files
+}
+
+function nodeFor(body, part, make) {
+  for (const child of body.children) if (child._part === part) return child;
+  const node = make();
+  node._part = part;
+  return node;
+}
+
+function renderPart(body, part, msg) {
+  const type = part.type;
+  if (type === 'text') {
+    const node = nodeFor(body, part, () => h('div', { class: 'text', 'data-testid': 'message-text' }));
+    if (node.textContent !== part.text) node.textContent = part.text;
+    node.classList.toggle('live', msg.status === 'streaming' && part.state === 'streaming');
+    return node;
+  }
+  if (type === 'reasoning') {
+    const node = nodeFor(body, part, () =>
+      h('details', { class: 'reasoning' }, h('summary', {}, 'Reasoning'), h('div', { class: 'reasoning-text' })));
+    node.lastChild.textContent = part.text;
+    return node;
+  }
+  if (type === 'data-steer') {
+    const node = nodeFor(body, part, () =>
+      h('div', { class: 'note steer-note', 'data-testid': 'steer-note' },
+        h('span', { class: 'note-icon', 'aria-hidden': 'true' }, '↪'),
+        h('span', { class: 'note-label' }, 'Steered'),
+        h('span', { class: 'note-text' })));
+    const data = part.data || {};
+    const local = steers.get(part.id);
+    node.lastChild.textContent = data.text || local?.text || '';
+    return node;
+  }
+  if (type === 'source-url') {
+    const node = nodeFor(body, part, () => h('a', { class: 'source', target: '_blank', rel: 'noopener' }));
+    node.href = part.url;
+    node.textContent = part.title || part.url;
+    return node;
+  }
+  return renderTool(body, part, msg);
+}
+
+// -- tool cards --------------------------------------------------------------------------------
+
+function toolName(part) {
+  return (part.type === 'dynamic-tool' ? part.toolName : part.type.slice(5)) || 'tool';
+}
+
+/** A sub-agent's answer so far: a UIMessage as a (preliminary) tool output. */
+function isSnapshot(value) {
+  return Boolean(value && typeof value === 'object' && Array.isArray(value.parts) && value.role);
+}
+
+function subAgentName(name) {
+  return name.startsWith('ask_') ? name.slice(4) : name;
+}
+
+function pretty(value) {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value, null, 2);
+  } catch {
+    return String(value);
+  }
+}
+
+function snapshotText(snapshot) {
+  return snapshot.parts
+    .filter((p) => p && p.type === 'text')
+    .map((p) => p.text || '')
+    .join('');
+}
+
+function renderTool(body, part, msg) {
+  const card = nodeFor(body, part, () => {
+    const node = h('details', { class: 'tool', 'data-testid': 'tool-card' });
+    node.open = true;
+    node.append(
+      h('summary', { class: 'tool-head' },
+        h('span', { class: 'tool-icon', 'aria-hidden': 'true' }),
+        h('span', { class: 'tool-name', 'data-testid': 'tool-name' }),
+        h('span', { class: 'tool-state', 'data-testid': 'tool-state' })),
+      h('div', { class: 'tool-body' }),
+    );
+    return node;
+  });
+  const name = toolName(part);
+  const snapshot = isSnapshot(part.output) ? part.output : null;
+  const subAgent = Boolean(snapshot) || name.startsWith('ask_');
+  const running = msg.status === 'streaming';
+  let stateLabel;
+  let toolState;
+  if (part.state === 'output-error') {
+    toolState = 'error';
+    stateLabel = 'error';
+  } else if (part.state === 'output-denied') {
+    toolState = 'error';
+    stateLabel = 'denied';
+  } else if (part.state === 'approval-requested') {
+    toolState = 'waiting';
+    stateLabel = 'awaiting approval';
+  } else if (part.state === 'output-available' && !part.preliminary) {
+    toolState = 'done';
+    stateLabel = 'done';
+  } else if (running) {
+    toolState = 'running';
+    stateLabel = subAgent ? `${subAgentName(name)} is working…` : 'running…';
+  } else {
+    toolState = 'interrupted';
+    stateLabel = msg.status === 'stopped' ? 'stopped' : 'no result';
+  }
+  card.dataset.toolName = name;
+  card.dataset.state = toolState;
+  card.dataset.toolState = part.state || '';
+  card.querySelector('.tool-name').textContent = name;
+  card.querySelector('.tool-state').textContent = stateLabel;
+
+  const sections = [];
+  const toolBody = card.querySelector('.tool-body');
+  // Until the whole input arrives, what has streamed of it.
+  const input = part.input != null ? pretty(part.input) : msg.fold.inputText(part);
+  if (input) sections.push(section(toolBody, 'input', 'Input', input));
+  const final = part.state === 'output-available' && !part.preliminary;
+  if (snapshot && !final) {
+    const text = snapshotText(snapshot);
+    const node = keep(toolBody, 'progress', () =>
+      h('div', { class: 'tool-section progress', 'data-testid': 'tool-progress' },
+        h('div', { class: 'tool-label' }),
+        h('div', { class: 'progress-text' })));
+    node.firstChild.textContent = running
+      ? `${subAgentName(name)} is working…` : `${subAgentName(name)} (interrupted)`;
+    node.lastChild.textContent = text;
+    node.classList.toggle('live', Boolean(part.preliminary) && running);
+    sections.push(node);
+  }
+  if (final) {
+    const label = subAgent ? `${subAgentName(name)} answered` : 'Output';
+    const node = section(toolBody, 'output', label, pretty(part.output));
+    node.classList.toggle('prose', subAgent && typeof part.output === 'string');
+    sections.push(node);
+  }
+  if (part.state === 'output-error' || part.state === 'output-denied') {
+    sections.push(section(toolBody, 'error', 'Error', part.errorText || 'denied'));
+  }
+  arrange(toolBody, sections);
+  return card;
+}
+
+function section(parent, key, label, text) {
+  const node = keep(parent, key, () =>
+    h('div', { class: `tool-section ${key}`, 'data-testid': `tool-${key}` },
+      h('div', { class: 'tool-label' }, label),
+      h('pre', { class: 'tool-pre' })));
+  node.firstChild.textContent = label;
+  const pre = node.lastChild;
+  if (pre.textContent !== text) pre.textContent = text;
+  return node;
+}
+
+// -- chrome: header, connection, composer ------------------------------------------------------
+
+export function renderChrome() {
+  const { chatId, agent } = config;
+  els.newChat.hidden = Boolean(config.token); // a token opens its own chat only
+  els.agentName.textContent = agent;
+  els.emptyAgent.textContent = agent;
+  els.chatIdLabel.textContent = chatId.length > 14 ? `${chatId.slice(0, 8)}…` : chatId;
+  els.chatIdLabel.title = `Chat ${chatId}`;
+  els.empty.hidden = els.list.children.length > 0;
+  updateComposer();
+}
+
+const CONNECTION_LABELS = {
+  open: 'live',
+  connecting: 'connecting',
+  offline: 'reconnecting',
+  idle: 'ready',
+  closed: 'closed',
+};
+
+/** Show the event stream's state: open, connecting, offline, idle or closed. */
+export function setConnection(connection) {
+  const label = CONNECTION_LABELS[connection] || connection;
+  els.conn.dataset.state = connection;
+  els.connLabel.textContent = label;
+  els.conn.title = `Event stream: ${label}`;
+}
+
+/** The composer sends while the chat is idle, and steers or stops while it answers. */
+export function updateComposer() {
+  const active = turnActive();
+  els.form.dataset.mode = active ? 'steer' : 'send';
+  els.send.hidden = active;
+  els.steer.hidden = !active;
+  els.stop.hidden = !active;
+  els.stop.disabled = state.stopping;
+  els.input.placeholder = active ? 'Steer the answer… (Enter to steer)' : `Message ${config.agent}…`;
+  els.hint.textContent = active
+    ? 'The agent is answering: what you type now steers it · Stop ends the answer'
+    : 'Enter to send · Shift+Enter for a new line';
+}

@@ -1,0 +1,277 @@
+// The conversation, updated from the transcript and from the stream's envelopes.
+//
+// Assistant messages are keyed by their turn's messageId; their chunks go through fold.js,
+// with each part tagged by its producer so that a retried attempt replaces its own output.
+
+import { getChat } from './api.js';
+import { config } from './config.js';
+import { appendMessage, els, ensureElement, markDirty, updateComposer } from './render.js';
+import { Msg, messages, runningTurns, state, steers, turnMessages } from './state.js';
+
+// -- the transcript ----------------------------------------------------------------------------
+
+/** Whether the chat (GET /v1/chats/{id}) has a turn running. */
+export function chatRunning(chat) {
+  const status = chat.status;
+  if (status && typeof status === 'object') return status.active_turn != null;
+  return ['running', 'active', 'busy', 'streaming'].includes(String(status || '').toLowerCase());
+}
+
+/** Whether the chat is closed for good. */
+export function chatClosed(chat) {
+  return chat.status === 'closed' || chat.status?.closed === true;
+}
+
+/** Redraw the conversation as the transcript has it (keeping messages not yet in it). */
+export function applyTranscript(chat) {
+  const list = Array.isArray(chat.messages) ? chat.messages : [];
+  state.chatKnown = list.length > 0 || Boolean(chat.agent) || chatRunning(chat);
+  if (!config.urlAgent && chat.agent) config.agent = chat.agent;
+  state.resumeAfter = chat.resume_after || chat.resumeAfter || null;
+  const running = chatRunning(chat);
+  const order = [];
+  let lastAssistant = null;
+  for (const raw of list) {
+    if (!raw || !raw.id || (raw.role !== 'user' && raw.role !== 'assistant')) continue;
+    let msg = messages.get(raw.id);
+    if (!msg) {
+      msg = new Msg(raw.id, raw.role);
+      messages.set(raw.id, msg);
+    }
+    msg.setParts(raw.parts);
+    msg.pending = false;
+    if (raw.role === 'assistant') {
+      const meta = raw.metadata || {};
+      msg.status = meta.status === 'stopped' || meta.status === 'failed' ? meta.status : 'completed';
+      msg.error = meta.error || null;
+      lastAssistant = msg;
+    }
+    order.push(msg);
+  }
+  if (running && lastAssistant && lastAssistant === order[order.length - 1]) {
+    lastAssistant.status = 'streaming'; // the active turn: the stream will complete it
+  }
+  // Messages this page sent that the transcript does not have yet (queued) stay, after it.
+  const inTranscript = new Set(order.map((m) => m.id));
+  for (const msg of messages.values()) {
+    if (!inTranscript.has(msg.id) && msg.role === 'user' && msg.pending) order.push(msg);
+  }
+  for (const [id, msg] of [...messages]) {
+    if (!order.includes(msg)) {
+      msg.el?.remove();
+      messages.delete(id);
+    }
+  }
+  for (const msg of order) {
+    appendMessage(msg); // (re)order as the transcript says
+    markDirty(msg);
+  }
+}
+
+// -- messages this page sends ------------------------------------------------------------------
+
+/** Show a message this page sent, pending until its turn starts. */
+export function addSentMessage(id, text, steer = false) {
+  const msg = new Msg(id, 'user');
+  msg.setParts([{ type: 'text', text }]);
+  msg.pending = true;
+  msg.steer = steer;
+  messages.set(id, msg);
+  appendMessage(msg);
+  markDirty(msg);
+  return msg;
+}
+
+/** Take a message off the page (the gateway refused it). */
+export function removeMessage(id) {
+  messages.get(id)?.el?.remove();
+  messages.delete(id);
+}
+
+// -- the stream's envelopes --------------------------------------------------------------------
+
+/** Apply one envelope of the chat's stream (`resync` is the stream's own business). */
+export function handleEnvelope(env) {
+  switch (env.k) {
+    case 'turn-start':
+      onTurnStart(env);
+      break;
+    case 'chunk':
+      onChunk(env);
+      break;
+    case 'attempt-start':
+      onAttemptStart(env);
+      break;
+    case 'input':
+      onInput(env);
+      break;
+    case 'turn-end':
+      onTurnEnd(env.turn, env.status || 'completed', env.error || env.errorText);
+      break;
+    case 'settled':
+      onSettled(env);
+      break;
+    default:
+      break; // accepted, and kinds this page does not know
+  }
+}
+
+function onTurnStart(env) {
+  const id = env.messageId || `turn-${env.turn}`;
+  let msg = messages.get(id);
+  if (!msg) {
+    msg = new Msg(id, 'assistant');
+    messages.set(id, msg);
+  }
+  msg.setParts([]); // a replay of an existing message replaces it
+  msg.status = 'streaming';
+  msg.error = null;
+  turnMessages.set(env.turn, id);
+  runningTurns.add(env.turn);
+  state.awaitingTurn = false;
+  const user = env.userMessageId ? ensureUserMessage(env.userMessageId, env.trigger) : null;
+  ensureElement(msg);
+  const anchor = user ? user.el : null;
+  if (anchor && anchor.nextSibling !== msg.el) anchor.after(msg.el);
+  else if (!anchor && !msg.el.isConnected) els.list.appendChild(msg.el);
+  markDirty(msg);
+  updateComposer();
+}
+
+function ensureUserMessage(id, trigger) {
+  let user = messages.get(id);
+  if (user) {
+    if (user.pending) {
+      user.pending = false;
+      markDirty(user);
+    }
+    return user;
+  }
+  // A message this page did not show: a steer that became its own turn, or another client's.
+  user = new Msg(id, 'user');
+  const local = steers.get(id);
+  if (local) {
+    user.setParts([{ type: 'text', text: local.text }]);
+    user.steer = true;
+  } else {
+    user.steer = trigger === 'steer';
+    fetchMissingText(user);
+  }
+  messages.set(id, user);
+  appendMessage(user);
+  markDirty(user);
+  return user;
+}
+
+async function fetchMissingText(user) {
+  try {
+    const chat = await getChat();
+    const found = (chat?.messages || []).find((m) => m.id === user.id);
+    if (found && !user.parts.length) {
+      user.setParts(found.parts);
+      markDirty(user);
+    }
+  } catch {
+    // the next transcript load shows it
+  }
+}
+
+function messageForTurn(turn, chunk) {
+  let id = turnMessages.get(turn);
+  if (!id && chunk && chunk.type === 'start' && chunk.messageId) id = chunk.messageId;
+  if (!id) {
+    // Joined mid-turn without its start: continue the transcript's newest assistant message.
+    const last = [...els.list.children].reverse().find((el) => el.dataset.role === 'assistant');
+    id = last ? last.dataset.messageId : `turn-${turn}`;
+  }
+  turnMessages.set(turn, id);
+  let msg = messages.get(id);
+  if (!msg) {
+    msg = new Msg(id, 'assistant');
+    messages.set(id, msg);
+    appendMessage(msg);
+  }
+  if (!runningTurns.has(turn) && msg.status === 'streaming') runningTurns.add(turn);
+  return msg;
+}
+
+function onChunk(env) {
+  const chunk = env.c;
+  if (!chunk || typeof chunk !== 'object') return;
+  const msg = messageForTurn(env.turn, chunk);
+  const producer = String(env.p || '');
+  const attempt = Number(env.a || 1);
+  if (attempt < (msg.attempts.get(producer) || 0)) return; // a superseded attempt's write
+  msg.attempts.set(producer, attempt);
+  msg.fold.apply(chunk, producer);
+  if (chunk.type === 'error') msg.error = msg.fold.errorText || 'error';
+  markDirty(msg);
+}
+
+function onAttemptStart(env) {
+  const id = turnMessages.get(env.turn);
+  const msg = id && messages.get(id);
+  if (!msg) return;
+  const producer = String(env.p || '');
+  msg.attempts.set(producer, Number(env.a || 1));
+  msg.fold.reset(producer); // the retried step writes its parts again
+  markDirty(msg);
+}
+
+function onInput(env) {
+  if (env.kind !== 'steer') return;
+  const local = steers.get(env.messageId);
+  if (local) {
+    local.injected = true;
+    local.state = env.state || 'injected';
+  }
+  const id = turnMessages.get(env.turn);
+  const msg = id && messages.get(id);
+  if (!msg) return;
+  // The data-steer part that follows carries the text (fold.js replaces this one by id);
+  // until then show what we know.
+  if (!msg.fold.find((p) => p.type === 'data-steer' && p.id === env.messageId)) {
+    const part = { type: 'data-steer', id: env.messageId, data: { text: local?.text || '' } };
+    msg.fold.addPart(part, String(env.p || ''));
+  }
+  markDirty(msg);
+}
+
+function onTurnEnd(turn, status, error) {
+  runningTurns.delete(turn);
+  const id = turnMessages.get(turn);
+  const msg = id && messages.get(id);
+  if (msg) {
+    msg.status = ['completed', 'stopped', 'failed'].includes(status) ? status : 'completed';
+    if (error) msg.error = String(error);
+    msg.fold.close();
+    markDirty(msg);
+  }
+  if (!runningTurns.size) state.stopping = false;
+  updateComposer();
+}
+
+function onSettled(env) {
+  const message = env.message;
+  if (message && message.id) {
+    let msg = messages.get(message.id);
+    if (!msg) {
+      msg = new Msg(message.id, 'assistant');
+      messages.set(message.id, msg);
+      appendMessage(msg);
+    }
+    msg.setParts(message.parts);
+    turnMessages.set(env.turn, message.id);
+    const meta = message.metadata || {};
+    onTurnEnd(env.turn, meta.status || 'completed', meta.error);
+  } else {
+    onTurnEnd(env.turn, 'completed');
+  }
+}
+
+/** A turn ended while this page could not hear it: forget what it waited for. */
+export function forgetRunningTurns() {
+  runningTurns.clear();
+  state.awaitingTurn = false;
+  updateComposer();
+}
