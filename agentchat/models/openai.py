@@ -121,11 +121,9 @@ class OpenAIModel:
             await client.close()  # on another loop its connections went with that loop
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        openai = self._openai
         messages: Any = to_chat_messages(request.instructions, request.messages)
         finish = "stop"
-        usage_in: int | None = None
-        usage_out: int | None = None
+        usage: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         if request.tools:
             extra["tools"] = [
@@ -139,8 +137,7 @@ class OpenAIModel:
                 }
                 for t in request.tools
             ]
-        # Tool calls stream as fragments keyed by index: id and name first, then arguments.
-        calls: dict[int, list[str]] = {}
+        calls = _ToolCallFragments()
         try:
             # The SDK sends and checks the request; its per-chunk pydantic models cost more CPU
             # than everything else a streaming step does (profiled: ~40% of a busy worker), so
@@ -163,49 +160,75 @@ class OpenAIModel:
                     event = orjson.loads(data)
                     if event.get("error"):
                         raise _Retryable(f"{self.name} failed mid-stream: {event['error']}")
-                    usage = event.get("usage")
-                    if usage:
-                        usage_in = usage.get("prompt_tokens")
-                        usage_out = usage.get("completion_tokens")
+                    usage = event.get("usage") or usage
                     for choice in event.get("choices") or ():
                         delta = choice.get("delta") or {}
                         content = delta.get("content")
                         if content:
                             yield TextDelta(content)
                         for call in delta.get("tool_calls") or ():
-                            function = call.get("function") or {}
-                            index = call.get("index", 0)
-                            slot = calls.get(index)
-                            if slot is None:
-                                slot = calls[index] = [
-                                    call.get("id") or f"call_{uuid.uuid4().hex[:16]}",
-                                    function.get("name") or "",
-                                    "",
-                                ]
-                                yield ToolCallStart(slot[0], slot[1])
-                            arguments = function.get("arguments")
-                            if arguments:
-                                slot[2] += arguments
-                                yield ToolCallDelta(slot[0], arguments)
+                            for fragment in calls.feed(call):
+                                yield fragment
                         if choice.get("finish_reason"):
                             finish = _FINISH.get(choice["finish_reason"], "other")
-        except openai.APIStatusError as exc:
+        except Exception as exc:
+            raise self._failure(exc) from None
+        for call_id, name, arguments in calls.complete():
+            yield ToolCall(call_id, name, arguments)
+        yield StepFinish(
+            finish,
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+        )
+
+    def _failure(self, exc: Exception) -> Exception:
+        """What a failed request becomes: a refusal fails the turn, the rest are retried."""
+        openai = self._openai
+        if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             if 400 <= status < 500 and status not in (408, 409, 429):
-                raise ModelRequestError(
+                return ModelRequestError(
                     f"{self.name} refused the request ({status}): {exc.message}",
                     status_code=status,
-                ) from None
-            raise _Retryable(
+                )
+            return _Retryable(
                 f"{self.name} failed ({status}): {exc.message}", _retry_after(exc.response)
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise _Retryable(f"{self.name} unreachable: {exc}") from None
-        except _TRANSPORT_ERRORS as exc:  # the SDK wraps errors before the stream, not in it
-            raise _Retryable(f"{self.name} stream broke off: {exc}") from None
-        for call_id, name, arguments in calls.values():
-            yield ToolCall(call_id, name, arguments)
-        yield StepFinish(finish, input_tokens=usage_in, output_tokens=usage_out)
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return _Retryable(f"{self.name} unreachable: {exc}")
+        if isinstance(exc, _TRANSPORT_ERRORS):  # the SDK wraps errors before the stream only
+            return _Retryable(f"{self.name} stream broke off: {exc}")
+        return exc
+
+
+class _ToolCallFragments:
+    """Tool calls stream as fragments keyed by index: id and name first, then arguments."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}
+
+    def feed(self, call: dict[str, Any]) -> list[ModelEvent]:
+        """The events one fragment makes: the call's start the first time, then its text."""
+        events: list[ModelEvent] = []
+        function = call.get("function") or {}
+        index = call.get("index", 0)
+        slot = self._calls.get(index)
+        if slot is None:
+            slot = self._calls[index] = [
+                call.get("id") or f"call_{uuid.uuid4().hex[:16]}",
+                function.get("name") or "",
+                "",
+            ]
+            events.append(ToolCallStart(slot[0], slot[1]))
+        arguments = function.get("arguments")
+        if arguments:
+            slot[2] += arguments
+            events.append(ToolCallDelta(slot[0], arguments))
+        return events
+
+    def complete(self) -> list[tuple[str, str, str]]:
+        """(id, name, arguments) of every call, in the order the model began them."""
+        return [(slot[0], slot[1], slot[2]) for slot in self._calls.values()]
 
 
 def _http_client(openai: Any) -> Any:
