@@ -1,5 +1,27 @@
-"""Deterministic workflow code. Nothing here does I/O: it all goes through activities."""
+"""Deterministic workflow code. Nothing here does I/O: it all goes through activities.
 
-from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
+`ChatWorkflow` and `workflow_id_for` are imported on first use, so the pure modules of this
+package (`_inbox`) can be imported, and unit-tested, without loading `temporalio`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
 
 __all__ = ["ChatWorkflow", "workflow_id_for"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module("agentchat.workflows.chat"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

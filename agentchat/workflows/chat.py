@@ -4,6 +4,10 @@ Input arrives as updates (`send`, `steer`, `stop`, `close`, `preload`); each tur
 `turn_start` record, one or more LLM step activities, and a `turn_end` record. State lives in
 one `ChatState` that continue-as-new carries and that the run returns when it ends, so a later
 message can restore the conversation in a new run.
+
+What becomes of each input (a new turn, a resend, a refusal, an interruption, a steer joining
+the running turn) and what the run loop does next are decided by the pure functions of
+`agentchat.workflows._inbox`; this module does the Temporal side of each decision.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentchat.errors import InvalidMessageError
     from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
@@ -28,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         CloseAck,
         CloseChatsInput,
         CloseInput,
+        InputKind,
         OpenChatInput,
         OpenChatResult,
         PreloadAck,
@@ -48,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         TurnStatus,
         TurnStopInput,
     )
-    from agentchat.protocol.limits import check_user_message
     from agentchat.protocol.messages import UIMessage, fold_digest
     from agentchat.protocol.names import (
         CLOSE_CHATS,
@@ -59,14 +62,12 @@ with workflow.unsafe.imports_passed_through():
         TURN_END,
         TURN_START,
     )
+    from agentchat.workflows import _inbox
+    from agentchat.workflows._inbox import Move, Rejection, StepEnd, Verdict
     from agentchat.workflows.tool_calls import ToolCalls
 
 __all__ = ["ChatWorkflow", "workflow_id_for"]
 
-MAX_REMEMBERED_MESSAGE_IDS = 2000
-"""Message ids remembered for idempotent sends (carried across continue-as-new)."""
-MAX_UPDATES_PER_RUN = 500
-"""Temporal allows 2,000 updates per run and slows down well before; continue-as-new early."""
 STOP_GRACE = timedelta(seconds=2)
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
 _NOT_CACHED = "\0transcript-not-cached"
@@ -98,8 +99,9 @@ def workflow_id_for(chat_id: str) -> str:
     return f"chat:{chat_id}"
 
 
-def _reject(error: type[Exception], message: str) -> ApplicationError:
-    return ApplicationError(message, type=error.__name__, non_retryable=True)
+def _refuse(rejection: Rejection) -> ApplicationError:
+    """A decision's refusal, as Temporal carries it to the caller."""
+    return ApplicationError(rejection.message, type=rejection.error.__name__, non_retryable=True)
 
 
 @workflow.defn(name="agentchat.Chat")
@@ -117,9 +119,9 @@ class ChatWorkflow:
         self.updates = 0
         self.idle = False
         self.stepping: int | None = None
+        """The turn whose LLM step is running right now, if any."""
         self.pending_start: TurnStartInput | None = None
         """The turn's start records, until a step activity has written them."""
-        """The turn whose LLM step is running right now, if any."""
         self.tools = ToolCalls(self)
 
     # -- main loop ----------------------------------------------------------------------------
@@ -128,20 +130,30 @@ class ChatWorkflow:
     async def run(self, input: ChatInput) -> ChatState:
         await self._open(input)
         while self.refusal is None:
-            if self.state.pending_steers and self.active_turn is None:
+            assert self.spec is not None
+            move = _inbox.next_move(
+                self.state,
+                active_turn=self.active_turn,
+                preload_wanted=self.preload_wanted,
+                has_preload=self.spec.has_preload,
+                idle=self.idle,
+                continue_as_new_suggested=workflow.info().is_continue_as_new_suggested(),
+                updates=self.updates,
+            )
+            if move is Move.QUEUE_STEERS:
                 self._queue_pending_steers()
-            elif self._needs_preload():
+            elif move is Move.PRELOAD:
                 await self._preload()
-            elif self._should_continue_as_new():
+            elif move is Move.CONTINUE_AS_NEW:
                 # Between turns only; the queue, the pending steers and the seen message ids
                 # travel in the state, so nothing accepted is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     ChatInput(chat_id=self.state.chat_id, agent=self.state.agent, state=self.state)
                 )
-            elif self.state.queue:
+            elif move is Move.RUN_TURN:
                 await self._run_turn()
-            elif self.state.closed or self.idle:
+            elif move is Move.WIND_DOWN:
                 # Ending: wait for handlers, but serve anything that raced in meanwhile.
                 await workflow.wait_condition(
                     lambda: workflow.all_handlers_finished() or self._has_input()
@@ -149,7 +161,7 @@ class ChatWorkflow:
                 if not self._has_input():
                     break
                 self.idle = False
-            else:
+            else:  # Move.WAIT
                 try:
                     await workflow.wait_condition(
                         lambda: self._has_input() or self.state.closed,
@@ -164,7 +176,7 @@ class ChatWorkflow:
         return self.state
 
     def _has_input(self) -> bool:
-        return bool(self.state.queue) or bool(self.state.pending_steers) or self.preload_wanted
+        return _inbox.has_input(self.state, preload_wanted=self.preload_wanted)
 
     def _queue_pending_steers(self) -> None:
         # A steer that found no step to join becomes the next turn: never dropped.
@@ -202,39 +214,19 @@ class ChatWorkflow:
         )
         self.spec = result.spec
         if self.spec is None:
-            self.refusal = ApplicationError(
-                f"unknown agent {input.agent!r}: no worker on task queue"
-                f" {info.task_queue!r} serves it",
-                type="UnknownAgentError",
-                non_retryable=True,
-            )
-        restored = result.restored
-        if restored is not None and (restored.transcript or restored.message_turns):
-            if restored.agent != input.agent:
-                self.refusal = ApplicationError(
-                    f"chat {input.chat_id!r} belongs to agent {restored.agent!r},"
-                    f" not {input.agent!r}",
-                    type="AgentMismatchError",
-                    non_retryable=True,
-                )
-            else:
-                queued_now = self.state.queue
-                self.state = restored.model_copy(update={"closed": False})
-                self.state.queue = restored.queue + queued_now
+            self.refusal = _refuse(_inbox.unknown_agent(input.agent, info.task_queue))
+        restored = _inbox.restored_state(
+            self.state, result.restored, chat_id=input.chat_id, agent=input.agent
+        )
+        if isinstance(restored, Rejection):
+            self.refusal = _refuse(restored)
+        elif restored is not None:
+            self.state = restored
         self.opened = True
 
     def _idle_timeout(self) -> timedelta | None:
         seconds = self.spec.idle_timeout_seconds if self.spec else None
         return timedelta(seconds=seconds) if seconds else None
-
-    def _should_continue_as_new(self) -> bool:
-        return workflow.info().is_continue_as_new_suggested() or self.updates >= MAX_UPDATES_PER_RUN
-
-    def _needs_preload(self) -> bool:
-        assert self.spec is not None
-        if self.state.preloaded:
-            return False
-        return self.preload_wanted or (self.spec.has_preload and bool(self.state.queue))
 
     async def _preload(self) -> None:
         assert self.spec is not None
@@ -280,7 +272,7 @@ class ChatWorkflow:
         # between the message and its first token. Runs recorded before that keep theirs.
         self.pending_start = start if workflow.patched("turn-start-in-step") else None
         if self.pending_start is None:
-            await self._record(TURN_START, start)
+            await self.record(TURN_START, start)
         self.state.transcript.append(assistant)
         status: TurnStatus = "completed"
         finish_reason: str | None = None
@@ -303,23 +295,25 @@ class ChatWorkflow:
                 status = "stopped"
                 break
             assert result is not None
-            more = False
             if result.tool_calls:
                 await self.tools.run(turn, step, result.tool_calls, assistant, item)
                 if self.stop_turn == turn:
                     status = "stopped"
                     break
-                more = True  # the model answers with the tool results
-            inject = []
-            if self.state.pending_steers:
-                inject = [s.message for s in self.state.pending_steers]
-                self.state.pending_steers = []
-                for message in inject:
-                    self.state.message_turns[message.id] = turn
-                more = True
-            if not more:
+            end = _inbox.after_step(
+                tool_calls=bool(result.tool_calls),
+                steers=bool(self.state.pending_steers),
+                step=step,
+                max_steps=self.spec.max_steps,
+            )
+            # Steers that arrived during the step join the turn (and the next step's input).
+            inject = [s.message for s in self.state.pending_steers]
+            self.state.pending_steers = []
+            for message in inject:
+                self.state.message_turns[message.id] = turn
+            if end is StepEnd.ANSWERED:
                 break
-            if step >= self.spec.max_steps:
+            if end is StepEnd.OUT_OF_STEPS:
                 # Out of steps: steers not yet shown to the model run as the next turn.
                 self.state.pending_steers[:0] = [
                     QueuedInput(message=m, kind="steer") for m in inject
@@ -327,7 +321,7 @@ class ChatWorkflow:
                 finish_reason = "tool-calls" if result.tool_calls else finish_reason
                 break
         if self.pending_start is not None:  # no step ever ran: announce the turn before its end
-            await self._record(TURN_START, self.pending_start)
+            await self.record(TURN_START, self.pending_start)
             self.pending_start = None
         if status == "failed":
             assistant.metadata = {"status": "failed", "error": error_text}
@@ -336,7 +330,7 @@ class ChatWorkflow:
         # From here the turn takes no more input: a steer arriving now is the next turn.
         self.active_turn = None
         self.stop_turn = None
-        await self._record(
+        await self.record(
             TURN_END,
             TurnEndInput(
                 chat_id=self.state.chat_id,
@@ -354,7 +348,7 @@ class ChatWorkflow:
         self.tools.forget()
         self._forget_old_message_ids()
 
-    async def _record(self, activity: str, arg: Any) -> None:
+    async def record(self, activity: str, arg: Any) -> None:
         """Write a turn's start or end record. Redis is a cache: after retrying for a while,
         an outage costs the live stream, never the turn (the transcript has it)."""
         try:
@@ -469,44 +463,39 @@ class ChatWorkflow:
             return
         # The activity polls a Redis flag and returns within milliseconds; set the flag too
         # (the stop may not have come through Redis), and cancel only if it does not return.
-        await self._record(FLAG_STOP, TurnStopInput(chat_id=self.state.chat_id, turn=turn))
+        await self.record(FLAG_STOP, TurnStopInput(chat_id=self.state.chat_id, turn=turn))
         try:
             await workflow.wait_condition(handle.done, timeout=STOP_GRACE)
         except TimeoutError:
             handle.cancel()
 
     def _forget_old_message_ids(self) -> None:
-        turns = self.state.message_turns
-        if len(turns) > MAX_REMEMBERED_MESSAGE_IDS:
-            for key in list(turns)[: len(turns) - MAX_REMEMBERED_MESSAGE_IDS]:
-                del turns[key]
+        for key in _inbox.forgotten_ids(self.state.message_turns):
+            del self.state.message_turns[key]
 
     # -- input --------------------------------------------------------------------------------
+    # The decisions are `_inbox`'s; the handlers wait, raise and keep the state.
 
-    def _busy(self) -> bool:
-        return self.active_turn is not None or bool(self.state.queue)
-
-    def _known(self, message_id: str) -> bool:
-        return message_id in self.state.message_turns or any(
-            q.message.id == message_id for q in (*self.state.pending_steers, *self.state.queue)
+    def _screen(self, req: SendInput, kind: InputKind) -> None:
+        on_busy = self.spec.on_busy if self.opened and self.spec is not None else None
+        rejection = _inbox.screen(
+            self.state, req.message, kind=kind, on_busy=on_busy, active_turn=self.active_turn
         )
-
-    def _validate_input(self, req: SendInput) -> None:
-        try:
-            check_user_message(req.message)
-        except InvalidMessageError as exc:
-            raise _reject(type(exc), str(exc)) from None
-        if self.state.closed and not self._known(req.message.id):
-            raise _reject_closed(self.state.chat_id)
+        if rejection is not None:
+            raise _refuse(rejection)
 
     async def _accept(self, req: SendInput) -> SendAck:
         self.updates += 1
         await workflow.wait_condition(lambda: self.opened)
         if self.refusal is not None:
             raise self.refusal
+        assert self.spec is not None  # no agent, no run: it refused
         info = workflow.info()
-        if req.agent != self.state.agent:
-            raise _reject_mismatch(self.state.chat_id, self.state.agent, req.agent)
+        admission = _inbox.admit(
+            self.state, req, active_turn=self.active_turn, on_busy=self.spec.on_busy
+        )
+        if admission.rejection is not None:
+            raise _refuse(admission.rejection)
         message_id = req.message.id
         ack = SendAck(
             chat_id=self.state.chat_id,
@@ -514,21 +503,14 @@ class ChatWorkflow:
             run_id=info.run_id,
             new_run=self.updates == 1 and info.continued_run_id is None,
         )
-        if self._known(message_id):
-            turn = self.state.message_turns.get(message_id) or None
-            return ack.model_copy(update={"duplicate": True, "turn": turn})
-        if self.state.closed:
-            raise _reject_closed(self.state.chat_id)
+        if admission.verdict is Verdict.DUPLICATE:
+            return ack.model_copy(update={"duplicate": True, "turn": admission.turn})
         queued = QueuedInput(message=req.message, kind=req.kind, client_data=req.client_data)
-        if req.kind == "steer" and self.active_turn is not None:
+        if admission.verdict is Verdict.INJECT:
             self.state.pending_steers.append(queued)
-            return ack.model_copy(update={"injected": True, "turn": self.active_turn})
-        assert self.spec is not None
-        if req.kind == "message" and self._busy():
-            if self.spec.on_busy == "reject":
-                raise _reject_busy(self.state.chat_id)
-            if self.spec.on_busy == "interrupt" and self.active_turn is not None:
-                self.stop_turn = self.active_turn
+            return ack.model_copy(update={"injected": True, "turn": admission.turn})
+        if admission.verdict is Verdict.INTERRUPT:
+            self.stop_turn = admission.turn
         self.state.queue.append(queued)
         self.state.message_turns[message_id] = 0
         return ack
@@ -540,15 +522,7 @@ class ChatWorkflow:
 
     @send.validator
     def _validate_send(self, req: SendInput) -> None:
-        self._validate_input(req)
-        if (
-            self.opened
-            and self.spec is not None
-            and self.spec.on_busy == "reject"
-            and self._busy()
-            and not self._known(req.message.id)
-        ):
-            raise _reject_busy(self.state.chat_id)
+        self._screen(req, "message")
 
     @workflow.update(name="steer")
     async def steer(self, req: SendInput) -> SendAck:
@@ -557,7 +531,7 @@ class ChatWorkflow:
 
     @steer.validator
     def _validate_steer(self, req: SendInput) -> None:
-        self._validate_input(req)
+        self._screen(req, "steer")
 
     @workflow.update(name="stop")
     def stop(self, req: StopInput) -> StopAck:
@@ -582,10 +556,9 @@ class ChatWorkflow:
         await workflow.wait_condition(lambda: self.opened)
         if self.refusal is not None:
             raise self.refusal
-        if req.agent != self.state.agent:
-            raise _reject_mismatch(self.state.chat_id, self.state.agent, req.agent)
-        if self.state.closed and not self.state.preloaded:
-            raise _reject_closed(self.state.chat_id)
+        rejection = _inbox.check_preload(self.state, req.agent)
+        if rejection is not None:
+            raise _refuse(rejection)
         if not self.state.preloaded:
             self.preload_client_data = req.client_data
             self.preload_wanted = True
@@ -629,27 +602,3 @@ class ChatWorkflow:
     @workflow.query(name="state")
     def current_state(self) -> ChatState:
         return self.state
-
-
-def _reject_closed(chat_id: str) -> ApplicationError:
-    return ApplicationError(
-        f"chat {chat_id!r} is closing and takes no more input on this run",
-        type="ChatClosedError",
-        non_retryable=True,
-    )
-
-
-def _reject_busy(chat_id: str) -> ApplicationError:
-    return ApplicationError(
-        f"chat {chat_id!r} is answering another message and its agent rejects input while busy",
-        type="ChatBusyError",
-        non_retryable=True,
-    )
-
-
-def _reject_mismatch(chat_id: str, owner: str, asked: str) -> ApplicationError:
-    return ApplicationError(
-        f"chat {chat_id!r} belongs to agent {owner!r}, not {asked!r}",
-        type="AgentMismatchError",
-        non_retryable=True,
-    )

@@ -1,12 +1,16 @@
 """Tool calls inside a turn: server tools as activities, client tools and approvals as
-durable waits for the caller's update. Deterministic workflow code only."""
+durable waits for the caller's update. Deterministic workflow code only.
+
+`ToolCalls` sees the workflow that runs the turn only through `TurnHost`, so this module does
+not depend on `agentchat.workflows.chat` (which creates it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -15,7 +19,9 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from agentchat.protocol.contracts import (
+        AgentSpec,
         ApprovalInput,
+        ChatState,
         PublishInput,
         QueuedInput,
         ToolCallInput,
@@ -28,10 +34,39 @@ with workflow.unsafe.imports_passed_through():
     from agentchat.protocol.messages import UIMessage, fold_tool_chunk
     from agentchat.protocol.names import PUBLISH, TOOL_CALL
 
-if TYPE_CHECKING:
-    from agentchat.workflows.chat import ChatWorkflow
+__all__ = ["ToolCalls", "TurnHost"]
 
-__all__ = ["ToolCalls"]
+
+class TurnHost(Protocol):
+    """What `ToolCalls` needs from the workflow running the turn (`ChatWorkflow`)."""
+
+    @property
+    def state(self) -> ChatState:
+        """The chat: its id and agent, whether it is closing, the sub-chats it owns."""
+        ...
+
+    @property
+    def spec(self) -> AgentSpec | None:
+        """The agent's tools (set once the run has opened)."""
+        ...
+
+    @property
+    def stop_turn(self) -> int | None:
+        """The turn a stop was asked for, if any."""
+        ...
+
+    @property
+    def stepping(self) -> int | None:
+        """The turn whose LLM step is running right now, if any."""
+        ...
+
+    async def record(self, activity: str, arg: Any) -> None:
+        """Run a bookkeeping local activity (here: publish chunks), tolerating its failure."""
+        ...
+
+    async def await_or_stop(self, handle: asyncio.Future[Any], turn: int) -> None:
+        """Wait for an activity; on a stop of `turn`, let it hand back, then cancel it."""
+        ...
 
 
 def _not_pending(what: str) -> ApplicationError:
@@ -43,8 +78,8 @@ def _not_pending(what: str) -> ApplicationError:
 class ToolCalls:
     """Runs a step's tool calls concurrently and holds the waits for client answers."""
 
-    def __init__(self, chat: ChatWorkflow) -> None:
-        self.chat = chat
+    def __init__(self, host: TurnHost) -> None:
+        self.host = host
         self.waiting_results: dict[str, int] = {}
         """Client tool call id -> turn, while it waits for `submit_tool_result`."""
         self.results: dict[str, ToolResultInput] = {}
@@ -69,12 +104,12 @@ class ToolCalls:
             if part is None:
                 continue
             fold_tool_chunk(part, _outcome_chunk(call.id, outcome))
-            if outcome.subchat and outcome.subchat not in self.chat.state.subchats:
-                self.chat.state.subchats.append(outcome.subchat)
+            if outcome.subchat and outcome.subchat not in self.host.state.subchats:
+                self.host.state.subchats.append(outcome.subchat)
 
     def _spec(self, name: str) -> ToolSpec | None:
-        assert self.chat.spec is not None
-        return next((t for t in self.chat.spec.tools if t.name == name), None)
+        assert self.host.spec is not None
+        return next((t for t in self.host.spec.tools if t.name == name), None)
 
     async def _one(
         self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage, item: QueuedInput
@@ -97,8 +132,8 @@ class ToolCalls:
         handle = workflow.start_activity(
             TOOL_CALL,
             ToolCallInput(
-                chat_id=self.chat.state.chat_id,
-                agent=self.chat.state.agent,
+                chat_id=self.host.state.chat_id,
+                agent=self.host.state.agent,
                 turn=turn,
                 step=step,
                 call=call,
@@ -111,7 +146,7 @@ class ToolCalls:
             cancellation_type=ActivityCancellationType.TRY_CANCEL,
             summary=f"turn {turn} tool {call.name}",
         )
-        await self.chat.await_or_stop(handle, turn)
+        await self.host.await_or_stop(handle, turn)
         try:
             outcome: ToolOutcome = await handle
             return outcome
@@ -128,12 +163,12 @@ class ToolCalls:
     def _interrupted(self, turn: int) -> bool:
         # close() ends the run after the current turn: a turn waiting on a person must not
         # hold it open, so closing ends such waits like a stop does.
-        return self.chat.stop_turn == turn or self.chat.state.closed
+        return self.host.stop_turn == turn or self.host.state.closed
 
     def _why_unanswered(self, turn: int, what: str, spec: ToolSpec) -> str:
-        if self.chat.stop_turn == turn:
+        if self.host.stop_turn == turn:
             return "stopped"
-        if self.chat.state.closed:
+        if self.host.state.closed:
             return f"the chat was closed before the {what}"
         return f"no {what} within {spec.client_timeout_seconds:g}s"
 
@@ -215,10 +250,10 @@ class ToolCalls:
     async def _publish(
         self, turn: int, step: int, call_id: str, what: str, chunks: list[dict[str, Any]]
     ) -> None:
-        await self.chat._record(
+        await self.host.record(
             PUBLISH,
             PublishInput(
-                chat_id=self.chat.state.chat_id,
+                chat_id=self.host.state.chat_id,
                 turn=turn,
                 producer=f"t{turn}.s{step}.wf.{call_id}.{what}",
                 chunks=chunks,
@@ -232,14 +267,14 @@ class ToolCalls:
             raise _not_pending(f"client tool call {req.tool_call_id!r} (already answered)")
         # The stream announces a call while its step is still finishing (or being retried
         # after a crash): an answer that arrives before the wait begins is kept for it.
-        early = self.chat.stepping is not None
+        early = self.host.stepping is not None
         if req.tool_call_id not in self.waiting_results and not early:
             raise _not_pending(f"client tool call {req.tool_call_id!r}")
 
     def answer(self, req: ToolResultInput) -> ToolResultAck:
         self.check_answer(req)
         self.results[req.tool_call_id] = req
-        turn = self.waiting_results.get(req.tool_call_id, self.chat.stepping)
+        turn = self.waiting_results.get(req.tool_call_id, self.host.stepping)
         assert turn is not None
         return ToolResultAck(turn=turn)
 
