@@ -27,7 +27,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v6"
+VERSION = "v7"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
