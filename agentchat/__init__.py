@@ -13,7 +13,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Agent",
@@ -24,9 +24,13 @@ __all__ = [
     "ChatStream",
     "PreloadContext",
     "Settings",
+    "ToolContext",
     "UIMessage",
     "__version__",
+    "agent_tool",
+    "client_tool",
     "run_worker",
+    "tool",
 ]
 
 _LAZY = {
@@ -40,6 +44,10 @@ _LAZY = {
     "Settings": "agentchat.settings",
     "UIMessage": "agentchat.protocol.messages",
     "run_worker": "agentchat.worker",
+    "ToolContext": "agentchat.tools",
+    "tool": "agentchat.tools",
+    "client_tool": "agentchat.tools",
+    "agent_tool": "agentchat.subagents",
 }
 
 if TYPE_CHECKING:
@@ -49,6 +57,8 @@ if TYPE_CHECKING:
     from agentchat.protocol.messages import UIMessage
     from agentchat.settings import Settings
     from agentchat.stream import ChatResult, ChatStream
+    from agentchat.subagents import agent_tool
+    from agentchat.tools import ToolContext, client_tool, tool
     from agentchat.worker import run_worker
 
 
