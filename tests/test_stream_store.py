@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 import pytest
@@ -142,6 +144,69 @@ async def test_writer_batches_and_merges_deltas(store: StreamStore, chat_id: str
     assert [e.envelope.get("c", {}).get("delta") for e in entries] == [None, "abc", None, "d"]
     assert entries[2].envelope["kind"] == "steer"
     assert writer.last_id == entries[-1].id
+
+
+async def deltas_after(store: StreamStore, chat_id: str, cursor: str) -> list[Any]:
+    """Block until the stream holds a text delta after `cursor`; every entry's delta (or None)."""
+    seen = []
+    while True:
+        entries = await store.read(chat_id, cursor, block_ms=1000)
+        seen += [e.envelope.get("c", {}).get("delta") for e in entries]
+        cursor = entries[-1].id if entries else cursor
+        if any(seen):
+            return seen
+
+
+@pytest.mark.parametrize("opening", ["turn", "steer"])
+@pytest.mark.parametrize("token", ["during the opening's append", "after the opening's append"])
+async def test_the_first_token_goes_out_at_once_after_the_opening(
+    store: StreamStore, chat_id: str, monkeypatch: pytest.MonkeyPatch, opening: str, token: str
+) -> None:
+    """A step writes its opening (the turn's `start`, or a steer it injects, then `start-step`)
+    the moment it begins, and the model's first token follows at once or after a short think.
+    The opening append must not start the coalescing interval: the first token once held for
+    all of it (20 ms by default, a minute here), the rest of the answer still does."""
+    in_flight, release, returned = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    append = store.append
+
+    async def first_append_held(*args: Any, **kwargs: Any) -> tuple[str, str, bool]:
+        if in_flight.is_set():
+            return await append(*args, **kwargs)
+        in_flight.set()
+        await release.wait()
+        reply = await append(*args, **kwargs)
+        returned.set()
+        return reply
+
+    monkeypatch.setattr(store, "append", first_append_held)
+    writer = StreamWriter(
+        store, chat_id, producer="t1.s1.llm", attempt=1, turn=1, flush_interval=60, stop_poll=60
+    )
+    if opening == "turn":
+        writer.open_turn("a1", "u1", "submit-message")
+    else:
+        writer.control("input", kind="steer", messageId="s1", state="injected")
+        writer.chunk({"type": "data-steer", "id": "s1", "data": {"text": "hi", "messageId": "s1"}})
+    writer.chunk({"type": "start-step"})
+    writer.start()
+    try:
+        await asyncio.wait_for(in_flight.wait(), 10)  # the opening goes out at once
+        if token == "after the opening's append":
+            release.set()
+            await asyncio.wait_for(returned.wait(), 10)
+        writer.chunk({"type": "text-start", "id": "t"})
+        writer.chunk({"type": "text-delta", "id": "t", "delta": "Hel"})
+        release.set()
+        seen = await asyncio.wait_for(deltas_after(store, chat_id, "0-0"), 10)
+        assert seen[-1] == "Hel"
+        cursor = await store.last_id(chat_id)
+        writer.chunk({"type": "text-delta", "id": "t", "delta": "lo"})
+        writer.chunk({"type": "text-delta", "id": "t", "delta": " world"})
+        await asyncio.sleep(0.3)
+        assert not await store.has_after(chat_id, cursor)  # coalescing for the interval
+    finally:
+        await writer.close()
+    assert await deltas_after(store, chat_id, cursor) == ["lo world"]
 
 
 def test_cursors_are_checked() -> None:

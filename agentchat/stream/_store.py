@@ -1,18 +1,17 @@
-"""A chat's event stream in Redis: keys, envelopes, the fenced writer and the reader.
+"""A chat's event stream in Redis: keys, envelopes, the fenced append and the reads.
 
 One Redis Stream per chat holds one JSON envelope per entry: an AI SDK chunk carried verbatim
 (`k: "chunk"`) or a control record (`turn-start`, `attempt-start`, `turn-end`, `input`). All keys
 of a chat share the hash tag `{<chat id>}` so a Redis Cluster keeps them in one slot, which the
-Lua append script needs.
+Lua append script needs. The writer that batches a producer's chunks into appends is
+`agentchat.stream._writer.StreamWriter`, re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
-import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -22,10 +21,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
-from agentchat import metrics
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
 from agentchat.stream._multiplex import AppendBatcher, ReadMux, as_text
 from agentchat.stream._multiplex import id_tuple as id_tuple  # where readers have long found it
+from agentchat.stream._writer import StreamWriter
 
 __all__ = [
     "Entry",
@@ -35,8 +34,6 @@ __all__ = [
     "chat_keys",
     "check_cursor",
 ]
-
-log = logging.getLogger("agentchat.stream")
 
 _CURSOR = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _MAX_ID_PART = 2**64 - 1
@@ -282,199 +279,3 @@ class StopListener:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-
-
-_FRAMING = frozenset({"start-step", "finish-step"})
-
-
-class StreamWriter:
-    """Batches one producer's envelopes into fenced appends.
-
-    The first record after a quiet spell goes out at once (time to first token matters most);
-    what follows is coalesced until `flush_interval` seconds after the last append began,
-    consecutive text and reasoning deltas of one part merging into one chunk, so Redis sees
-    tens of appends a second per chat rather than one per token. Every flush, and a poll every
-    `stop_poll` seconds while the producer is quiet, reports whether `stop()` flagged this turn.
-
-    Redis being down must not lose the turn: the transcript in the workflow is the record, so a
-    failed flush is logged and retried with the next one instead of failing the activity.
-    """
-
-    def __init__(
-        self,
-        store: StreamStore,
-        chat_id: str,
-        *,
-        producer: str,
-        attempt: int,
-        turn: int,
-        role: Literal["start", "step", "end"] = "step",
-        flush_interval: float = 0.02,
-        stop_poll: float = 1.0,
-    ) -> None:
-        self.store = store
-        self.chat_id = chat_id
-        self.producer = producer
-        self.attempt = attempt
-        self.turn = turn
-        self.role = role
-        self.flush_interval = flush_interval
-        self.stop_poll = stop_poll
-        self.stop_requested = False
-        self.fenced = False
-        self.interrupted = asyncio.Event()
-        """Set once `stop()` flagged this turn or a newer attempt fenced this writer."""
-        self.last_id: str | None = None
-        self._pending: list[dict[str, Any]] = []
-        self._seq = 0
-        self._unsent: list[tuple[int, bytes]] = []
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._queued = False  # content (not framing alone) waits for the next flush
-        self._nap: asyncio.Future[None] | None = None
-        self._nap_ends_on_content = False
-        self._closing = False
-
-    # -- producing ----------------------------------------------------------------------------
-
-    def chunk(self, chunk: dict[str, Any]) -> None:
-        """Queue an AI SDK chunk (wire dict)."""
-        pending = self._pending
-        kind = chunk.get("type")
-        if pending and kind in ("text-delta", "reasoning-delta"):
-            last = pending[-1]
-            if last.get("k") == "chunk":
-                prev = last["c"]
-                if prev.get("type") == kind and prev.get("id") == chunk.get("id"):
-                    prev["delta"] += chunk["delta"]  # per token: no new dict, just the text
-                    return
-        if pending and kind == "tool-output-available" and chunk.get("preliminary"):
-            last = pending[-1]
-            prev = last.get("c") or {}
-            if (
-                prev.get("type") == kind
-                and prev.get("preliminary")
-                and prev.get("toolCallId") == chunk.get("toolCallId")
-            ):
-                last["c"] = chunk  # a newer snapshot supersedes the unsent one
-                return
-        pending.append({"k": "chunk", "c": chunk})
-        if kind not in _FRAMING:
-            self._queued = True
-            if self._nap_ends_on_content:
-                self._wake()
-
-    def open_turn(self, message_id: str, user_message_id: str, trigger: str) -> None:
-        """Queue a turn's opening records; the append marks the turn active in the meta hash."""
-        self.role = "start"
-        self.control(
-            "turn-start", messageId=message_id, userMessageId=user_message_id, trigger=trigger
-        )
-        self.chunk({"type": "start", "messageId": message_id})
-
-    def control(self, record: str, **fields: Any) -> None:
-        """Queue a control record (`turn-start`, `turn-end`, `input`, ...).
-
-        Framing and control records ride with the next content or the next stop poll: sending
-        them alone would start a coalescing interval just before the first token arrives.
-        """
-        self._pending.append({"k": record, **fields})
-
-    # -- flushing -----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Flush in the background every `flush_interval` until `close()`."""
-        if self._task is None:
-            self.store.watch_stops(self)
-            self._task = asyncio.create_task(self._run(), name=f"flush {self.producer}")
-
-    async def _run(self) -> None:
-        while not self._closing:
-            if not self._queued:
-                await self._sleep(self.stop_poll, until_content=True)
-            self._queued = False
-            began = time.perf_counter()
-            await self.flush()
-            # Let the next tokens gather until one interval after this append began (cut
-            # short by close(), which flushes at once): an append slower than the interval
-            # is followed by the next at once, not by another interval.
-            rest = self.flush_interval - (time.perf_counter() - began)
-            if rest > 0 and not self._closing:
-                await self._sleep(rest, until_content=False)
-
-    async def _sleep(self, seconds: float, *, until_content: bool) -> None:
-        # A future and a timer rather than `wait_for` on an event: `wait_for` makes a task
-        # per wait, and a busy worker waits twice per flush in every running step.
-        loop = asyncio.get_running_loop()
-        self._nap = nap = loop.create_future()
-        self._nap_ends_on_content = until_content
-        timer = loop.call_later(seconds, self._wake)
-        try:
-            await nap
-        finally:
-            timer.cancel()
-            self._nap = None
-            self._nap_ends_on_content = False
-
-    def _wake(self) -> None:
-        if self._nap is not None and not self._nap.done():
-            self._nap.set_result(None)
-
-    async def close(self) -> None:
-        """Flush what is left and stop the background flusher."""
-        if self._task is not None:
-            self._closing = True
-            self._wake()
-            await asyncio.shield(self._task)
-            self._task = None
-            self.store.unwatch_stops(self)
-        await self.flush()
-
-    async def flush(self) -> bool:
-        """Send everything queued; also polls the stop flag. Returns False if Redis failed."""
-        async with self._lock:
-            for item in self._pending:
-                self._seq += 1
-                envelope = {"v": 1, "turn": self.turn, "p": self.producer, "a": self.attempt}
-                envelope["seq"] = self._seq
-                envelope.update(item)
-                self._unsent.append((self._seq, orjson.dumps(envelope)))
-            self._pending.clear()
-            if self.fenced:
-                self._unsent.clear()
-                return True
-            entries = len(self._unsent)  # 0: a stop-flag poll, not a write batch
-            sent_at = time.perf_counter()
-            try:
-                status, last_id, stop = await self.store.append(
-                    self.chat_id,
-                    producer=self.producer,
-                    attempt=self.attempt,
-                    turn=self.turn,
-                    role=self.role,
-                    batch=self._unsent,
-                )
-            except (RedisError, OSError) as exc:
-                if entries:
-                    metrics.stream_write(entries, "error", time.perf_counter() - sent_at)
-                log.warning(
-                    "chat %s turn %d: stream write failed (%s); will retry",
-                    self.chat_id,
-                    self.turn,
-                    type(exc).__name__,
-                )
-                return False
-            if entries:
-                outcome = "fenced" if status == "FENCED" else "ok"
-                metrics.stream_write(entries, outcome, time.perf_counter() - sent_at)
-            self._unsent.clear()
-            if self.role == "start" and last_id:
-                self.role = "step"  # the turn is open; later batches are ordinary
-            self.stop_requested = self.stop_requested or stop
-            if status == "FENCED":
-                self.fenced = True
-            elif last_id:
-                self.last_id = last_id
-            if self.stop_requested or self.fenced:
-                self.interrupted.set()
-            return True
