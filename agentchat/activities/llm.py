@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
 from agentchat.models import ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
+    ModelEvent,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -62,14 +63,7 @@ async def run_llm_step(
         attempt=step.attempt_base + info.attempt,
         turn=step.turn,
     )
-    # The step's parts are the fold of exactly the chunks it writes (`emit`), so the
-    # transcript and every reader of the stream agree on what this step said.
-    recorder = MessageBuilder(step.message_id)
-
-    def emit(chunk: dict[str, Any]) -> None:
-        writer.chunk(chunk)
-        recorder.apply_wire(chunk)
-
+    recorder = _StepRecorder(writer, agent, step, began)
     if step.start is not None:  # this step opens the turn: its records go first
         start = step.start
         if turns is not None:
@@ -79,117 +73,29 @@ async def run_llm_step(
         text = "".join(str(p.get("text", "")) for p in steer.parts if p.get("type") == "text")
         part = {"type": "data-steer", "id": steer.id, "data": {"text": text, "messageId": steer.id}}
         writer.control("input", kind="steer", messageId=steer.id, state="injected")
-        emit(part)
-    emit({"type": "start-step"})
-    text_id: str | None = None
-    finish = StepFinish("stop")
-    stopped = False
+        recorder.emit(part)
+    recorder.emit({"type": "start-step"})
 
     if prefetched is not None:  # begun while Temporal recorded this step (see .prefetch)
         events = prefetched.events()
     else:
         events = agent.resolved_model().stream(model_request(agent, step, transcript))
-    calls: list[ToolCallRecord] = []
-    started_calls: set[str] = set()
-
-    first_token = False
-
-    def got_first_token() -> None:
-        nonlocal first_token
-        first_token = True
-        metrics.first_token(agent.name, time.monotonic() - began)
-
-    def close_text() -> None:
-        nonlocal text_id
-        if text_id is not None:
-            emit({"type": "text-end", "id": text_id})
-            text_id = None
-
-    async def consume() -> None:
-        nonlocal finish, text_id
-        async for event in events:
-            if isinstance(event, TextDelta):
-                if not event.text:
-                    continue
-                if not first_token:
-                    got_first_token()
-                if text_id is None:
-                    text_id = f"{step.message_id}-s{step.step}-{len(recorder)}"
-                    emit({"type": "text-start", "id": text_id})
-                emit({"type": "text-delta", "id": text_id, "delta": event.text})
-            elif isinstance(event, ToolCallStart):
-                if not first_token:
-                    got_first_token()
-                close_text()
-                started_calls.add(event.id)
-                emit({"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name})
-            elif isinstance(event, ToolCallDelta):
-                emit(
-                    {
-                        "type": "tool-input-delta",
-                        "toolCallId": event.id,
-                        "inputTextDelta": event.text,
-                    }
-                )
-            elif isinstance(event, ToolCall):
-                if not first_token:
-                    got_first_token()
-                close_text()
-                if event.id not in started_calls:
-                    emit(
-                        {"type": "tool-input-start", "toolCallId": event.id, "toolName": event.name}
-                    )
-                calls.append(_record_call(event, emit, agent))
-            elif isinstance(event, StepFinish):
-                finish = event
 
     writer.start()
-    model_task = asyncio.create_task(consume(), name=f"model {step.chat_id} t{step.turn}")
+    model_task = asyncio.create_task(
+        recorder.consume(events), name=f"model {step.chat_id} t{step.turn}"
+    )
     beat = asyncio.create_task(_heartbeat(), name="heartbeat")
     stop_watch = asyncio.create_task(_watch_stop(writer), name="stop watch")
+    stopped = False
     try:
-        try:
-            await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            if _worker_shutting_down():
-                # Our worker's drain grace ran out: this is no stop. Fail retryably so
-                # another worker runs the step again (its attempt replaces this partial one).
-                model_task.cancel()
-                raise ApplicationError(
-                    "the worker shut down mid-step; another worker retries it",
-                    type="WorkerShutdown",
-                ) from None
-            # Temporal cancelled the step (a stop the Redis flag did not deliver): hand back
-            # the partial answer, which the workflow waits for, instead of nothing.
-            stopped = True
-        if not model_task.done():
-            model_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await model_task
-            if writer.fenced:
-                raise ApplicationError(
-                    "a newer attempt of this step owns the stream", type="StepSuperseded"
-                )
-            stopped = True
-        else:
-            model_task.result()  # re-raise the model's error
-    except ModelRequestError as exc:
-        metrics.llm_step(agent.name, "error", "ModelRequestError")
-        raise ApplicationError(str(exc), type="ModelRequestError", non_retryable=True) from None
-    except _Retryable as exc:
-        metrics.llm_step(agent.name, "error", "ModelUnavailable")
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-        raise ApplicationError(
-            exc.message, type="ModelUnavailable", next_retry_delay=delay
-        ) from None
+        stopped = await _until_done_or_stopped(model_task, stop_watch, writer)
     except Exception as exc:
-        kind = exc.type if isinstance(exc, ApplicationError) else None
-        metrics.llm_step(agent.name, "error", kind or type(exc).__name__)
-        raise
+        raise _step_failure(exc, agent) from None
     finally:
         for task in (beat, stop_watch, model_task):
             task.cancel()
-        close_text()
+        recorder.close_text()
         if (
             not stopped
             and model_task.done()
@@ -198,16 +104,133 @@ async def run_llm_step(
         ):
             writer.chunk({"type": "finish-step"})
         await asyncio.shield(writer.close())
+    finish = recorder.finish
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
     log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
     return StepResult(
-        parts=recorder.take_parts(),
-        tool_calls=calls,
+        parts=recorder.message.take_parts(),
+        tool_calls=recorder.calls,
         finish_reason=finish.finish_reason,
         stopped=stopped,
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
     )
+
+
+class _StepRecorder:
+    """A step's model events -> the chunks it writes, and its parts as the fold of them.
+
+    Every chunk goes through `emit`, so the transcript and every reader of the stream agree
+    on what this step said.
+    """
+
+    def __init__(self, writer: StreamWriter, agent: Agent, step: StepInput, began: float):
+        self.writer = writer
+        self.agent = agent
+        self.step = step
+        self.began = began
+        self.message = MessageBuilder(step.message_id)
+        self.calls: list[ToolCallRecord] = []
+        self.finish = StepFinish("stop")
+        self._text_id: str | None = None
+        self._started_calls: set[str] = set()
+        self._first_token = False
+
+    def emit(self, chunk: dict[str, Any]) -> None:
+        self.writer.chunk(chunk)
+        self.message.apply_wire(chunk)
+
+    async def consume(self, events: AsyncIterator[ModelEvent]) -> None:
+        async for event in events:
+            if isinstance(event, TextDelta):  # per token: kept inline
+                if not event.text:
+                    continue
+                if not self._first_token:
+                    self._got_first_token()
+                if self._text_id is None:
+                    self._text_id = f"{self.step.message_id}-s{self.step.step}-{len(self.message)}"
+                    self.emit({"type": "text-start", "id": self._text_id})
+                self.emit({"type": "text-delta", "id": self._text_id, "delta": event.text})
+            elif isinstance(event, ToolCallStart):
+                self._call_begins(event.id, event.name)
+            elif isinstance(event, ToolCallDelta):
+                self.emit(
+                    {
+                        "type": "tool-input-delta",
+                        "toolCallId": event.id,
+                        "inputTextDelta": event.text,
+                    }
+                )
+            elif isinstance(event, ToolCall):
+                self._call_begins(event.id, event.name)
+                self.calls.append(_record_call(event, self.emit, self.agent))
+            elif isinstance(event, StepFinish):
+                self.finish = event
+
+    def close_text(self) -> None:
+        if self._text_id is not None:
+            self.emit({"type": "text-end", "id": self._text_id})
+            self._text_id = None
+
+    def _got_first_token(self) -> None:
+        self._first_token = True
+        metrics.first_token(self.agent.name, time.monotonic() - self.began)
+
+    def _call_begins(self, call_id: str, name: str) -> None:
+        """A tool call's first event (its start, or the whole call when it came unstreamed)."""
+        if not self._first_token:
+            self._got_first_token()
+        self.close_text()
+        if call_id not in self._started_calls:
+            self._started_calls.add(call_id)
+            self.emit({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
+
+
+async def _until_done_or_stopped(
+    model_task: asyncio.Task[None], stop_watch: asyncio.Task[None], writer: StreamWriter
+) -> bool:
+    """Wait for the model's answer or a stop; True when the step was stopped."""
+    try:
+        await asyncio.wait({model_task, stop_watch}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        if _worker_shutting_down():
+            # Our worker's drain grace ran out: this is no stop. Fail retryably so
+            # another worker runs the step again (its attempt replaces this partial one).
+            model_task.cancel()
+            raise ApplicationError(
+                "the worker shut down mid-step; another worker retries it",
+                type="WorkerShutdown",
+            ) from None
+        # Temporal cancelled the step (a stop the Redis flag did not deliver): hand back
+        # the partial answer, which the workflow waits for, instead of nothing.
+        stopped = True
+    else:
+        stopped = False
+    if not model_task.done():
+        model_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await model_task
+        if writer.fenced:
+            raise ApplicationError(
+                "a newer attempt of this step owns the stream", type="StepSuperseded"
+            )
+        return True
+    model_task.result()  # re-raise the model's error
+    return stopped
+
+
+def _step_failure(exc: Exception, agent: Agent) -> Exception:
+    """What the workflow sees of a failed step, counted in the step metrics."""
+    if isinstance(exc, ModelRequestError):
+        metrics.llm_step(agent.name, "error", "ModelRequestError")
+        return ApplicationError(str(exc), type="ModelRequestError", non_retryable=True)
+    if isinstance(exc, _Retryable):
+        metrics.llm_step(agent.name, "error", "ModelUnavailable")
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+        return ApplicationError(exc.message, type="ModelUnavailable", next_retry_delay=delay)
+    kind = exc.type if isinstance(exc, ApplicationError) else None
+    metrics.llm_step(agent.name, "error", kind or type(exc).__name__)
+    return exc
 
 
 def _worker_shutting_down() -> bool:
