@@ -57,7 +57,10 @@ def settings(stack: LocalStack) -> Settings:
 
 @pytest.fixture
 async def redis(settings: Settings) -> Redis:
-    return await get_redis(settings)
+    """The test stack's Redis: a single server, never a cluster."""
+    client = await get_redis(settings)
+    assert isinstance(client, Redis)
+    return client
 
 
 @pytest.fixture

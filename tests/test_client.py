@@ -15,6 +15,7 @@ from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import StreamConsumedError
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.chunks import DataChunk
 from agentchat.stream._store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
 from agentchat.worker import create_worker
@@ -98,7 +99,7 @@ async def test_concurrent_messages_each_get_their_own_turn(
     first = await chat.send_message("first message with several words in it")
     second = await chat.send_message("second")
     texts = await asyncio.gather(first.text(), second.text())
-    assert texts == ["Echo: first message with several words in it", "Echo: second"]
+    assert list(texts) == ["Echo: first message with several words in it", "Echo: second"]
     assert (first.turn, second.turn) == (1, 2)
 
 
@@ -151,7 +152,7 @@ async def test_steer_joins_the_running_turn(
             steered = True
             ack = await chat.steer("Focus on security")
             assert ack.injected and ack.turn == 1
-    marks = [c for c in chunks if c.type == "data-steer"]
+    marks = [c for c in chunks if isinstance(c, DataChunk) and c.type == "data-steer"]
     assert len(marks) == 1 and marks[0].data["text"] == "Focus on security"
     assert [c.type for c in chunks].count("start-step") == 2
     result = await stream.result()

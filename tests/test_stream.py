@@ -40,7 +40,7 @@ async def test_dropped_connections_are_resubscribed_without_gaps_or_repeats(
     deltas: list[str] = []
     kills = 0
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             deltas.append(chunk.delta)
             if len(deltas) % 5 == 0 and kills < 3:
                 # Kill every client connection (the reader's blocked XREAD among them).

@@ -42,7 +42,7 @@ async def run_turns(store: StreamStore, chat_id: str, turns: Iterable[int]) -> N
                 turn=turn,
                 role=role,
                 batch=[env(1, turn=turn)],
-            )  # type: ignore[arg-type]
+            )
 
 
 async def kinds(store: StreamStore, chat_id: str) -> list[str]:

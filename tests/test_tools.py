@@ -15,6 +15,11 @@ from agentchat import Agent, AgentChat
 from agentchat.errors import ConfigurationError, NotPendingError
 from agentchat.models import OfflineModel
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.chunks import (
+    ToolApprovalRequestChunk,
+    ToolInputAvailableChunk,
+    ToolOutputAvailableChunk,
+)
 from agentchat.subagents import agent_tool
 from agentchat.testing import FakeOpenAIServer, FakeToolCall
 from agentchat.tools import client_tool, tool
@@ -208,7 +213,7 @@ async def test_client_tool_answered_after_a_worker_restart(
     stream = await chat.send_message("please pick color for the logo")
     call_id = None
     async for chunk in stream:
-        if chunk.type == "tool-input-available":
+        if isinstance(chunk, ToolInputAvailableChunk):
             call_id = chunk.tool_call_id
             break
     assert call_id is not None
@@ -252,14 +257,14 @@ async def test_approvals(start_worker: StartWorker, new_chat: NewChat) -> None:
     chat = new_chat(agent="ops")
     stream = await chat.send_message("delete file notes.txt")
     async for chunk in stream:
-        if chunk.type == "tool-approval-request":
+        if isinstance(chunk, ToolApprovalRequestChunk):
             assert await chat.approve(chunk.approval_id) == 1
     assert (await stream.result()).text.endswith("deleted")
     assert deleted == ["delete file notes.txt"]
 
     denied = await chat.send_message("delete file secrets.txt")
     async for chunk in denied:
-        if chunk.type == "tool-approval-request":
+        if isinstance(chunk, ToolApprovalRequestChunk):
             with pytest.raises(NotPendingError):
                 await chat.approve("approval-unknown")
             await chat.deny(chunk.approval_id, "not that one")
@@ -291,7 +296,7 @@ async def test_sub_agent_progress_streams_as_preliminary_output(
     stream = await chat.send_message("please ask researcher about tides")
     preliminary = []
     async for chunk in stream:
-        if chunk.type == "tool-output-available" and chunk.preliminary:
+        if isinstance(chunk, ToolOutputAvailableChunk) and chunk.preliminary:
             preliminary.append(chunk.output)
     assert len(preliminary) > 3
     texts = ["".join(p.get("text", "") for p in snap["parts"]) for snap in preliminary]
@@ -317,7 +322,7 @@ async def test_parent_killed_mid_delegation_does_not_repeat_the_sub_turn(
     stream = await chat.send_message("ask researcher to summarise the report")
     seen = 0
     async for chunk in stream:
-        if chunk.type == "tool-output-available" and chunk.preliminary:
+        if isinstance(chunk, ToolOutputAvailableChunk) and chunk.preliminary:
             seen += 1
             if seen == 3:
                 first.kill()
@@ -345,7 +350,7 @@ async def test_stopping_the_parent_stops_the_sub_agent(
     stream = await chat.send_message("ask researcher everything")
     call_id = None
     async for chunk in stream:
-        if chunk.type == "tool-output-available" and chunk.preliminary and call_id is None:
+        if isinstance(chunk, ToolOutputAvailableChunk) and chunk.preliminary and call_id is None:
             call_id = chunk.tool_call_id
             await chat.stop()
     assert (await stream.result()).status == "stopped"

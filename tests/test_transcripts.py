@@ -15,7 +15,7 @@ def msgs(*texts: str) -> list[UIMessage]:
 
 
 def step(**fields: object) -> StepInput:
-    return StepInput(chat_id="c", agent="a", turn=1, step=1, message_id="x", **fields)  # type: ignore[arg-type]
+    return StepInput(chat_id="c", agent="a", turn=1, step=1, message_id="x", **fields)
 
 
 def test_delta_steps_rebuild_the_transcript_from_the_cache() -> None:

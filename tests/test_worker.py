@@ -13,7 +13,8 @@ from agentchat.connections import get_temporal
 from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
 from agentchat.stream._store import StreamStore
-from agentchat.worker import GC_THRESHOLDS, _prefetch_of, create_worker, run_worker
+from agentchat.worker import create_worker, run_worker
+from agentchat.worker._worker import GC_THRESHOLDS, _prefetch_of
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis, get_temporal
 from agentchat.models import ModelRequest
 from agentchat.models.openai import OpenAIModel
+from agentchat.protocol.chunks import ToolApprovalRequestChunk, ToolInputAvailableChunk
 from agentchat.protocol.messages import UIMessage
 from agentchat.testing import FakeOpenAIServer
 from agentchat.workflows import ChatWorkflow
@@ -250,14 +251,14 @@ async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -
     for decision in (True, False):
         stream = await chat.send_message(f"delete file {decision}")
         async for chunk in stream:
-            if chunk.type == "tool-approval-request":
+            if isinstance(chunk, ToolApprovalRequestChunk):
                 if decision:
                     await chat.approve(chunk.approval_id)
                 else:
                     await chat.deny(chunk.approval_id, "no")
     stream = await chat.send_message("pick color please")
     async for chunk in stream:
-        if chunk.type == "tool-input-available":
+        if isinstance(chunk, ToolInputAvailableChunk):
             await chat.submit_tool_result(chunk.tool_call_id, "green")
     await chat.close(wait=True)
 

@@ -135,8 +135,8 @@ async def test_the_cluster_enforces_one_slot_per_script(cluster_redis_port: int)
     node = Redis(port=cluster_redis_port)
     try:
         with pytest.raises(ResponseError, match="hash to the same slot"):
-            await node.execute_command("EVAL", "return 1", 2, *keys)
-        assert await node.execute_command("EVAL", "return 1", 3, *chat_keys("one")) == 1
+            await node.eval("return 1", 2, *keys)
+        assert await node.eval("return 1", 3, *chat_keys("one")) == 1
     finally:
         await node.aclose()
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 
 from agentchat import AgentChat, Settings
+from agentchat.protocol.chunks import TextDeltaChunk
 from agentchat.stream import ChatStream
 from tests.conftest import GATEWAY_KEY, GatewayProcess, WorkerProcess
 
@@ -32,7 +33,7 @@ async def read_turn(stream: ChatStream, started: asyncio.Event) -> tuple[str, in
     text: list[str] = []
     resets = 0
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             text.append(chunk.delta)
             if len(text) == 3:
                 started.set()

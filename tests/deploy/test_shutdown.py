@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 
 from agentchat import AgentChat, Settings
 from agentchat.connections import get_temporal
-from agentchat.protocol.chunks import Chunk
+from agentchat.protocol.chunks import Chunk, TextDeltaChunk
 from agentchat.stream import ChatStream
 from agentchat.workflows.chat import workflow_id_for
 from tests.conftest import GATEWAY_KEY, GatewayProcess, WorkerProcess
@@ -24,7 +24,7 @@ async def first_text(stream: AsyncIterator[Chunk]) -> list[str]:
     """Read until the first text arrives; returns the text so far."""
     text: list[str] = []
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             text.append(chunk.delta)
             return text
     raise AssertionError("the turn ended before any text")
@@ -34,7 +34,7 @@ async def rest(stream: AsyncIterator[Chunk], text: list[str]) -> int:
     """Read the rest of the turn into `text`; returns how many step resets arrived."""
     resets = 0
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             text.append(chunk.delta)
         elif chunk.type == "reset-step":
             resets += 1

@@ -16,18 +16,21 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis import Case, checks
+from schemathesis import checks
 
 from agentchat import Settings
 from agentchat.gateway import GatewayConfig, create_app
 from agentchat.testing.local import LocalStack, free_port
 from tests.conftest import ROOT
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 API_KEY = "fuzz-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -119,7 +122,7 @@ CHECKS = [
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_every_operation_answers_as_documented(case: Case, gateway_url: str) -> None:
+def test_every_operation_answers_as_documented(case: OpenApiCase, gateway_url: str) -> None:
     response = case.call_and_validate(
         base_url=gateway_url, headers=AUTH, checks=CHECKS, timeout=REQUEST_TIMEOUT
     )

@@ -16,6 +16,7 @@ from agentchat.errors import (
     UnknownAgentError,
 )
 from agentchat.gateway import GatewayConfig, create_app
+from agentchat.protocol.chunks import TextDeltaChunk
 from agentchat.testing.local import free_port
 from tests.gateway.conftest import GatewayServer, serve, shutdown
 
@@ -68,7 +69,7 @@ async def test_steer_stop_and_reconnect(gateway: GatewayServer) -> None:
     stream = await chat.send_message("tell me a long story")
     head: list[str] = []
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             head.append(chunk.delta)
             if len(head) == 3:
                 break
@@ -151,7 +152,7 @@ async def test_stream_moves_to_another_gateway_when_its_own_dies(
     text: list[str] = []
     resets = 0
     async for chunk in stream:
-        if chunk.type == "text-delta":
+        if isinstance(chunk, TextDeltaChunk):
             text.append(chunk.delta)
             if len(text) == 3:
                 live["url"] = gateway.url  # the next connection goes to the other replica

@@ -103,7 +103,12 @@ async def stream_ids(redis: Redis, chat_id: str, after: str = "-") -> list[str |
     """The ids of the chat's Redis stream entries (after `after`), straight from XRANGE."""
     start = f"({after}" if after != "-" else after
     rows = await redis.xrange(chat_keys(chat_id)[0], start, "+")
-    return [row[0].decode() for row in rows]
+    assert rows is not None
+    ids: list[str | None] = []
+    for entry_id, _ in rows:
+        assert isinstance(entry_id, bytes)  # the client does not decode responses
+        ids.append(entry_id.decode())
+    return ids
 
 
 async def answered(client: httpx.AsyncClient, chat_id: str, text: str, agent: str = "quick") -> str:

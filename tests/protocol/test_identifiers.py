@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import BaseModel
 
 from agentchat import Agent, AgentChat
 from agentchat.errors import ConfigurationError, InvalidMessageError
@@ -64,9 +65,16 @@ def test_a_safe_id_part_is_always_a_valid_chat_id() -> None:
         assert is_chat_id(safe_id_part(raw))
 
 
+def published_patterns(model: type[BaseModel], field: str) -> list[str]:
+    """The `pattern`s a model's JSON schema (what the OpenAPI document shows) gives a field."""
+    schema = model.model_json_schema()["properties"][field]
+    return [option["pattern"] for option in schema.get("anyOf", [schema]) if "pattern" in option]
+
+
 def test_the_gateway_publishes_the_same_patterns() -> None:
     from agentchat.gateway import schemas
 
-    assert schemas.CHAT_ID_PATTERN == CHAT_ID_PATTERN
+    assert published_patterns(schemas.TokenBody, "chat_id") == [CHAT_ID_PATTERN]
     assert schemas.AGENT_PATTERN == AGENT_NAME_PATTERN
-    assert schemas.MESSAGE_ID_PATTERN == MESSAGE_ID_PATTERN
+    assert published_patterns(schemas.SendBody, "message_id") == [MESSAGE_ID_PATTERN]
+    assert published_patterns(schemas.SteerBody, "message_id") == [MESSAGE_ID_PATTERN]
