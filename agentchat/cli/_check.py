@@ -1,7 +1,8 @@
 """`agentchat check`: is every part a chat needs reachable from here?
 
 Each check names its part and, on failure, says why in words that carry no secret: URLs are
-redacted and API keys never printed. The command exits non-zero when any part fails.
+redacted and API keys never printed. The command exits non-zero when any part fails;
+`run_checks` is the same, for Python callers.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import click
+import httpx
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 
+from agentchat.cli._common import connection_options, exit_now, settings_from
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import AgentChatError
 from agentchat.settings import Settings, redact_url
 
-__all__ = ["CheckResult", "run_checks"]
+__all__ = ["CheckResult", "check", "run_checks"]
 
 PARTS = ("temporal", "redis", "worker", "gateway")
 
@@ -110,8 +114,6 @@ async def _worker(settings: Settings) -> CheckResult:
 async def _gateway(settings: Settings) -> CheckResult | None:
     if not settings.url:
         return None
-    import httpx
-
     url = settings.url.rstrip("/") + "/readyz"
     shown = redact_url(url)
     async with httpx.AsyncClient(timeout=settings.connect_timeout) as client:
@@ -127,3 +129,33 @@ async def _gateway(settings: Settings) -> CheckResult | None:
         why = f" ({', '.join(failing)} not ok)" if failing else ""
         return CheckResult("gateway", False, f"{shown} answered {response.status_code}{why}")
     return CheckResult("gateway", True, shown)
+
+
+@click.command()
+@click.option(
+    "--skip",
+    type=click.Choice(PARTS),
+    multiple=True,
+    help="Parts not to check; repeatable.",
+)
+@click.option(
+    "--url",
+    envvar="AGENTCHAT_URL",
+    default=None,
+    help="Gateway to check via its /readyz [env AGENTCHAT_URL; unchecked when unset]",
+)
+@connection_options
+def check(skip: tuple[str, ...], url: str | None, **conn: Any) -> None:
+    """Check that Temporal, Redis, a worker and the gateway are reachable.
+
+    Exits 1 naming each part that is not, so it serves as a deploy step or health check.
+    """
+    settings = settings_from(**conn).with_overrides(url=url)
+    results = asyncio.run(run_checks(settings, skip=frozenset(skip)))
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        click.echo(f"{mark} {result.part:<9} {result.detail}", err=not result.ok)
+    failed = [result.part for result in results if not result.ok]
+    if failed:
+        click.echo(f"unreachable: {', '.join(failed)}", err=True)
+    exit_now(1 if failed else 0)
