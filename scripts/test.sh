@@ -21,7 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 . scripts/lib/uv.sh
+uv_bootstrap
 # Fails, naming the difference, when pyproject.toml changed and uv.lock was not refreshed.
-uv lock --check 2>/dev/null || { uv_bootstrap; uv lock --check; }
+uv lock --check
 uv_sync test bench
 exec ./scripts/check.sh --all "$@"

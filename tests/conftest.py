@@ -229,6 +229,21 @@ def spare_redis() -> Iterator[Callable[[int | None], tuple[int, Callable[[], Non
         stop_process(process)
 
 
+SERVER_FIXTURES = {"stack", "openai_server", "spare_redis", "gateway_process"}
+"""Fixtures that start a server: a test using any of them (directly or through another
+fixture) is an integration test."""
+SERVER_FOLDERS = ("cli", "deploy", "gateway")
+"""Folders whose tests start processes, browsers or Node of their own."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `scripts/check.sh` runs the rest (-m "not integration") in seconds, with no server.
+    for item in items:
+        folder = item.path.parent.name
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) or folder in SERVER_FOLDERS:
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--record-histories",

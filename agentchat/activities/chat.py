@@ -16,7 +16,9 @@ from agentchat.activities.prefetch import StepPrefetch
 from agentchat.activities.tools import run_tool_call
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
+from agentchat.errors import UnknownAgentError
 from agentchat.logs import log_context
+from agentchat.protocol import envelope
 from agentchat.protocol.contracts import (
     ChatState,
     CloseChatsInput,
@@ -88,7 +90,7 @@ class ChatActivities:
         if agent is None:
             raise ApplicationError(
                 f"unknown agent {name!r}: this worker serves {sorted(self.agents)}",
-                type="UnknownAgentError",
+                type=UnknownAgentError.__name__,
                 non_retryable=True,
             )
         return agent
@@ -174,7 +176,10 @@ class ChatActivities:
         else:
             writer.chunk({"type": "error", "errorText": req.error_text or "turn failed"})
         writer.control(
-            "turn-end", status=req.status, finishReason=req.finish_reason, error=req.error_text
+            envelope.TURN_END,
+            status=req.status,
+            finishReason=req.finish_reason,
+            error=req.error_text,
         )
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")

@@ -53,6 +53,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.envelope import TURN_END
 from agentchat.protocol.messages import UIMessage
 from agentchat.settings import Settings, redact_url
 from agentchat.stream._reader import ChatStream, _Follow, previous_id
@@ -185,7 +186,7 @@ class DirectBackend:
                         f"cursor {cursor} of chat {self.chat_id!r} is older than the retained"
                         f" stream (oldest: {first or 'none'}); restore from history() instead"
                     )
-            elif entry.kind != "turn-end":
+            elif entry.kind != TURN_END:
                 return self._stream(store, cursor, _Follow(turn=entry.turn))
         active, start = await self._redis_call(store.active_turn(self.chat_id))
         if active is None:

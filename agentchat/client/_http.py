@@ -38,6 +38,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, kind_of
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow
 from agentchat.stream._store import Entry
@@ -278,7 +279,7 @@ class HttpSource:
         async for sse in events:
             if sse.data:
                 envelope: dict[str, Any] = orjson.loads(sse.data)
-                if envelope.get("k") == "error":
+                if kind_of(envelope) == ERROR:
                     raise _mapped(envelope)
                 self._position = sse.id or None
                 self._start(events)
@@ -318,10 +319,10 @@ class HttpSource:
                 if entries:
                     return entries
                 raise ConnectionError(f"the gateway stream ended: {item!r}"[:200])
-            kind = item.envelope.get("k")
+            kind = kind_of(item.envelope)
             if kind == "error":
                 raise _mapped(item.envelope)
-            if kind in ("accepted", "resync"):
+            if kind in (ACCEPTED, RESYNC):
                 continue
             if item.id:
                 self._position = item.id

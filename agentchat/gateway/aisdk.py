@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
-from agentchat.errors import AgentChatError, NotPendingError
+from agentchat.errors import AgentChatError, InvalidMessageError, NotPendingError
 from agentchat.gateway.auth import CREDENTIALS
 from agentchat.gateway.deps import ERROR_RESPONSES, ChatCaller, Gateway, Gw, LastEventId, caller
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import AGENT_PATTERN
 from agentchat.gateway.sse import json_event, sse_doc, stream_response
 from agentchat.logs import bind_log_context
+from agentchat.protocol.envelope import ATTEMPT_START, CHUNK, CHUNK_KEY, SETTLED, kind_of
 from agentchat.protocol.identifiers import CHAT_ID_PATTERN
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream
@@ -123,23 +124,23 @@ async def ui_events(stream: ChatStream, profile: Profile) -> AsyncIterator[Serve
     try:
         async for entry in stream.events():
             env = entry.envelope
-            kind = env.get("k")
+            kind = kind_of(env)
             producer = str(env.get("p", ""))
-            if kind == "chunk":
+            if kind == CHUNK:
                 attempt = int(env.get("a", 1))
                 if attempt < attempts.get(producer, 0):
                     continue  # a superseded attempt's write
                 attempts[producer] = attempt
                 written.add(producer)
-                chunk = adapt(env["c"], profile)
+                chunk = adapt(env[CHUNK_KEY], profile)
                 if chunk is not None:
                     yield json_event(chunk, entry.id)
-            elif kind == "attempt-start" and producer in written:
+            elif kind == ATTEMPT_START and producer in written:
                 attempts[producer] = int(env.get("a", 1))
                 # The step was retried: v7 drops its parts; older clients only get told.
                 reset = {"type": "reset-step"} if profile == "v7" else _reset_data(producer)
                 yield json_event(reset, entry.id)
-            elif kind == "settled":
+            elif kind == SETTLED:
                 for chunk in _from_message(UIMessage.model_validate(env["message"])):
                     yield json_event(chunk)
     except AgentChatError as exc:
@@ -218,7 +219,7 @@ async def _use_chat(
     except ValidationError as exc:
         fields = [".".join(str(p) for p in ("messages", -1, *e["loc"])) for e in exc.errors()]
         raise ApiError(
-            422, "InvalidMessageError", "messages[-1] is not a UIMessage", fields
+            422, InvalidMessageError.__name__, "messages[-1] is not a UIMessage", fields
         ) from None
     chosen = await gateway.agent_of(body.id, body.agent or agent, principal)
     chat = gateway.chat(body.id, chosen)

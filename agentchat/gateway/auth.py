@@ -19,6 +19,7 @@ from fastapi.params import Depends
 from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from agentchat.errors import AuthenticationError, PermissionDeniedError
 from agentchat.gateway.problems import ApiError
 
 __all__ = ["CREDENTIALS", "Auth", "Principal"]
@@ -50,12 +51,14 @@ class Principal:
 
     def check_chat(self, chat_id: str) -> None:
         if self.chat_id is not None and not hmac.compare_digest(self.chat_id, chat_id):
-            raise ApiError(403, "PermissionDeniedError", "this token is scoped to another chat")
+            raise ApiError(
+                403, PermissionDeniedError.__name__, "this token is scoped to another chat"
+            )
 
     def check_agent(self, agent: str | None) -> None:
         if self.agent is not None and agent is not None and agent != self.agent:
             raise ApiError(
-                403, "PermissionDeniedError", f"this token may not talk to agent {agent!r}"
+                403, PermissionDeniedError.__name__, f"this token may not talk to agent {agent!r}"
             )
 
 
@@ -94,11 +97,11 @@ class Auth:
         if not credential:
             raise ApiError(
                 401,
-                "AuthenticationError",
+                AuthenticationError.__name__,
                 "missing credentials: send 'Authorization: Bearer <API key or chat token>',"
                 " 'X-API-Key', '?token=' or the agentchat_token cookie",
             )
-        raise ApiError(401, "AuthenticationError", "invalid API key or token")
+        raise ApiError(401, AuthenticationError.__name__, "invalid API key or token")
 
     def mint(self, chat_id: str, agent: str | None, ttl_seconds: int) -> tuple[str, int]:
         """A token for one chat; returns it and its expiry (Unix seconds)."""
@@ -127,9 +130,11 @@ class Auth:
                 options={"require": ["exp", "sub", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise ApiError(401, "AuthenticationError", "the chat token has expired") from None
+            raise ApiError(
+                401, AuthenticationError.__name__, "the chat token has expired"
+            ) from None
         except jwt.PyJWTError:
-            raise ApiError(401, "AuthenticationError", "invalid API key or token") from None
+            raise ApiError(401, AuthenticationError.__name__, "invalid API key or token") from None
         agent = claims.get("agent")
         return Principal(chat_id=str(claims["sub"]), agent=str(agent) if agent else None)
 

@@ -17,7 +17,12 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
 from agentchat.client import AgentChat
-from agentchat.errors import AgentChatError, CursorTrimmedError, InvalidCursorError
+from agentchat.errors import (
+    AgentChatError,
+    CursorTrimmedError,
+    InvalidCursorError,
+    PermissionDeniedError,
+)
 from agentchat.gateway.auth import CREDENTIALS
 from agentchat.gateway.deps import (
     ERROR_RESPONSES,
@@ -44,6 +49,7 @@ from agentchat.gateway.schemas import (
     ToolResultBody,
 )
 from agentchat.gateway.sse import json_event, sse_doc, sse_response
+from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, envelope
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow, previous_id
 from agentchat.stream._store import StreamStore, check_cursor, id_tuple
@@ -70,7 +76,7 @@ def _cursor(header: str | None, query: str | None) -> str | None:
         return check_cursor(value)
     except InvalidCursorError as exc:
         field = "header.last-event-id" if header else "query.after"
-        raise ApiError(422, "InvalidCursorError", str(exc), [field]) from None
+        raise ApiError(422, InvalidCursorError.__name__, str(exc), [field]) from None
 
 
 async def turn_events(stream: ChatStream) -> AsyncIterator[ServerSentEvent]:
@@ -82,7 +88,7 @@ async def turn_events(stream: ChatStream) -> AsyncIterator[ServerSentEvent]:
             else:
                 yield json_event(entry.envelope, entry.id)
     except AgentChatError as exc:
-        yield json_event({"v": 1, "k": "error", "type": type(exc).__name__, "message": str(exc)})
+        yield json_event(envelope(ERROR, type=type(exc).__name__, message=str(exc)))
 
 
 def _message(message: str | UIMessage, message_id: str | None) -> str | UIMessage:
@@ -117,7 +123,7 @@ async def send_message(
         return Response(view.model_dump_json(), media_type="application/json")
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        accepted = {"v": 1, "k": "accepted", **view.model_dump(by_alias=True)}
+        accepted = envelope(ACCEPTED, **view.model_dump(by_alias=True))
         yield json_event(accepted, stream.after)
         async for event in turn_events(stream):
             yield event
@@ -165,7 +171,7 @@ async def _follow(
     first = await store.first_entry(chat_id)
     if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
         # Retention trimmed what the reader missed: it should reload the transcript.
-        yield json_event({"v": 1, "k": "resync", "first": first and first.id})
+        yield json_event(envelope(RESYNC, first=first and first.id))
     failures = 0
     count = 50  # a small first batch: the first event sooner
     while True:
@@ -369,6 +375,6 @@ async def approval(
 async def mint_token(body: TokenBody, request: Request, gateway: Gw) -> TokenView:
     """A short-lived token that reads and writes one chat (for a browser). API keys only."""
     if not caller(request).is_server:
-        raise ApiError(403, "PermissionDeniedError", "only an API key can mint tokens")
+        raise ApiError(403, PermissionDeniedError.__name__, "only an API key can mint tokens")
     token, expires = gateway.auth.mint(body.chat_id, body.agent, body.ttl_seconds)
     return TokenView(token=token, chat_id=body.chat_id, expires_at=expires)

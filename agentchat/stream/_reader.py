@@ -24,6 +24,16 @@ from agentchat.errors import (
     TurnFailedError,
 )
 from agentchat.protocol.chunks import Chunk, ResetStepChunk, parse_chunk
+from agentchat.protocol.envelope import (
+    ATTEMPT_START,
+    CHUNK,
+    CHUNK_KEY,
+    KIND,
+    SETTLED,
+    TURN_END,
+    TURN_START,
+    VERSION,
+)
 from agentchat.protocol.messages import MessageBuilder, UIMessage
 from agentchat.stream._store import Entry, id_tuple
 
@@ -248,8 +258,8 @@ class ChatStream:
             yield Entry(
                 self.last_event_id or self._cursor,
                 {
-                    "v": 1,
-                    "k": "settled",
+                    "v": VERSION,
+                    KIND: SETTLED,
                     "turn": self.turn,
                     "status": self.status,
                     "message": self._settled.model_dump(mode="json", exclude_none=True),
@@ -392,7 +402,7 @@ class ChatStream:
         if self.turn is None:
             if self._follow.user_message_id is None:
                 self.turn = entry.turn  # a gateway's resume: it sends only the turn's entries
-            elif kind == "turn-start" and env.get("userMessageId") == self._follow.user_message_id:
+            elif kind == TURN_START and env.get("userMessageId") == self._follow.user_message_id:
                 self.turn = entry.turn
             else:
                 return []
@@ -402,7 +412,7 @@ class ChatStream:
         if self._on_event is not None:
             self._on_event(entry.id)
         out: list[Chunk] = []
-        if kind == "chunk":
+        if kind == CHUNK:
             producer = str(env.get("p", ""))
             attempt = int(env.get("a", 1))
             if attempt < self._attempts.get(producer, 0):
@@ -410,19 +420,19 @@ class ChatStream:
             self._attempts[producer] = attempt
             self._yielded_from.add(producer)
             if not self._raw:
-                out.append(parse_chunk(env["c"]))
-                self._builder.apply_wire(env["c"], producer)
-        elif kind == "attempt-start":
+                out.append(parse_chunk(env[CHUNK_KEY]))
+                self._builder.apply_wire(env[CHUNK_KEY], producer)
+        elif kind == ATTEMPT_START:
             producer = str(env.get("p", ""))
             self._attempts[producer] = int(env.get("a", 1))
             if producer in self._yielded_from:
                 self._builder.reset(producer)
                 out.append(ResetStepChunk())
-        elif kind == "turn-start":
+        elif kind == TURN_START:
             self._builder.message_id = str(env.get("messageId", ""))
-        elif kind == "turn-end":
+        elif kind == TURN_END:
             self.status = str(env.get("status", "completed"))
-        elif kind == "settled":  # a gateway finished this turn from the transcript
+        elif kind == SETTLED:  # a gateway finished this turn from the transcript
             self._settle(UIMessage.model_validate(env["message"]))
         return out
 

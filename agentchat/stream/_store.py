@@ -22,6 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from agentchat.errors import InvalidCursorError, RedisUnavailableError
+from agentchat.protocol.envelope import kind_of
 from agentchat.stream._multiplex import AppendBatcher, ReadMux, as_text
 from agentchat.stream._multiplex import id_tuple as id_tuple  # where readers have long found it
 from agentchat.stream._writer import StreamWriter
@@ -88,7 +89,7 @@ class Entry:
 
     @property
     def kind(self) -> str:
-        return str(self.envelope.get("k", ""))
+        return kind_of(self.envelope)
 
     @property
     def turn(self) -> int:

@@ -11,6 +11,16 @@ import orjson
 from redis.exceptions import RedisError
 
 from agentchat import metrics
+from agentchat.protocol.envelope import (
+    ATTEMPT,
+    CHUNK,
+    CHUNK_KEY,
+    KIND,
+    PRODUCER,
+    TURN,
+    TURN_START,
+    VERSION,
+)
 
 __all__ = ["StreamWriter"]
 
@@ -100,22 +110,22 @@ class StreamWriter:
         kind = chunk.get("type")
         if pending and kind in ("text-delta", "reasoning-delta"):
             last = pending[-1]
-            if last.get("k") == "chunk":
-                prev = last["c"]
+            if last.get(KIND) == CHUNK:
+                prev = last[CHUNK_KEY]
                 if prev.get("type") == kind and prev.get("id") == chunk.get("id"):
                     prev["delta"] += chunk["delta"]  # per token: no new dict, just the text
                     return
         if pending and kind == "tool-output-available" and chunk.get("preliminary"):
             last = pending[-1]
-            prev = last.get("c") or {}
+            prev = last.get(CHUNK_KEY) or {}
             if (
                 prev.get("type") == kind
                 and prev.get("preliminary")
                 and prev.get("toolCallId") == chunk.get("toolCallId")
             ):
-                last["c"] = chunk  # a newer snapshot supersedes the unsent one
+                last[CHUNK_KEY] = chunk  # a newer snapshot supersedes the unsent one
                 return
-        pending.append({"k": "chunk", "c": chunk})
+        pending.append({KIND: CHUNK, CHUNK_KEY: chunk})
         if kind not in _FRAMING:
             self._queued = True
             self._content = self._content or kind not in _OPENING
@@ -126,7 +136,7 @@ class StreamWriter:
         """Queue a turn's opening records; the append marks the turn active in the meta hash."""
         self.role = "start"
         self.control(
-            "turn-start", messageId=message_id, userMessageId=user_message_id, trigger=trigger
+            TURN_START, messageId=message_id, userMessageId=user_message_id, trigger=trigger
         )
         self.chunk({"type": "start", "messageId": message_id})
 
@@ -136,7 +146,7 @@ class StreamWriter:
         Framing and control records ride with the next content or the next stop poll: sending
         them alone would cost an append of its own just before the first token arrives.
         """
-        self._pending.append({"k": record, **fields})
+        self._pending.append({KIND: record, **fields})
 
     # -- flushing -----------------------------------------------------------------------------
 
@@ -202,7 +212,12 @@ class StreamWriter:
         async with self._lock:
             for item in self._pending:
                 self._seq += 1
-                envelope = {"v": 1, "turn": self.turn, "p": self.producer, "a": self.attempt}
+                envelope = {
+                    "v": VERSION,
+                    TURN: self.turn,
+                    PRODUCER: self.producer,
+                    ATTEMPT: self.attempt,
+                }
                 envelope["seq"] = self._seq
                 envelope.update(item)
                 self._unsent.append((self._seq, orjson.dumps(envelope)))

@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from agentchat.errors import UnknownAgentError
     from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
@@ -430,7 +431,7 @@ class ChatWorkflow:
                 maximum_attempts=self.spec.step_max_attempts,
                 non_retryable_error_types=[
                     "ModelRequestError",
-                    "UnknownAgentError",
+                    UnknownAgentError.__name__,
                     "TranscriptNotCached",
                 ],
             ),

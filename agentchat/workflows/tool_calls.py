@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from agentchat.errors import NotPendingError
     from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
@@ -71,7 +72,7 @@ class TurnHost(Protocol):
 
 def _not_pending(what: str) -> ApplicationError:
     return ApplicationError(
-        f"no {what} is waiting for an answer", type="NotPendingError", non_retryable=True
+        f"no {what} is waiting for an answer", type=NotPendingError.__name__, non_retryable=True
     )
 
 
