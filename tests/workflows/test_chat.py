@@ -27,7 +27,7 @@ from tests import agents as test_agents
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = Path(__file__).parent.parent / "histories"
 VERSION = "v7"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
