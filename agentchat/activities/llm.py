@@ -24,6 +24,7 @@ from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch, model_request
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
+from agentchat.errors import RedisUnavailableError
 from agentchat.models import ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
     ModelEvent,
@@ -88,12 +89,14 @@ async def run_llm_step(
     beat = asyncio.create_task(_heartbeat(), name="heartbeat")
     stop_watch = asyncio.create_task(_watch_stop(writer), name="stop watch")
     stopped = False
+    failed = True
     try:
         stopped = await _until_done_or_stopped(model_task, stop_watch, writer)
+        failed = False
     except Exception as exc:
         raise _step_failure(exc, agent) from None
     finally:
-        for task in (beat, stop_watch, model_task):
+        for task in (stop_watch, model_task):
             task.cancel()
         recorder.close_text()
         if (
@@ -103,7 +106,7 @@ async def run_llm_step(
             and model_task.exception() is None
         ):
             writer.chunk({"type": "finish-step"})
-        await asyncio.shield(writer.close())
+        await _close(writer, beat, failed=failed)
     finish = recorder.finish
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
     log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
@@ -231,6 +234,22 @@ def _step_failure(exc: Exception, agent: Agent) -> Exception:
     kind = exc.type if isinstance(exc, ApplicationError) else None
     metrics.llm_step(agent.name, "error", kind or type(exc).__name__)
     return exc
+
+
+async def _close(writer: StreamWriter, beat: asyncio.Task[None], *, failed: bool) -> None:
+    """Write the step's last entries before it returns, heartbeating while Redis is away.
+
+    The step's result must not reach the workflow before its output reaches the stream: the
+    turn's end record would follow a gap. A step that already failed keeps its own error.
+    """
+    try:
+        await asyncio.shield(writer.close())
+    except RedisUnavailableError:
+        if not failed:
+            raise
+        log.warning("chat %s: a failed step's last entries were not written", writer.chat_id)
+    finally:
+        beat.cancel()
 
 
 def _worker_shutting_down() -> bool:

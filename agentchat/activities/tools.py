@@ -17,9 +17,10 @@ from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
 from agentchat.agent import Agent
+from agentchat.errors import RedisUnavailableError
 from agentchat.protocol.contracts import ToolCallInput, ToolOutcome
 from agentchat.stream._store import StreamStore, StreamWriter
-from agentchat.tools import ToolContext
+from agentchat.tools import Tool, ToolContext
 
 __all__ = ["run_tool_call"]
 
@@ -75,16 +76,32 @@ async def run_tool_call(
         }
     )
     writer.start()
+    # The heartbeat goes on until the writer is closed: closing waits for Redis when it is
+    # down, and a call that stopped heartbeating would be retried elsewhere meanwhile.
     beat = asyncio.create_task(_heartbeat())
+    try:
+        outcome = await _invoke(tool, args, ctx, writer, agent)
+        if ctx.owned_chats:
+            outcome.subchat = ctx.owned_chats[0]
+        return await _finish(writer, call.id, outcome)
+    finally:
+        beat.cancel()
+
+
+async def _invoke(
+    tool: Tool, args: Any, ctx: ToolContext, writer: StreamWriter, agent: Agent
+) -> ToolOutcome:
     watch = asyncio.create_task(_relay_stop(writer, ctx))
     began = time.monotonic()
     try:
         output = await tool.invoke(args, ctx)
-        outcome = ToolOutcome(output=output)
         metrics.tool_call(agent.name, tool.name, "ok", seconds=time.monotonic() - began)
+        return ToolOutcome(output=output)
     except asyncio.CancelledError:
         metrics.tool_call(agent.name, tool.name, "cancelled", seconds=time.monotonic() - began)
-        await asyncio.shield(writer.close())
+        # A stopped call's result is not awaited: its unwritten progress is no reason to fail.
+        with contextlib.suppress(RedisUnavailableError):
+            await asyncio.shield(writer.close())
         details = activity.cancellation_details()
         if details is not None and details.worker_shutdown:
             # The drain grace ran out: fail retryably so another worker runs the call again
@@ -101,12 +118,9 @@ async def run_tool_call(
         # DEBUG (the model and the stream have it anyway).
         log.info("tool %s failed: %s", tool.name, type(exc).__name__)
         log.debug("tool %s failed: %s", tool.name, outcome.error)
+        return outcome
     finally:
-        beat.cancel()
         watch.cancel()
-    if ctx.owned_chats:
-        outcome.subchat = ctx.owned_chats[0]
-    return await _finish(writer, call.id, outcome)
 
 
 async def _finish(writer: StreamWriter, call_id: str, outcome: ToolOutcome) -> ToolOutcome:

@@ -11,6 +11,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from agentchat import metrics
+from agentchat.errors import RedisUnavailableError
 from agentchat.protocol.envelope import (
     ATTEMPT,
     CHUNK,
@@ -22,7 +23,11 @@ from agentchat.protocol.envelope import (
     VERSION,
 )
 
-__all__ = ["StreamWriter"]
+__all__ = ["CLOSE_PATIENCE", "StreamWriter"]
+
+CLOSE_PATIENCE = 60.0
+"""Seconds `close()` keeps retrying its last flush: a Redis restart or a failover takes a few
+seconds to tens of seconds; past a minute the step fails and is retried instead."""
 
 log = logging.getLogger("agentchat.stream")
 
@@ -62,8 +67,13 @@ class StreamWriter:
     tens of appends a second per chat rather than one per token. Every flush, and a poll every
     `stop_poll` seconds while the producer is quiet, reports whether `stop()` flagged this turn.
 
-    Redis being down must not lose the turn: the transcript in the workflow is the record, so a
-    failed flush is logged and retried with the next one instead of failing the activity.
+    Redis being down must not lose the turn. A failed flush mid-answer is logged and retried
+    with the next one (append.lua skips sequence numbers it already has, so a retry never
+    doubles an entry). `close()` retries the last flush until Redis takes it, for up to
+    `close_patience` seconds: a producer that returned with its output unwritten would let
+    the turn's end record follow a gap, and readers would take a truncated answer for the
+    whole one. Past the patience `close()` raises, the activity fails retryably, and its next
+    attempt supersedes this one's entries.
     """
 
     def __init__(
@@ -192,15 +202,28 @@ class StreamWriter:
         if self._nap is not None and not self._nap.done():
             self._nap.set_result(None)
 
-    async def close(self) -> None:
-        """Flush what is left and stop the background flusher."""
+    async def close(self, patience: float = CLOSE_PATIENCE) -> None:
+        """Stop the background flusher and write what is left, retrying while Redis is down.
+
+        Raises:
+            RedisUnavailableError: Redis took none of the rest for `patience` seconds.
+        """
         if self._task is not None:
             self._closing = True
             self._wake()
             await asyncio.shield(self._task)
             self._task = None
             self.store.unwatch_stops(self)
-        await self.flush()
+        deadline = time.monotonic() + patience
+        delay = 0.05
+        while not await self.flush():
+            if time.monotonic() + delay > deadline:
+                raise RedisUnavailableError(
+                    f"chat {self.chat_id!r}: Redis took none of {self.producer}'s last"
+                    f" {len(self._unsent)} stream entries in {patience:g}s"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def flush(self) -> bool:
         """Send everything queued; also polls the stop flag. Returns False if Redis failed."""
