@@ -175,11 +175,13 @@ class ChatActivities:
             writer.chunk({"type": "abort", "reason": "stopped"})
         else:
             writer.chunk({"type": "error", "errorText": req.error_text or "turn failed"})
+        marks = {p: m.model_dump(exclude_none=True) for p, m in req.marks.items()}
         writer.control(
             envelope.TURN_END,
             status=req.status,
             finishReason=req.finish_reason,
             error=req.error_text,
+            **({envelope.MARKS: marks} if marks else {}),
         )
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")

@@ -33,7 +33,7 @@ from agentchat.models.base import (
     ToolCallStart,
     _Retryable,
 )
-from agentchat.protocol.contracts import StepInput, StepResult, ToolCallRecord
+from agentchat.protocol.contracts import StepInput, StepResult, StreamMark, ToolCallRecord
 from agentchat.protocol.messages import MessageBuilder
 from agentchat.stream._store import StreamStore, StreamWriter
 
@@ -117,6 +117,7 @@ async def run_llm_step(
         stopped=stopped,
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
+        stream=StreamMark(seq=writer.seq, attempt=writer.attempt),
     )
 
 

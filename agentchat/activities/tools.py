@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from agentchat import metrics
 from agentchat.agent import Agent
 from agentchat.errors import RedisUnavailableError
-from agentchat.protocol.contracts import ToolCallInput, ToolOutcome
+from agentchat.protocol.contracts import StreamMark, ToolCallInput, ToolOutcome
 from agentchat.stream._store import StreamStore, StreamWriter
 from agentchat.tools import Tool, ToolContext
 
@@ -133,6 +133,7 @@ async def _finish(writer: StreamWriter, call_id: str, outcome: ToolOutcome) -> T
             {"type": "tool-output-available", "toolCallId": call_id, "output": outcome.output}
         )
     await writer.close()
+    outcome.stream = StreamMark(seq=writer.seq, attempt=writer.attempt)
     return outcome
 
 

@@ -176,12 +176,24 @@ class TurnStopInput(BaseModel):
     turn: int
 
 
+class StreamMark(BaseModel):
+    """How far one producer wrote a turn's stream: a reader that saw less lost some of it."""
+
+    seq: int
+    """The last sequence number the producer wrote (each producer counts from 1)."""
+    attempt: int | None = None
+    """The attempt that wrote it; None for the workflow's own records (any attempt)."""
+
+
 class TurnEndInput(BaseModel):
     chat_id: str
     turn: int
     status: TurnStatus
     finish_reason: str | None = None
     error_text: str | None = None
+    marks: dict[str, StreamMark] = Field(default_factory=dict)
+    """Producer -> how far it wrote: the turn's end record carries them, so a reader can tell
+    a stream that lost entries (Redis restarted without them) and finish from the transcript."""
 
 
 class PreloadHookInput(BaseModel):
@@ -241,6 +253,8 @@ class StepResult(BaseModel):
     stopped: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
+    stream: StreamMark | None = None
+    """How far the step wrote the stream (None from workers before 0.2)."""
 
 
 class ToolCallInput(BaseModel):
@@ -260,6 +274,8 @@ class ToolOutcome(BaseModel):
     denied: bool = False
     subchat: str | None = None
     """A persistent sub-agent chat the call created (closed with this chat)."""
+    stream: StreamMark | None = None
+    """How far the call's activity wrote the stream (None when no activity ran)."""
 
 
 class PublishInput(BaseModel):

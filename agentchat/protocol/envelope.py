@@ -24,8 +24,10 @@ __all__ = [
     "ERROR",
     "INPUT",
     "KIND",
+    "MARKS",
     "PRODUCER",
     "RESYNC",
+    "SEQ",
     "SETTLED",
     "TURN",
     "TURN_END",
@@ -50,7 +52,13 @@ CHUNK = "chunk"
 TURN_START = "turn-start"
 """A turn began: `messageId`, `userMessageId`, `trigger`."""
 TURN_END = "turn-end"
-"""A turn ended: `status`, `finishReason`, `error`."""
+"""A turn ended: `status`, `finishReason`, `error`, and `marks` (see `MARKS`)."""
+MARKS = "marks"
+"""In a `turn-end` record: producer -> `{"seq": last seq, "attempt": n}` for every producer of
+the turn, from the workflow's record of what each wrote. A reader that read less of one (or saw
+its sequence numbers jump) knows the stream lost entries and finishes from the transcript."""
+SEQ = "seq"
+"""Each record's number within its producer's attempt: 1, 2, 3, ... with no gaps."""
 ATTEMPT_START = "attempt-start"
 """A retried producer began again: readers drop what its earlier attempts wrote."""
 INPUT = "input"

@@ -29,6 +29,8 @@ from agentchat.protocol.envelope import (
     CHUNK,
     CHUNK_KEY,
     KIND,
+    MARKS,
+    SEQ,
     SETTLED,
     TURN_END,
     TURN_START,
@@ -185,6 +187,12 @@ class ChatStream:
         self._probe = probe
         self._builder = MessageBuilder()
         self._attempts: dict[str, int] = {}
+        self._seqs: dict[str, tuple[int, int]] = {}
+        """Producer -> (attempt, last seq) of what this reader saw of it."""
+        self._from_start = False
+        """Whether this reader saw its turn's start record (so saw every producer whole)."""
+        self._lost: str | None = None
+        """A producer some of whose records the stream lost (Redis restarted without them)."""
         self._yielded_from: set[str] = set()
         self._started = False
         self._reading: AsyncIterator[Chunk] | None = None
@@ -287,6 +295,11 @@ class ChatStream:
             release = getattr(self._store, "release", None)
             if release is not None:  # an HTTP source holds a connection of its own
                 await release()
+        if self._lost is not None and self._settled is None and self._probe is not None:
+            # What the stream showed is not the whole turn: the transcript has it.
+            settled = await self._probe(self.turn)
+            if settled is not None:
+                self._finish_settled(settled, after=None)
         self._finish()
         if self._on_turn_complete is not None and self.last_event_id is not None:
             outcome = self._on_turn_complete(self.last_event_id)
@@ -396,18 +409,29 @@ class ChatStream:
             self._builder.add_part(dict(part))
         self.status = str((message.metadata or {}).get("status", "completed"))
 
-    def _handle(self, entry: Entry) -> list[Chunk]:
-        env = entry.envelope
-        kind = entry.kind
+    def _ours(self, entry: Entry) -> bool:
+        """Whether the entry belongs to the turn this stream follows (found at its start)."""
         if self.turn is None:
             if self._follow.user_message_id is None:
                 self.turn = entry.turn  # a gateway's resume: it sends only the turn's entries
-            elif kind == TURN_START and env.get("userMessageId") == self._follow.user_message_id:
+            elif (
+                entry.kind == TURN_START
+                and entry.envelope.get("userMessageId") == self._follow.user_message_id
+            ):
                 self.turn = entry.turn
             else:
-                return []
-        if entry.turn != self.turn:
+                return False
+        return entry.turn == self.turn
+
+    def _handle(self, entry: Entry) -> list[Chunk]:
+        if not self._ours(entry):
             return []
+        env = entry.envelope
+        kind = entry.kind
+        if kind == TURN_START:
+            self._from_start = True
+        if SEQ in env:
+            self._track(env)
         self.last_event_id = entry.id
         if self._on_event is not None:
             self._on_event(entry.id)
@@ -432,9 +456,50 @@ class ChatStream:
             self._builder.message_id = str(env.get("messageId", ""))
         elif kind == TURN_END:
             self.status = str(env.get("status", "completed"))
+            self._check_marks(env.get(MARKS) or {})
         elif kind == SETTLED:  # a gateway finished this turn from the transcript
             self._settle(UIMessage.model_validate(env["message"]))
         return out
+
+    def _track(self, env: dict[str, Any]) -> None:
+        """Note a record's place in its producer's numbering: a jump is a lost record."""
+        producer, attempt, seq = str(env.get("p", "")), int(env.get("a", 1)), int(env[SEQ])
+        seen = self._seqs.get(producer)
+        if seen is None:
+            expected = 1 if self._from_start else seq
+        elif attempt == seen[0]:
+            if seq <= seen[1]:
+                return
+            expected = seen[1] + 1
+        elif attempt > seen[0]:
+            expected = 1  # a new attempt numbers from 1, right after its attempt-start
+        else:
+            return  # a superseded attempt's late write
+        if seq != expected:
+            self._lose(producer)
+        self._seqs[producer] = (attempt, seq)
+
+    def _check_marks(self, marks: dict[str, Any]) -> None:
+        """Compare what each producer wrote (the turn's end record says) with what was read."""
+        for producer, mark in marks.items():
+            seq, attempt = int(mark.get("seq", 0)), mark.get("attempt")
+            seen = self._seqs.get(producer)
+            if seen is None:
+                if self._from_start and seq > 0:
+                    self._lose(producer)
+            elif (attempt is not None and seen[0] < int(attempt)) or seen[1] < seq:
+                self._lose(producer)
+
+    def _lose(self, producer: str) -> None:
+        if self._lost is None:
+            self._lost = producer
+            log.warning(
+                "chat %s turn %s: the stream lost records of %s; the turn will finish from"
+                " the transcript",
+                self.chat_id,
+                self.turn,
+                producer,
+            )
 
     def _finish(self) -> None:
         status = self.status or "completed"

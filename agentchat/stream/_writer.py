@@ -202,6 +202,11 @@ class StreamWriter:
         if self._nap is not None and not self._nap.done():
             self._nap.set_result(None)
 
+    @property
+    def seq(self) -> int:
+        """The last sequence number given to a record (what a turn's end record marks)."""
+        return self._seq
+
     async def close(self, patience: float = CLOSE_PATIENCE) -> None:
         """Stop the background flusher and write what is left, retrying while Redis is down.
 

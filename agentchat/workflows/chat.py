@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StopAck,
         StopInput,
+        StreamMark,
         ToolResultAck,
         ToolResultInput,
         TurnEndInput,
@@ -275,6 +276,8 @@ class ChatWorkflow:
         if self.pending_start is None:
             await self.record(TURN_START, start)
         self.state.transcript.append(assistant)
+        marks: dict[str, StreamMark] = {}
+        self.tools.marks = {}
         status: TurnStatus = "completed"
         finish_reason: str | None = None
         error_text: str | None = None
@@ -289,6 +292,8 @@ class ChatWorkflow:
             if result is not None:
                 assistant.parts.extend(result.parts)
                 finish_reason = result.finish_reason
+                if result.stream is not None:
+                    marks[f"t{turn}.s{step}.llm"] = result.stream
             if failure is not None:
                 status, error_text = "failed", failure
                 break
@@ -321,6 +326,27 @@ class ChatWorkflow:
                 ]
                 finish_reason = "tool-calls" if result.tool_calls else finish_reason
                 break
+        await self._end_turn(
+            turn, assistant, status, finish_reason, error_text, {**marks, **self.tools.marks}
+        )
+        # The turn's messages are final now: they join the settled prefix.
+        fresh = self.state.transcript[self.state.settled :]
+        self.state.settled_digest = fold_digest(self.state.settled_digest, fresh)
+        self.state.settled = len(self.state.transcript)
+        self._queue_pending_steers()
+        self.tools.forget()
+        self._forget_old_message_ids()
+
+    async def _end_turn(
+        self,
+        turn: int,
+        assistant: UIMessage,
+        status: TurnStatus,
+        finish_reason: str | None,
+        error_text: str | None,
+        marks: dict[str, StreamMark],
+    ) -> None:
+        """Record the turn's end (after its start, if no step wrote that)."""
         if self.pending_start is not None:  # no step ever ran: announce the turn before its end
             await self.record(TURN_START, self.pending_start)
             self.pending_start = None
@@ -339,15 +365,9 @@ class ChatWorkflow:
                 status=status,
                 finish_reason=finish_reason,
                 error_text=error_text,
+                marks=marks,
             ),
         )
-        # The turn's messages are final now: they join the settled prefix.
-        fresh = self.state.transcript[self.state.settled :]
-        self.state.settled_digest = fold_digest(self.state.settled_digest, fresh)
-        self.state.settled = len(self.state.transcript)
-        self._queue_pending_steers()
-        self.tools.forget()
-        self._forget_old_message_ids()
 
     async def record(self, activity: str, arg: Any) -> None:
         """Write a turn's start or end record. Redis is a cache: after retrying for a while,

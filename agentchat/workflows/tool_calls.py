@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ChatState,
         PublishInput,
         QueuedInput,
+        StreamMark,
         ToolCallInput,
         ToolCallRecord,
         ToolOutcome,
@@ -87,6 +88,9 @@ class ToolCalls:
         self.waiting_approvals: dict[str, int] = {}
         """Approval id -> turn, while it waits for `approve` / `deny`."""
         self.decisions: dict[str, ApprovalInput] = {}
+        self.marks: dict[str, StreamMark] = {}
+        """Producer -> how far it wrote, for the running turn's end record (the host resets
+        it when a turn begins)."""
 
     # -- running ------------------------------------------------------------------------------
 
@@ -101,6 +105,8 @@ class ToolCalls:
         """Run every call of a step at once and fold the outcomes into the message's parts."""
         outcomes = await asyncio.gather(*(self._one(turn, step, c, assistant, item) for c in calls))
         for call, outcome in zip(calls, outcomes, strict=True):
+            if outcome.stream is not None:
+                self.marks[f"t{turn}.s{step}.tool.{call.id}"] = outcome.stream
             part = _part(assistant, call.id)
             if part is None:
                 continue
@@ -251,13 +257,13 @@ class ToolCalls:
     async def _publish(
         self, turn: int, step: int, call_id: str, what: str, chunks: list[dict[str, Any]]
     ) -> None:
+        producer = f"t{turn}.s{step}.wf.{call_id}.{what}"
+        # One record per chunk, none merged (tool results and approvals): seq = their count.
+        self.marks[producer] = StreamMark(seq=len(chunks))
         await self.host.record(
             PUBLISH,
             PublishInput(
-                chat_id=self.host.state.chat_id,
-                turn=turn,
-                producer=f"t{turn}.s{step}.wf.{call_id}.{what}",
-                chunks=chunks,
+                chat_id=self.host.state.chat_id, turn=turn, producer=producer, chunks=chunks
             ),
         )
 

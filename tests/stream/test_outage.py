@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -139,3 +140,30 @@ async def test_a_tool_result_written_while_redis_was_down_reaches_its_readers(
     outputs = [c.output for c in chunks if isinstance(c, ToolOutputAvailableChunk)]
     assert outputs == ["found it"]
     assert text_of(chunks) == "It was found."
+
+
+async def test_a_reader_whose_stream_lost_records_finishes_from_the_transcript(
+    settings: Settings,
+    model_server: FakeOpenAIServer,
+    killable_redis: KillableRedis,
+) -> None:
+    answer = " ".join(f"w{i}" for i in range(WORDS))
+    model_server.reply = lambda messages: answer
+    model_server.token_delay = 0.05
+    ours = dataclasses.replace(settings, redis_url=killable_redis.url)
+    agent = Agent(name="echo", model=OpenAIModel("t", base_url=model_server.base_url))
+    async with serving(ours, agent):
+        chat = AgentChat(agent="echo", id=f"outage-{uuid.uuid4().hex[:8]}", settings=ours)
+        stream = await chat.send_message("go")
+        async for chunk in stream:
+            if isinstance(chunk, TextDeltaChunk):
+                break
+        # The reader pauses while the answer goes on into Redis; then Redis comes back
+        # empty, and what this reader had not read yet is gone.
+        await asyncio.sleep(0.6)
+        killable_redis.kill()
+        shutil.rmtree(killable_redis.data_dir)
+        killable_redis.restart()
+        result = await asyncio.wait_for(stream.result(), 90)
+    assert result.text == answer
+    assert result.status == "completed"
