@@ -256,12 +256,20 @@ class ChatStream:
         """Yield the raw stream entries of this turn (what the gateway forwards).
 
         A turn finished from the transcript ends with a synthetic `settled` entry carrying
-        the assistant message, so a remote reader can finish the same way.
+        the assistant message, so a remote reader can finish the same way. When the stream
+        lost records, its `turn-end` is held back: a remote reader ends at `turn-end`, and
+        must read on to the `settled` entry instead.
         """
         self._claim()
         self._raw = True  # the reader wants entries: skip typing chunks and folding them
+        held: Entry | None = None
         async for entry, _ in self._turn():
+            if entry.kind == TURN_END and self._lost is not None and self._probe is not None:
+                held = entry
+                continue
             yield entry
+        if self._settled is None and held is not None:
+            yield held  # the transcript could not be had: the stream's end is all there is
         if self._settled is not None:
             yield Entry(
                 self.last_event_id or self._cursor,

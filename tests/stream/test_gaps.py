@@ -102,3 +102,25 @@ async def test_a_newer_attempt_numbers_from_one() -> None:
     marks = {"t1.s1.llm": {"seq": 2, "attempt": 2}}
     text, asked = await read(turn(delta(3, "x"), retried, again, rest, marks=marks))
     assert (text, asked) == ("a b c d", [])
+
+
+async def test_the_gateway_forwards_settled_instead_of_the_end_of_a_stream_with_losses() -> None:
+    async def probe(turn: int | None) -> Settled | None:
+        return (1, WHOLE)
+
+    def stream_of(envelopes: list[dict[str, Any]]) -> ChatStream:
+        return ChatStream(
+            Entries(envelopes),
+            "c",
+            after="0-0",
+            follow=_Follow(user_message_id="u"),
+            stream_timeout=5,
+            probe=probe,
+        )
+
+    lossy = stream_of(turn(delta(3, "a "), delta(5, "d")))
+    kinds = [entry.kind async for entry in lossy.events()]
+    assert kinds[-1] == "settled" and "turn-end" not in kinds
+    whole = stream_of(turn(delta(3, "a b c d")))
+    kinds = [entry.kind async for entry in whole.events()]
+    assert kinds[-1] == "turn-end" and "settled" not in kinds
