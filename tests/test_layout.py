@@ -38,3 +38,17 @@ def test_the_import_contracts_hold() -> None:
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "broken" in out.stdout and " 0 broken" in out.stdout
+
+
+def test_every_install_uses_the_same_uv() -> None:
+    import re
+    import tomllib
+
+    script = (ROOT / "scripts/lib/uv.sh").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pinned = re.search(r"^UV_VERSION=(\S+)$", script, re.M)
+    in_image = re.search(r"^ARG UV_VERSION=(\S+)$", dockerfile, re.M)
+    assert pinned and in_image
+    assert pinned.group(1) == in_image.group(1)
+    assert pyproject["tool"]["uv"]["required-version"] == f"=={pinned.group(1)}"

@@ -34,6 +34,7 @@ from agentchat.models.base import (
     _Retryable,
 )
 from agentchat.protocol.contracts import StepInput, StepResult, StreamMark, ToolCallRecord
+from agentchat.protocol.envelope import step_producer
 from agentchat.protocol.messages import MessageBuilder
 from agentchat.stream._store import StreamStore, StreamWriter
 
@@ -60,7 +61,7 @@ async def run_llm_step(
     writer = StreamWriter(
         store,
         step.chat_id,
-        producer=f"t{step.turn}.s{step.step}.llm",
+        producer=step_producer(step.turn, step.step),
         attempt=step.attempt_base + info.attempt,
         turn=step.turn,
     )
@@ -243,14 +244,25 @@ async def _close(writer: StreamWriter, beat: asyncio.Task[None], *, failed: bool
     The step's result must not reach the workflow before its output reaches the stream: the
     turn's end record would follow a gap. A step that already failed keeps its own error.
     """
+    closing = asyncio.ensure_future(writer.close())
     try:
-        await asyncio.shield(writer.close())
+        await asyncio.shield(closing)
     except RedisUnavailableError:
         if not failed:
             raise
         log.warning("chat %s: a failed step's last entries were not written", writer.chat_id)
+    except asyncio.CancelledError:
+        # Stopped while Redis was away: the close goes on (the partial answer is still
+        # written when Redis returns, or its failure is logged); the cancellation wins.
+        closing.add_done_callback(_log_unwritten)
+        raise
     finally:
         beat.cancel()
+
+
+def _log_unwritten(closing: asyncio.Future[None]) -> None:
+    if not closing.cancelled() and closing.exception() is not None:
+        log.warning("a stopped step's last entries were not written: %s", closing.exception())
 
 
 def _worker_shutting_down() -> bool:

@@ -19,12 +19,16 @@ from agentchat import metrics
 from agentchat.agent import Agent
 from agentchat.errors import RedisUnavailableError
 from agentchat.protocol.contracts import StreamMark, ToolCallInput, ToolOutcome
+from agentchat.protocol.envelope import tool_producer
 from agentchat.stream._store import StreamStore, StreamWriter
 from agentchat.tools import Tool, ToolContext
 
 __all__ = ["run_tool_call"]
 
 log = logging.getLogger("agentchat.tools")
+
+STOPPED_PATIENCE = 5.0
+"""Seconds a stopped call's writer waits for Redis to take its last records."""
 
 
 async def run_tool_call(
@@ -34,7 +38,7 @@ async def run_tool_call(
     writer = StreamWriter(
         store,
         req.chat_id,
-        producer=f"t{req.turn}.s{req.step}.tool.{call.id}",
+        producer=tool_producer(req.turn, req.step, call.id),
         attempt=activity.info().attempt,
         turn=req.turn,
     )
@@ -99,9 +103,10 @@ async def _invoke(
         return ToolOutcome(output=output)
     except asyncio.CancelledError:
         metrics.tool_call(agent.name, tool.name, "cancelled", seconds=time.monotonic() - began)
-        # A stopped call's result is not awaited: its unwritten progress is no reason to fail.
+        # A stopped call's result is not awaited: its unwritten progress is no reason to fail
+        # (or to keep the worker's drain waiting long).
         with contextlib.suppress(RedisUnavailableError):
-            await asyncio.shield(writer.close())
+            await asyncio.shield(writer.close(patience=STOPPED_PATIENCE))
         details = activity.cancellation_details()
         if details is not None and details.worker_shutdown:
             # The drain grace ran out: fail retryably so another worker runs the call again

@@ -35,6 +35,9 @@ __all__ = [
     "VERSION",
     "envelope",
     "kind_of",
+    "step_producer",
+    "tool_producer",
+    "workflow_producer",
 ]
 
 VERSION = 1
@@ -73,6 +76,21 @@ RESYNC = "resync"
 """The cursor was older than the stream retains: `first` is the oldest entry still there."""
 ERROR = "error"
 """The gateway's stream failed: `type` (an `agentchat.errors` class name) and `message`."""
+
+
+def step_producer(turn: int, step: int) -> str:
+    """The producer name of a turn's LLM step (its records, and its mark in `turn-end`)."""
+    return f"t{turn}.s{step}.llm"
+
+
+def tool_producer(turn: int, step: int, call_id: str) -> str:
+    """The producer name of a tool call's activity."""
+    return f"t{turn}.s{step}.tool.{call_id}"
+
+
+def workflow_producer(turn: int, step: int, call_id: str, what: str) -> str:
+    """The producer name of a record the workflow publishes about a call (`what` happened)."""
+    return f"t{turn}.s{step}.wf.{call_id}.{what}"
 
 
 def envelope(kind: str, **fields: Any) -> dict[str, Any]:

@@ -190,6 +190,9 @@ class MessageBuilder:
         self._parts.append((producer, part))
 
     def _open_text(self, part_type: str, text_id: str, producer: str) -> dict[str, Any]:
+        earlier = self._open.get((part_type, text_id))
+        if earlier is not None:  # the same id opened again: the earlier part keeps its text
+            self._join(earlier)
         part = {"type": part_type, "text": "", "state": "streaming"}
         self._open[(part_type, text_id)] = part
         self._pieces[id(part)] = []
@@ -237,6 +240,8 @@ class MessageBuilder:
         return None
 
     def _apply_tool(self, wire: dict[str, Any], producer: str) -> None:
+        if wire["type"] == "tool-input-delta":
+            return  # changes no part (see fold_tool_chunk); one per argument token: no search
         part = self._find_tool(wire.get("toolCallId", ""))
         if part is None:
             if wire["type"] != "tool-input-start" and "toolName" not in wire:

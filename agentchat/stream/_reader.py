@@ -9,6 +9,7 @@ is resubscribed from the last id, and `stream_timeout` counts only silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -20,16 +21,19 @@ from redis.exceptions import RedisError
 
 from agentchat.errors import (
     StreamConsumedError,
+    StreamError,
     StreamTimeoutError,
     TurnFailedError,
 )
 from agentchat.protocol.chunks import Chunk, ResetStepChunk, parse_chunk
 from agentchat.protocol.envelope import (
+    ATTEMPT,
     ATTEMPT_START,
     CHUNK,
     CHUNK_KEY,
     KIND,
     MARKS,
+    PRODUCER,
     SEQ,
     SETTLED,
     TURN_END,
@@ -151,6 +155,14 @@ class _Question:
             self._pending = None
 
 
+_ENDING_CHUNKS = frozenset({"finish", "abort", "error"})
+
+
+def _ends_a_turn(entry: Entry) -> bool:
+    """A chunk that ends the turn's message (written with its end record)."""
+    return entry.kind == CHUNK and entry.envelope[CHUNK_KEY].get("type") in _ENDING_CHUNKS
+
+
 class ChatStream:
     """An async iterator over one turn's typed AI SDK chunks.
 
@@ -232,6 +244,8 @@ class ChatStream:
         """Yield a snapshot of the growing assistant message after every chunk."""
         async for _ in self._read():
             yield self._builder.snapshot()
+        if self._settled is not None:  # finished from the transcript: the whole message
+            yield self._builder.snapshot()
 
     def _read(self) -> AsyncIterator[Chunk]:
         """The turn's chunks from where the last typed reader left off."""
@@ -262,14 +276,16 @@ class ChatStream:
         """
         self._claim()
         self._raw = True  # the reader wants entries: skip typing chunks and folding them
-        held: Entry | None = None
+        held: list[Entry] = []  # the turn's end, until it is known whether records were lost
         async for entry, _ in self._turn():
-            if entry.kind == TURN_END and self._lost is not None and self._probe is not None:
-                held = entry
+            if self._probe is not None and (entry.kind == TURN_END or _ends_a_turn(entry)):
+                held.append(entry)
+                if entry.kind == TURN_END and self._lost is None:
+                    for end in held:
+                        yield end
+                    held.clear()
                 continue
             yield entry
-        if self._settled is None and held is not None:
-            yield held  # the transcript could not be had: the stream's end is all there is
         if self._settled is not None:
             yield Entry(
                 self.last_event_id or self._cursor,
@@ -304,10 +320,7 @@ class ChatStream:
             if release is not None:  # an HTTP source holds a connection of its own
                 await release()
         if self._lost is not None and self._settled is None and self._probe is not None:
-            # What the stream showed is not the whole turn: the transcript has it.
-            settled = await self._probe(self.turn)
-            if settled is not None:
-                self._finish_settled(settled, after=None)
+            await self._settle_lost()
         self._finish()
         if self._on_turn_complete is not None and self.last_event_id is not None:
             outcome = self._on_turn_complete(self.last_event_id)
@@ -469,9 +482,22 @@ class ChatStream:
             self._settle(UIMessage.model_validate(env["message"]))
         return out
 
+    async def _settle_lost(self) -> None:
+        """What the stream showed is not the whole turn: finish from the transcript."""
+        assert self._probe is not None
+        settled: Settled | None = None
+        with contextlib.suppress(TimeoutError):
+            settled = await asyncio.wait_for(self._probe(self.turn), self._timeout)
+        if settled is None:
+            raise StreamError(
+                f"the stream of chat {self.chat_id!r} lost records of turn {self.turn} and the"
+                " transcript could not be read; history() or reconnect() has the whole answer"
+            )
+        self._finish_settled(settled, after=None)
+
     def _track(self, env: dict[str, Any]) -> None:
         """Note a record's place in its producer's numbering: a jump is a lost record."""
-        producer, attempt, seq = str(env.get("p", "")), int(env.get("a", 1)), int(env[SEQ])
+        producer, attempt, seq = str(env.get(PRODUCER, "")), int(env.get(ATTEMPT, 1)), int(env[SEQ])
         seen = self._seqs.get(producer)
         if seen is None:
             expected = 1 if self._from_start else seq

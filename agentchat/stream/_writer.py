@@ -18,6 +18,7 @@ from agentchat.protocol.envelope import (
     CHUNK_KEY,
     KIND,
     PRODUCER,
+    SEQ,
     TURN,
     TURN_START,
     VERSION,
@@ -216,12 +217,15 @@ class StreamWriter:
         if self._task is not None:
             self._closing = True
             self._wake()
-            await asyncio.shield(self._task)
-            self._task = None
-            self.store.unwatch_stops(self)
+            try:
+                await asyncio.shield(self._task)
+            finally:
+                self._task = None
+                self.store.unwatch_stops(self)
         deadline = time.monotonic() + patience
         delay = 0.05
-        while not await self.flush():
+        # Only records left unwritten are worth waiting for: a closing writer polls no stop.
+        while (self._pending or self._unsent) and not await self.flush():
             if time.monotonic() + delay > deadline:
                 raise RedisUnavailableError(
                     f"chat {self.chat_id!r}: Redis took none of {self.producer}'s last"
@@ -246,7 +250,7 @@ class StreamWriter:
                     PRODUCER: self.producer,
                     ATTEMPT: self.attempt,
                 }
-                envelope["seq"] = self._seq
+                envelope[SEQ] = self._seq
                 envelope.update(item)
                 self._unsent.append((self._seq, orjson.dumps(envelope)))
             self._pending.clear()

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         TurnStatus,
         TurnStopInput,
     )
+    from agentchat.protocol.envelope import step_producer
     from agentchat.protocol.messages import UIMessage, fold_digest
     from agentchat.protocol.names import (
         CLOSE_CHATS,
@@ -293,7 +294,7 @@ class ChatWorkflow:
                 assistant.parts.extend(result.parts)
                 finish_reason = result.finish_reason
                 if result.stream is not None:
-                    marks[f"t{turn}.s{step}.llm"] = result.stream
+                    marks[step_producer(turn, step)] = result.stream
             if failure is not None:
                 status, error_text = "failed", failure
                 break

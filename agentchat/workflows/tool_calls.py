@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ToolResultInput,
         ToolSpec,
     )
+    from agentchat.protocol.envelope import tool_producer, workflow_producer
     from agentchat.protocol.messages import UIMessage, fold_tool_chunk
     from agentchat.protocol.names import PUBLISH, TOOL_CALL
 
@@ -106,7 +107,7 @@ class ToolCalls:
         outcomes = await asyncio.gather(*(self._one(turn, step, c, assistant, item) for c in calls))
         for call, outcome in zip(calls, outcomes, strict=True):
             if outcome.stream is not None:
-                self.marks[f"t{turn}.s{step}.tool.{call.id}"] = outcome.stream
+                self.marks[tool_producer(turn, step, call.id)] = outcome.stream
             part = _part(assistant, call.id)
             if part is None:
                 continue
@@ -257,7 +258,7 @@ class ToolCalls:
     async def _publish(
         self, turn: int, step: int, call_id: str, what: str, chunks: list[dict[str, Any]]
     ) -> None:
-        producer = f"t{turn}.s{step}.wf.{call_id}.{what}"
+        producer = workflow_producer(turn, step, call_id, what)
         # One record per chunk, none merged (tool results and approvals): seq = their count.
         self.marks[producer] = StreamMark(seq=len(chunks))
         await self.host.record(

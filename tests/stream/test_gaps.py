@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
+from agentchat.errors import StreamError
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, Settled, _Follow
 from agentchat.stream._store import Entry
@@ -51,7 +53,8 @@ def turn(*middle: dict[str, Any], marks: dict[str, Any] | None = None) -> list[d
     end: dict[str, Any] = {"status": "completed"}
     if marks is not None:
         end["marks"] = marks
-    return [start, opening, *middle, record(1, "turn-end", producer="t1.end", **end)]
+    finish = record(1, "chunk", producer="t1.end", c={"type": "finish"})
+    return [start, opening, *middle, finish, record(2, "turn-end", producer="t1.end", **end)]
 
 
 async def read(envelopes: list[dict[str, Any]]) -> tuple[str, list[int | None]]:
@@ -118,9 +121,68 @@ async def test_the_gateway_forwards_settled_instead_of_the_end_of_a_stream_with_
             probe=probe,
         )
 
+    def kinds(entries: list[Entry]) -> list[str]:
+        return [e.envelope["c"]["type"] if e.kind == "chunk" else e.kind for e in entries]
+
     lossy = stream_of(turn(delta(3, "a "), delta(5, "d")))
-    kinds = [entry.kind async for entry in lossy.events()]
-    assert kinds[-1] == "settled" and "turn-end" not in kinds
+    forwarded = kinds([entry async for entry in lossy.events()])
+    # The lossy stream's own finish and end are not passed on: 'settled' ends the turn.
+    assert forwarded == ["turn-start", "text-start", "text-delta", "text-delta", "settled"]
     whole = stream_of(turn(delta(3, "a b c d")))
-    kinds = [entry.kind async for entry in whole.events()]
-    assert kinds[-1] == "turn-end" and "settled" not in kinds
+    forwarded = kinds([entry async for entry in whole.events()])
+    assert forwarded == ["turn-start", "text-start", "text-delta", "finish", "turn-end"]
+
+
+async def test_a_loss_with_no_transcript_to_be_had_is_an_error_not_a_short_answer() -> None:
+    async def probe(turn: int | None) -> Settled | None:
+        return None
+
+    stream = ChatStream(
+        Entries(turn(delta(3, "a "), delta(5, "d"))),
+        "c",
+        after="0-0",
+        follow=_Follow(user_message_id="u"),
+        stream_timeout=5,
+        probe=probe,
+    )
+    with pytest.raises(StreamError, match="lost records of turn 1"):
+        await stream.text()
+
+
+async def test_a_reader_that_joined_mid_turn_judges_only_what_it_could_see() -> None:
+    marks = {"t1.s1.llm": {"seq": 5, "attempt": 1}, "t1.s1.tool.c0": {"seq": 2, "attempt": 1}}
+    envelopes = turn(delta(3, "a "), delta(4, "b "), delta(5, "c d"), marks=marks)
+    asked: list[int | None] = []
+
+    async def probe(turn: int | None) -> Settled | None:
+        asked.append(turn)
+        return (1, WHOLE)
+
+    # A resume after the turn's first three records (no turn-start): a producer it did not
+    # see from its first record is no loss, nor is the end's mark of records before it.
+    stream = ChatStream(
+        Entries(envelopes),
+        "c",
+        after="3-0",
+        follow=_Follow(turn=1),
+        stream_timeout=5,
+        probe=probe,
+    )
+    assert await stream.text() == "b c d"
+    assert asked == []
+
+
+async def test_messages_ends_with_the_transcript_s_message_after_a_loss() -> None:
+    async def probe(turn: int | None) -> Settled | None:
+        return (1, WHOLE)
+
+    stream = ChatStream(
+        Entries(turn(delta(3, "a "), delta(5, "d"))),
+        "c",
+        after="0-0",
+        follow=_Follow(user_message_id="u"),
+        stream_timeout=5,
+        probe=probe,
+    )
+    snapshots = [m async for m in stream.messages()]
+    assert snapshots[-1].text() == "a b c d"
