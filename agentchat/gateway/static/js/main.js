@@ -3,6 +3,7 @@
 //   config.js   what the URL says: the chat, the token, the agent
 //   api.js      the gateway's HTTP API
 //   fold.js     chunks -> UIMessage parts (the twin of the Python MessageBuilder; no DOM)
+//   gaps.js     whether the stream lost records of a turn (the Python reader's check; no DOM)
 //   state.js    the page's messages and turns
 //   render.js   every DOM write: messages, tool cards, header, composer mode, banner
 //   thread.js   the conversation, from the transcript and the stream's envelopes

@@ -2,10 +2,20 @@
 //
 // Assistant messages are keyed by their turn's messageId; their chunks go through fold.js,
 // with each part tagged by its producer so that a retried attempt replaces its own output.
+// gaps.js checks each turn's records for losses (Redis restarted without some of them): a
+// turn that ends with a loss is shown as the transcript has it.
 
 import { getChat } from './api.js';
 import { config } from './config.js';
-import { appendMessage, els, ensureElement, markDirty, updateComposer } from './render.js';
+import { TurnGaps } from './gaps.js';
+import {
+  appendMessage,
+  els,
+  ensureElement,
+  markDirty,
+  showError,
+  updateComposer,
+} from './render.js';
 import { Msg, messages, runningTurns, state, steers, turnMessages } from './state.js';
 
 // -- the transcript ----------------------------------------------------------------------------
@@ -90,8 +100,12 @@ export function removeMessage(id) {
 
 // -- the stream's envelopes --------------------------------------------------------------------
 
+/** turn -> what this page read of it, to tell a whole turn from one the stream lost records of */
+const turnGaps = new Map();
+
 /** Apply one envelope of the chat's stream (`resync` is the stream's own business). */
 export function handleEnvelope(env) {
+  const gaps = noteGaps(env);
   switch (env.k) {
     case 'turn-start':
       onTurnStart(env);
@@ -107,8 +121,11 @@ export function handleEnvelope(env) {
       break;
     case 'turn-end':
       onTurnEnd(env.turn, env.status || 'completed', env.error || env.errorText);
+      turnGaps.delete(env.turn);
+      if (gaps && gaps.lost !== null) settleFromTranscript(env.turn, gaps.lost);
       break;
     case 'settled':
+      turnGaps.delete(env.turn);
       onSettled(env);
       break;
     default:
@@ -116,7 +133,28 @@ export function handleEnvelope(env) {
   }
 }
 
+/** Note the record in its turn's gaps.js tracker (a turn's start begins a fresh one). */
+function noteGaps(env) {
+  if (typeof env.turn !== 'number') return null;
+  let gaps = turnGaps.get(env.turn);
+  if (!gaps || env.k === 'turn-start') {
+    // At a turn's start (or a replay of it, which redraws the message) the page reads it whole.
+    gaps = new TurnGaps();
+    turnGaps.set(env.turn, gaps);
+  }
+  gaps.note(env);
+  return gaps;
+}
+
 function onTurnStart(env) {
+  // Turns run one after another: one still running here lost its end record with the stream.
+  for (const earlier of [...runningTurns]) {
+    if (typeof earlier === 'number' && earlier < env.turn) {
+      onTurnEnd(earlier, 'completed'); // until the transcript says how it ended
+      turnGaps.delete(earlier);
+      settleFromTranscript(earlier, null);
+    }
+  }
   const id = env.messageId || `turn-${env.turn}`;
   let msg = messages.get(id);
   if (!msg) {
@@ -269,9 +307,57 @@ function onSettled(env) {
   }
 }
 
+const SETTLE_TRIES = 3;
+
+/**
+ * The stream lost records of `turn` (`lost` names a producer, null: its end): show the turn's
+ * message as the transcript (GET /v1/chats/{id}) has it, in place of what was streamed. The
+ * workflow writes the turn's end after its message is whole, so the transcript has all of it.
+ */
+async function settleFromTranscript(turn, lost) {
+  const id = turnMessages.get(turn);
+  const what = lost === null ? 'its end' : `records of ${lost}`;
+  console.warn(`turn ${turn}: the stream lost ${what}; showing the transcript's message`);
+  for (let tries = 1; ; tries += 1) {
+    let chat;
+    try {
+      chat = await getChat();
+    } catch (err) {
+      if (tries >= SETTLE_TRIES || err.status === 401 || err.status === 403 || err.status === 404) {
+        showError({
+          type: 'StreamError',
+          message: `The stream lost part of turn ${turn} and the transcript could not be read`
+            + ` (${err.message}); reload the page to see the whole answer.`,
+        });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (tries - 1)));
+      continue;
+    }
+    // The turn streams again (a replay from its start) or another message took it: leave it.
+    if (runningTurns.has(turn) || turnMessages.get(turn) !== id) return;
+    const list = Array.isArray(chat?.messages) ? chat.messages : [];
+    const found = list.find((m) => m?.id === id && m.role === 'assistant');
+    const msg = id && messages.get(id);
+    if (found && msg) {
+      msg.setParts(found.parts);
+      const meta = found.metadata || {};
+      msg.status = meta.status === 'stopped' || meta.status === 'failed' ? meta.status : 'completed';
+      msg.error = meta.error || null;
+      markDirty(msg);
+    } else if (chat && !runningTurns.size) {
+      // The page's message is not the transcript's (the turn's start was lost too): redraw
+      // the conversation as the transcript has it, which disturbs no streaming answer now.
+      applyTranscript(chat);
+    }
+    return;
+  }
+}
+
 /** A turn ended while this page could not hear it: forget what it waited for. */
 export function forgetRunningTurns() {
   runningTurns.clear();
+  turnGaps.clear();
   state.awaitingTurn = false;
   updateComposer();
 }
