@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -57,6 +58,26 @@ def turn(*middle: dict[str, Any], marks: dict[str, Any] | None = None) -> list[d
     return [start, opening, *middle, finish, record(2, "turn-end", producer="t1.end", **end)]
 
 
+Probe = Callable[[int | None], Awaitable[Settled | None]]
+
+
+def stream_of(
+    envelopes: list[dict[str, Any]],
+    probe: Probe,
+    *,
+    after: str = "0-0",
+    follow: _Follow | None = None,
+) -> ChatStream:
+    return ChatStream(
+        Entries(envelopes),
+        "c",
+        after=after,
+        follow=follow or _Follow(user_message_id="u"),
+        stream_timeout=5,
+        probe=probe,
+    )
+
+
 async def read(envelopes: list[dict[str, Any]]) -> tuple[str, list[int | None]]:
     asked: list[int | None] = []
 
@@ -64,15 +85,7 @@ async def read(envelopes: list[dict[str, Any]]) -> tuple[str, list[int | None]]:
         asked.append(turn)
         return (1, WHOLE)
 
-    stream = ChatStream(
-        Entries(envelopes),
-        "c",
-        after="0-0",
-        follow=_Follow(user_message_id="u"),
-        stream_timeout=5,
-        probe=probe,
-    )
-    return await stream.text(), asked
+    return await stream_of(envelopes, probe).text(), asked
 
 
 async def test_a_whole_stream_is_read_as_it_is() -> None:
@@ -111,24 +124,14 @@ async def test_the_gateway_forwards_settled_instead_of_the_end_of_a_stream_with_
     async def probe(turn: int | None) -> Settled | None:
         return (1, WHOLE)
 
-    def stream_of(envelopes: list[dict[str, Any]]) -> ChatStream:
-        return ChatStream(
-            Entries(envelopes),
-            "c",
-            after="0-0",
-            follow=_Follow(user_message_id="u"),
-            stream_timeout=5,
-            probe=probe,
-        )
-
     def kinds(entries: list[Entry]) -> list[str]:
         return [e.envelope["c"]["type"] if e.kind == "chunk" else e.kind for e in entries]
 
-    lossy = stream_of(turn(delta(3, "a "), delta(5, "d")))
+    lossy = stream_of(turn(delta(3, "a "), delta(5, "d")), probe)
     forwarded = kinds([entry async for entry in lossy.events()])
     # The lossy stream's own finish and end are not passed on: 'settled' ends the turn.
     assert forwarded == ["turn-start", "text-start", "text-delta", "text-delta", "settled"]
-    whole = stream_of(turn(delta(3, "a b c d")))
+    whole = stream_of(turn(delta(3, "a b c d")), probe)
     forwarded = kinds([entry async for entry in whole.events()])
     assert forwarded == ["turn-start", "text-start", "text-delta", "finish", "turn-end"]
 
@@ -137,14 +140,7 @@ async def test_a_loss_with_no_transcript_to_be_had_is_an_error_not_a_short_answe
     async def probe(turn: int | None) -> Settled | None:
         return None
 
-    stream = ChatStream(
-        Entries(turn(delta(3, "a "), delta(5, "d"))),
-        "c",
-        after="0-0",
-        follow=_Follow(user_message_id="u"),
-        stream_timeout=5,
-        probe=probe,
-    )
+    stream = stream_of(turn(delta(3, "a "), delta(5, "d")), probe)
     with pytest.raises(StreamError, match="lost records of turn 1"):
         await stream.text()
 
@@ -160,14 +156,7 @@ async def test_a_reader_that_joined_mid_turn_judges_only_what_it_could_see() -> 
 
     # A resume after the turn's first three records (no turn-start): a producer it did not
     # see from its first record is no loss, nor is the end's mark of records before it.
-    stream = ChatStream(
-        Entries(envelopes),
-        "c",
-        after="3-0",
-        follow=_Follow(turn=1),
-        stream_timeout=5,
-        probe=probe,
-    )
+    stream = stream_of(envelopes, probe, after="3-0", follow=_Follow(turn=1))
     assert await stream.text() == "b c d"
     assert asked == []
 
@@ -176,13 +165,6 @@ async def test_messages_ends_with_the_transcript_s_message_after_a_loss() -> Non
     async def probe(turn: int | None) -> Settled | None:
         return (1, WHOLE)
 
-    stream = ChatStream(
-        Entries(turn(delta(3, "a "), delta(5, "d"))),
-        "c",
-        after="0-0",
-        follow=_Follow(user_message_id="u"),
-        stream_timeout=5,
-        probe=probe,
-    )
+    stream = stream_of(turn(delta(3, "a "), delta(5, "d")), probe)
     snapshots = [m async for m in stream.messages()]
     assert snapshots[-1].text() == "a b c d"
