@@ -168,3 +168,18 @@ async def test_messages_ends_with_the_transcript_s_message_after_a_loss() -> Non
     stream = stream_of(turn(delta(3, "a "), delta(5, "d")), probe)
     snapshots = [m async for m in stream.messages()]
     assert snapshots[-1].text() == "a b c d"
+
+
+async def test_a_reader_of_a_message_s_turn_misses_nothing_even_without_its_start() -> None:
+    # Redis restarted empty: the turn's start and first records are gone, and a reader sent
+    # after (a resend of the same message) finds the turn by its number.
+    envelopes = turn(delta(3, "a "), delta(4, "b "), delta(5, "c d"))[3:]
+    asked: list[int | None] = []
+
+    async def probe(turn: int | None) -> Settled | None:
+        asked.append(turn)
+        return (1, WHOLE)
+
+    stream = stream_of(envelopes, probe, follow=_Follow(user_message_id="u", turn=1))
+    assert await stream.text() == "a b c d"
+    assert asked == [1]
