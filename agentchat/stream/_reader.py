@@ -201,10 +201,11 @@ class ChatStream:
         self._attempts: dict[str, int] = {}
         self._seqs: dict[str, tuple[int, int]] = {}
         """Producer -> (attempt, last seq) of what this reader saw of it."""
-        self._from_start = follow.user_message_id is not None
+        self._from_start = after == "0-0"
         """Whether this reader reads its turn from the start (so must see every producer
-        whole): one that follows a message does (its cursor precedes the turn, even when Redis
-        lost the turn's start record), and so does one that sees the start record."""
+        whole): one that sees the turn's start record, and one that reads the whole stream
+        (a resent message whose turn's start Redis no longer has). One resuming from a cursor
+        inside the turn judges only what it sees."""
         self._lost: str | None = None
         """A producer some of whose records the stream lost (Redis restarted without them)."""
         self._yielded_from: set[str] = set()

@@ -172,7 +172,8 @@ async def test_messages_ends_with_the_transcript_s_message_after_a_loss() -> Non
 
 async def test_a_reader_of_a_message_s_turn_misses_nothing_even_without_its_start() -> None:
     # Redis restarted empty: the turn's start and first records are gone, and a reader sent
-    # after (a resend of the same message) finds the turn by its number.
+    # after (a resend of the same message) finds the turn by its number, reading the whole
+    # stream since its start record cannot be found.
     envelopes = turn(delta(3, "a "), delta(4, "b "), delta(5, "c d"))[3:]
     asked: list[int | None] = []
 
@@ -183,3 +184,17 @@ async def test_a_reader_of_a_message_s_turn_misses_nothing_even_without_its_star
     stream = stream_of(envelopes, probe, follow=_Follow(user_message_id="u", turn=1))
     assert await stream.text() == "a b c d"
     assert asked == [1]
+
+
+async def test_a_reader_of_a_message_s_turn_resumed_mid_turn_judges_only_what_it_sees() -> None:
+    envelopes = turn(delta(3, "a "), delta(4, "b "), delta(5, "c d"))
+    asked: list[int | None] = []
+
+    async def probe(turn: int | None) -> Settled | None:
+        asked.append(turn)
+        return (1, WHOLE)
+
+    follow = _Follow(user_message_id="u", turn=1)
+    stream = stream_of(envelopes, probe, after="4-0", follow=follow)
+    assert await stream.text() == "c d"
+    assert asked == []
