@@ -28,7 +28,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent.parent / "histories"
-VERSION = "v7"
+VERSION = "v8"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
