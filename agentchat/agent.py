@@ -49,8 +49,12 @@ class Agent:
             the instructions for the rest of the conversation.
         step_timeout: Longest one LLM step may take.
         step_heartbeat: Heartbeat timeout of the LLM step activity: how fast a crashed
-            worker's step moves to another worker.
+            worker's step moves to another worker. A live step's heartbeat reaches Temporal
+            every second, so the default leaves it a second to spare.
         step_max_attempts: Attempts per LLM step before the turn fails.
+        retention: Delete this agent's chats once they have had no activity for this long
+            (the worker's retention schedule does, through `AgentChat.delete()`'s path).
+            None: `AGENTCHAT_RETENTION_DAYS` when set, else chats are kept.
     """
 
     name: str
@@ -62,8 +66,9 @@ class Agent:
     on_busy: OnBusy = "queue"
     preload: PreloadHook | None = None
     step_timeout: timedelta = timedelta(minutes=10)
-    step_heartbeat: timedelta = timedelta(seconds=3)
+    step_heartbeat: timedelta = timedelta(seconds=2)
     step_max_attempts: int = 5
+    retention: timedelta | None = None
     _model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

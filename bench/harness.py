@@ -104,13 +104,25 @@ class Harness:
         return f"http://127.0.0.1:{self.model_port}/v1"
 
     def start_worker(
-        self, model_url: str | None = None, task_queue: str | None = None
+        self,
+        model_url: str | None = None,
+        task_queue: str | None = None,
+        stdout: int = subprocess.DEVNULL,
+        bytecode_cache: Path | None = None,
     ) -> subprocess.Popen[bytes]:
+        """A worker process serving `bench.agents`; with `stdout=subprocess.PIPE` its
+        "worker ready" line can be read (the output is unbuffered). With `bytecode_cache` it
+        keeps compiled modules there (`PYTHONPYCACHEPREFIX`) even where the environment says
+        `PYTHONDONTWRITEBYTECODE`, as an image built with compiled bytecode starts."""
+        env = {**os.environ}
+        if bytecode_cache is not None:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
         worker = subprocess.Popen(
             [sys.executable, "-m", "agentchat", "worker", "--agents", "bench.agents:agents"],
             cwd=ROOT,
             env={
-                **os.environ,
+                **env,
                 "PYTHONPATH": str(ROOT),
                 "OPENAI_BASE_URL": model_url or self.model_url,
                 "OPENAI_API_KEY": "unused",
@@ -118,8 +130,9 @@ class Harness:
                 "AGENTCHAT_REDIS_URL": self.settings.redis_url,
                 "AGENTCHAT_TASK_QUEUE": task_queue or self.settings.task_queue,
                 "AGENTCHAT_STREAM_IDLE_TTL": str(IDLE_TTL),
+                "PYTHONUNBUFFERED": "1",
             },
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
         )
         self.workers.append(worker)
         return worker

@@ -64,6 +64,13 @@ __all__ = ["DirectBackend"]
 
 T = TypeVar("T")
 
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=4)
+"""How long a worker may hold one of a chat's workflow tasks before Temporal gives it to
+another. Temporal's 10 s default is what a chat waited when the worker holding its task was
+killed (the longest silences of `python -m bench --only crashes`, 10-13 s at a kill every
+3 s); a task takes milliseconds, and the SDK's deadlock detector fails one that holds its
+thread 2 s. Continue-as-new carries it to the next run."""
+
 
 class DirectBackend:
     """One chat through Temporal and Redis: updates to its workflow, reads of its stream.
@@ -283,6 +290,7 @@ class DirectBackend:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"chat {self.chat_id} with {self.agent}",
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
 
     async def _deliver(self, update: Any, req: SendInput, message_id: str) -> SendAck:

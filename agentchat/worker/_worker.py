@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+import temporalio
 from temporalio.client import Client
 from temporalio.worker import (
     FixedSizeSlotSupplier,
@@ -34,11 +37,26 @@ __all__ = ["create_worker", "run_worker"]
 
 log = logging.getLogger("agentchat.worker")
 
-HEARTBEAT_THROTTLE = timedelta(seconds=1.5)
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+"""The most time between two heartbeats a step sends Temporal (the SDK's own is 80% of the
+heartbeat timeout). Once a second, with `Agent.step_heartbeat`'s 2 s default, a live step's
+heartbeat still has a second to spare, and a crashed worker's step timed out 1.6 s after the
+kill on average (2.3-2.4 s with 3 s and every 1.5 s; Temporal fires the timeout ~0.5 s past
+its deadline), measured by `bench/recovery.py`. 300 and 1,000 chats sent at once to one
+worker retried no step."""
 WORKFLOW_TASKS = 2
 """Workflow tasks a worker holds at once, one thread each; more wait in Temporal (the sticky
-queue hands a chat's task to another worker after 3 s). As many threads as tasks: time an
-activation spends queued for a thread counts against the SDK's 2 s deadlock detector."""
+queue hands a chat's task to another worker after `STICKY_TIMEOUT`). As many threads as
+tasks: time an activation spends queued for a thread counts against the SDK's 2 s deadlock
+detector."""
+STICKY_TIMEOUT = timedelta(seconds=2)
+"""How long a chat's workflow task waits for the worker that holds the chat before another
+worker takes it (and replays the history). A worker that died holds its chats that long: a
+step retried on a worker without the transcript, a step that ended on another worker, or a
+message, waits for it (`bench/recovery.py`: 1.4-1.6 s of a recovery's 5.2-5.3 s on average
+at 3 s, 0.8-0.9 s at 2 s). Shorter, a loaded worker loses chats it holds to replays: 300 chats
+sent at once to one worker timed out 50 tasks on average at 3 s (three runs), 56 at 2 s (five),
+82 at 1 s (four)."""
 
 GC_THRESHOLDS = (700, 10, 100)
 """The collector's thresholds in a serving worker: a full collection after 100 collections of
@@ -48,6 +66,27 @@ does: under 300 streaming chats they came every 8 to 20 s at 50 to 200 ms each a
 whole tail of the delivery delay. Now they come minutes apart (one in four minutes of the
 bench's concurrency rows); the young collections, at most 10 to 20 ms, are unchanged.
 Garbage in reference cycles that outlived them is freed that much later."""
+
+
+def build_id() -> str:
+    """What identifies this worker's code to Temporal: agentchat's and temporalio's versions
+    and a digest of the workflow code (`agentchat/workflows`, `agentchat/protocol`).
+
+    Left unset, the SDK hashes the bytecode of every module loaded (some 1,500 here), which
+    compiles each one again where no bytecode cache was written (`PYTHONDONTWRITEBYTECODE`,
+    read-only installs): 1.3 to 3.9 s of every worker's start, measured, while a crashed
+    worker's chats wait for a live one. Temporal records it with every workflow task; nothing
+    replays on it.
+    """
+    from agentchat import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.md5(usedforsecurity=False)
+    for folder in ("workflows", "protocol"):
+        for source in sorted((package / folder).glob("*.py")):
+            digest.update(source.name.encode())
+            digest.update(source.read_bytes())
+    return f"agentchat-{__version__}-temporalio-{temporalio.__version__}-{digest.hexdigest()[:12]}"
 
 
 def create_worker(
@@ -119,6 +158,8 @@ def create_worker(
     return Worker(
         client,
         task_queue=task_queue,
+        # Cheap to make, unlike the SDK's default (see build_id).
+        build_id=build_id(),
         workflows=[ChatWorkflow],
         activities=activities.all(),
         tuner=WorkerTuner.create_composite(
@@ -133,10 +174,9 @@ def create_worker(
         # threads, which in a burst of new chats stalls streaming for seconds).
         workflow_task_executor=ThreadPoolExecutor(WORKFLOW_TASKS, "agentchat-workflow"),
         # A worker that died holds its chats' sticky queues this long; keep chats responsive.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-        # Temporal sends a heartbeat at most every 80% of the heartbeat timeout, which leaves
-        # a step with the 3 s default 0.6 s for the RPC on a loaded server or event loop.
-        # Every 1.5 s leaves half the timeout.
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        # The SDK sends a heartbeat at most every 80% of the heartbeat timeout, which would
+        # leave a step 0.4 s to spare with the 2 s default (see HEARTBEAT_THROTTLE).
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown,
         interceptors=interceptors,

@@ -75,7 +75,14 @@ STOP_GRACE = timedelta(seconds=2)
 """How long a stopped step may take to hand back its partial answer before it is cancelled."""
 _NOT_CACHED = "\0transcript-not-cached"
 
-_STEP_RETRY_FIRST = timedelta(milliseconds=500)
+_STEP_RETRY_FIRST = timedelta(milliseconds=100)
+"""A failed step is retried at once. Temporal fires a timer up to ~1 s late when it is set
+less than that ahead (the server's `history.timerProcessorMaxTimeShift`, 1 s by default), so
+retries 1 to 4 (0.1, 0.2, 0.4, 0.8 s asked) each start up to ~1 s after the failure: a
+crashed worker's step 0.7 s after its heartbeat timed out, on average (0.8 s with 0.5 s
+asked), and a step killed again on its retry no longer waits 1, 2 and 4 s more
+(`bench/recovery.py`). A model outage without Retry-After fails the turn after ~4 s of
+retries rather than ~8 s."""
 _STEP_RETRY_MAX = timedelta(seconds=8)
 
 _LOCAL_RETRY = RetryPolicy(
@@ -443,9 +450,7 @@ class ChatWorkflow:
             result_type=StepResult,
             start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
             heartbeat_timeout=timedelta(seconds=self.spec.step_heartbeat_seconds),
-            # The openai SDK's own retry timing (its retries are off: Temporal's run instead).
-            # Temporal's default waits 1 s before the first retry, which a crashed worker's
-            # chats spent on top of the heartbeat timeout.
+            # The SDK's own retries are off: Temporal's run instead (see _STEP_RETRY_FIRST).
             retry_policy=RetryPolicy(
                 initial_interval=_STEP_RETRY_FIRST,
                 maximum_interval=_STEP_RETRY_MAX,
