@@ -28,6 +28,8 @@ from agentchat.errors import RedisUnavailableError
 from agentchat.models import ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
     ModelEvent,
+    ReasoningDelta,
+    ReasoningEnd,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -141,6 +143,7 @@ class _StepRecorder:
         self.calls: list[ToolCallRecord] = []
         self.finish = StepFinish("stop")
         self._text_id: str | None = None
+        self._reasoning_id: str | None = None
         self._started_calls: set[str] = set()
         self._first_token = False
 
@@ -156,9 +159,17 @@ class _StepRecorder:
                 if not self._first_token:
                     self._got_first_token()
                 if self._text_id is None:
+                    self.close_reasoning()
                     self._text_id = f"{self.step.message_id}-s{self.step.step}-{len(self.message)}"
                     self.emit({"type": "text-start", "id": self._text_id})
                 self.emit({"type": "text-delta", "id": self._text_id, "delta": event.text})
+            elif isinstance(event, ReasoningDelta):
+                if event.text:
+                    part_id = self._reasoning()
+                    self.emit({"type": "reasoning-delta", "id": part_id, "delta": event.text})
+            elif isinstance(event, ReasoningEnd):
+                self._reasoning()  # a redacted block ends without having streamed
+                self.close_reasoning(event.provider_metadata)
             elif isinstance(event, ToolCallStart):
                 self._call_begins(event.id, event.name)
             elif isinstance(event, ToolCallDelta):
@@ -179,6 +190,26 @@ class _StepRecorder:
         if self._text_id is not None:
             self.emit({"type": "text-end", "id": self._text_id})
             self._text_id = None
+        self.close_reasoning()
+
+    def _reasoning(self) -> str:
+        """The open reasoning part's id, opening one (the model's first token) if none is."""
+        if self._reasoning_id is None:
+            if not self._first_token:
+                self._got_first_token()
+            self.close_text()
+            self._reasoning_id = f"{self.step.message_id}-s{self.step.step}-{len(self.message)}"
+            self.emit({"type": "reasoning-start", "id": self._reasoning_id})
+        return self._reasoning_id
+
+    def close_reasoning(self, provider_metadata: dict[str, Any] | None = None) -> None:
+        """End the open reasoning part; its provider metadata (a signature) goes on its end."""
+        if self._reasoning_id is not None:
+            end: dict[str, Any] = {"type": "reasoning-end", "id": self._reasoning_id}
+            if provider_metadata:
+                end["providerMetadata"] = provider_metadata
+            self.emit(end)
+            self._reasoning_id = None
 
     def _got_first_token(self) -> None:
         self._first_token = True

@@ -1,7 +1,9 @@
 """LLM providers behind one small interface; `resolve_model` turns a model string into one.
 
 Model strings: `openai:<model>` (the official `openai` SDK, honouring `OPENAI_BASE_URL` and
-`OPENAI_API_KEY`, so vLLM, Ollama and other compatible servers work) and `offline` or
+`OPENAI_API_KEY`, so vLLM, Ollama and other compatible servers work), `anthropic:<model>` (the
+official `anthropic` SDK, honouring `ANTHROPIC_BASE_URL` and `ANTHROPIC_API_KEY`; construct
+`AnthropicModel` for extended thinking or another `max_tokens`) and `offline` or
 `offline:<tokens per second>` (a deterministic model for demos and tests, no network).
 """
 
@@ -13,6 +15,8 @@ from agentchat.models.base import (
     ModelEvent,
     ModelRequest,
     ModelRequestError,
+    ReasoningDelta,
+    ReasoningEnd,
     StepFinish,
     TextDelta,
     to_chat_messages,
@@ -25,6 +29,8 @@ __all__ = [
     "ModelRequest",
     "ModelRequestError",
     "OfflineModel",
+    "ReasoningDelta",
+    "ReasoningEnd",
     "StepFinish",
     "TextDelta",
     "resolve_model",
@@ -49,6 +55,11 @@ def resolve_model(model: str | Model) -> Model:
         from agentchat.models.openai import OpenAIModel
 
         return OpenAIModel(name)
+    if provider == "anthropic" and name:
+        from agentchat.models.anthropic import AnthropicModel
+
+        return AnthropicModel(name)
     raise ConfigurationError(
-        f"unknown model string {model!r}: use 'openai:<model>' or 'offline[:<tokens/s>]'"
+        f"unknown model string {model!r}: use 'openai:<model>', 'anthropic:<model>' or"
+        " 'offline[:<tokens/s>]'"
     )

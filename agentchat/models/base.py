@@ -1,4 +1,4 @@
-"""The provider interface: a model streams text and tool calls, then a finish event."""
+"""The provider interface: a model streams text, reasoning and tool calls, then a finish event."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ __all__ = [
     "ModelEvent",
     "ModelRequest",
     "ModelRequestError",
+    "ReasoningDelta",
+    "ReasoningEnd",
     "StepFinish",
     "TextDelta",
     "ToolCall",
@@ -50,6 +52,25 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's visible reasoning (a thinking block's text)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningEnd:
+    """The reasoning block under way ended (one may end without any delta: a redacted block).
+
+    `provider_metadata` is what the provider needs to be sent back with it on the next step,
+    keyed by provider as the AI SDK keys a part's `providerMetadata`, e.g.
+    `{"anthropic": {"signature": "..."}}` or `{"anthropic": {"redactedData": "..."}}`.
+    """
+
+    provider_metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class ToolCallStart:
     """The model began a tool call; its arguments follow as `ToolCallDelta`s."""
 
@@ -74,12 +95,30 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class StepFinish:
+    """How the step ended, and its usage as the provider reported it (None: not reported).
+
+    `input_tokens` counts the whole prompt, cached tokens included (as OpenAI's
+    `prompt_tokens`; for Anthropic the sum of its uncached, cache-read and cache-write counts);
+    `cached_tokens` is the part read from the provider's prompt cache. `output_tokens` counts
+    everything generated, reasoning included; `reasoning_tokens` is that part.
+    """
+
     finish_reason: str = "stop"
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
-ModelEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCall | StepFinish
+ModelEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ReasoningEnd
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCall
+    | StepFinish
+)
 
 
 class ModelRequestError(Exception):
@@ -112,7 +151,7 @@ class Model(Protocol):
     name: str
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """Yield `TextDelta`s and tool call events, then exactly one `StepFinish`."""
+        """Yield `TextDelta`s, reasoning and tool call events, then exactly one `StepFinish`."""
         ...
 
 

@@ -97,6 +97,7 @@ class TextEndChunk(Chunk):
 class ReasoningStartChunk(Chunk):
     type: Literal["reasoning-start"] = "reasoning-start"
     id: str
+    provider_metadata: dict[str, Any] | None = None
 
 
 class ReasoningDeltaChunk(Chunk):
@@ -106,8 +107,12 @@ class ReasoningDeltaChunk(Chunk):
 
 
 class ReasoningEndChunk(Chunk):
+    """Ends a reasoning part; `provider_metadata` is what the provider needs back with it
+    (Anthropic: `{"anthropic": {"signature": ...}}` or `{"anthropic": {"redactedData": ...}}`)."""
+
     type: Literal["reasoning-end"] = "reasoning-end"
     id: str
+    provider_metadata: dict[str, Any] | None = None
 
 
 class ToolInputStartChunk(Chunk):

@@ -109,6 +109,18 @@ def fold_tool_chunk(part: dict[str, Any], wire: dict[str, Any]) -> None:
         part["state"] = "output-denied"
 
 
+def _keep_provider_metadata(part: dict[str, Any], wire: dict[str, Any]) -> None:
+    """A start or end chunk's `providerMetadata` goes on its part, as the AI SDK keeps it.
+
+    Anthropic's thinking comes back with its signature this way (`reasoning-end` carries
+    `{"anthropic": {"signature": ...}}`), and the next step must send it back verbatim.
+    Deltas carry none here (the LLM step never writes it on one: the hot path stays lean).
+    """
+    metadata = wire.get("providerMetadata")
+    if metadata is not None:
+        part["providerMetadata"] = metadata
+
+
 class MessageBuilder:
     """Fold a turn's chunks into the assistant `UIMessage`, as the AI SDK client does.
 
@@ -144,12 +156,14 @@ class MessageBuilder:
                 part = self._open_text(part_type, wire["id"], producer)
             self._pieces[id(part)].append(wire["delta"])
         elif kind in ("text-start", "reasoning-start"):
-            self._open_text(kind[:-6], wire["id"], producer)
+            part = self._open_text(kind[:-6], wire["id"], producer)
+            _keep_provider_metadata(part, wire)
         elif kind in ("text-end", "reasoning-end"):
             part = self._open.pop((kind[:-4], wire["id"]), None)
             if part is not None:
                 self._join(part)
                 part["state"] = "done"
+                _keep_provider_metadata(part, wire)
         elif kind == "start":
             self.message_id = wire.get("messageId") or self.message_id
             self._merge_metadata(wire.get("messageMetadata"))

@@ -1,5 +1,16 @@
-"""Test aids: a loopback server speaking OpenAI's streaming chat-completions protocol."""
+"""Test aids: loopback servers speaking OpenAI's and Anthropic's streaming protocols."""
 
+from agentchat.testing.anthropic_server import (
+    FakeAnthropicServer,
+    FakeRedactedThinking,
+    FakeThinking,
+)
 from agentchat.testing.openai_server import FakeOpenAIServer, FakeToolCall
 
-__all__ = ["FakeOpenAIServer", "FakeToolCall"]
+__all__ = [
+    "FakeAnthropicServer",
+    "FakeOpenAIServer",
+    "FakeRedactedThinking",
+    "FakeThinking",
+    "FakeToolCall",
+]

@@ -84,6 +84,15 @@ export function foldToolChunk(part, chunk) {
   }
 }
 
+/**
+ * A start or end chunk's `providerMetadata` goes on its part, as the AI SDK keeps it (e.g. the
+ * signature of Anthropic's thinking, which the next model step sends back).
+ */
+function keepProviderMetadata(part, chunk) {
+  const metadata = get(chunk, 'providerMetadata');
+  if (metadata !== null && metadata !== undefined) part.providerMetadata = metadata;
+}
+
 /** A turn's assistant message, folded chunk by chunk as the AI SDK client folds it. */
 export class MessageFold {
   constructor(messageId = '') {
@@ -115,11 +124,14 @@ export class MessageFold {
       const part = this._open.get(`${type}:${chunk.id}`) || this._openText(type, chunk.id, producer);
       part.text += chunk.delta ?? '';
     } else if (kind === 'text-start' || kind === 'reasoning-start') {
-      this._openText(kind.slice(0, -6), chunk.id, producer);
+      keepProviderMetadata(this._openText(kind.slice(0, -6), chunk.id, producer), chunk);
     } else if (kind === 'text-end' || kind === 'reasoning-end') {
       const key = `${kind.slice(0, -4)}:${chunk.id}`;
       const part = this._open.get(key);
-      if (part) part.state = 'done';
+      if (part) {
+        part.state = 'done';
+        keepProviderMetadata(part, chunk);
+      }
       this._open.delete(key);
     } else if (kind === 'start') {
       this.messageId = truthy(chunk.messageId) ? chunk.messageId : this.messageId;
