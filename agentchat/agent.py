@@ -12,7 +12,7 @@ from agentchat.errors import ConfigurationError
 from agentchat.models import Model, resolve_model
 from agentchat.protocol.contracts import AgentSpec, OnBusy, ToolSpec
 from agentchat.protocol.identifiers import MAX_AGENT_NAME_LENGTH, is_agent_name
-from agentchat.tools import Tool
+from agentchat.tools import Tool, Toolset
 
 __all__ = ["Agent", "PreloadContext", "load_agents"]
 
@@ -37,7 +37,8 @@ class Agent:
         name: How chats and workers refer to the agent.
         model: A model string (`openai:gpt-4o-mini`, `offline`) or a `Model` instance.
         instructions: The system prompt.
-        tools: Tools the model may call (`@tool`, `client_tool`, `agent_tool`).
+        tools: Tools the model may call (`@tool`, `client_tool`, `agent_tool`), and the tools
+            of MCP servers (`mcp_tools`), listed by `load_tools` before the worker serves.
         max_steps: LLM steps per turn at most (each steer injection is a step).
         idle_timeout: End the chat's workflow run after this long without input; the next
             message starts a new run with the full history. None keeps runs open.
@@ -70,6 +71,8 @@ class Agent:
     step_max_attempts: int = 5
     retention: timedelta | None = None
     _model: Model | None = field(default=None, init=False, repr=False)
+    _toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
+    _loaded_toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not is_agent_name(self.name):
@@ -85,6 +88,9 @@ class Agent:
             )
         if isinstance(self.model, str) and self.model.startswith("offline"):
             resolve_model(self.model)  # a bad offline rate fails here, not in the worker
+        # A toolset's tools take its place once listed (load_tools).
+        self._toolsets = [t for t in self.tools if isinstance(t, Toolset)]
+        self.tools = [t for t in self.tools if not isinstance(t, Toolset)]
         names = [t.name for t in self.tools]
         if not all(isinstance(t, Tool) for t in self.tools):
             raise ConfigurationError(
@@ -97,6 +103,40 @@ class Agent:
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
 
+    async def load_tools(self) -> None:
+        """List the tools of the agent's toolsets (MCP servers) and add them to `tools`.
+
+        `run_worker` runs it before serving; call it before `create_worker` yourself. Once
+        loaded, a toolset is not listed again.
+
+        Raises:
+            ConfigurationError: A server cannot be listed, or one of its tools has the name of
+                another of the agent's tools.
+        """
+        while self._toolsets:
+            toolset = self._toolsets[0]
+            try:
+                loaded = await toolset.load()
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"agent {self.name!r}: {exc}") from None
+            clash = sorted({t.name for t in self.tools} & {t.name for t in loaded})
+            if clash:
+                raise ConfigurationError(
+                    f"agent {self.name!r}: {toolset.description} has tools named like the"
+                    f" agent's others: {clash}; give it a prefix= to tell them apart"
+                )
+            self.tools.extend(loaded)
+            self._loaded_toolsets.append(self._toolsets.pop(0))
+
+    def check_tools_loaded(self) -> None:
+        """Raise `ConfigurationError` while a toolset's tools are not listed yet."""
+        if self._toolsets:
+            servers = ", ".join(t.description for t in self._toolsets)
+            raise ConfigurationError(
+                f"agent {self.name!r}: the tools of {servers} are not listed yet:"
+                " await agent.load_tools() before create_worker (run_worker does)"
+            )
+
     def resolved_model(self) -> Model:
         """The agent's model, created on first use (`create_worker` makes it, failing fast)."""
         if self._model is None:
@@ -104,10 +144,12 @@ class Agent:
         return self._model
 
     async def aclose(self) -> None:
-        """Close the model's connections, if it opened any (`run_worker` does on stopping)."""
+        """Close the model's and the toolsets' connections (`run_worker` does on stopping)."""
         close = getattr(self._model, "aclose", None)
         if close is not None:
             await close()
+        for toolset in self._loaded_toolsets:
+            await toolset.aclose()  # a later call opens its connection again
 
     def spec(self) -> AgentSpec:
         idle = self.idle_timeout

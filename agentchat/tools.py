@@ -4,7 +4,8 @@
 the model's arguments are validated before it runs, and a validation error or an exception goes
 back to the model as a tool error so it can correct itself. `client_tool` declares a tool the
 caller answers (`AgentChat.submit_tool_result`); `requires_approval=True` pauses the turn until
-`AgentChat.approve` or `deny`.
+`AgentChat.approve` or `deny`. A `Toolset` stands for tools known only at run time, such as
+an MCP server's (`agentchat.mcp.mcp_tools`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic_core import to_jsonable_python
 
 from agentchat.errors import ConfigurationError
 
-__all__ = ["Tool", "ToolContext", "client_tool", "tool"]
+__all__ = ["Tool", "ToolContext", "Toolset", "client_tool", "tool"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
@@ -144,6 +145,26 @@ class Tool:
             if inspect.isawaitable(result):
                 result = await result
         return to_jsonable_python(result)
+
+
+class Toolset(Tool):
+    """Stands, in an agent's `tools`, for tools that are known only once listed (an MCP server's).
+
+    `Agent` sets it aside; `await agent.load_tools()`, which `run_worker` runs before it serves,
+    puts the tools `load()` returns in its place. A `Tool` subclass only so that
+    `Agent(tools=[...])` type-checks: it is never called itself.
+    """
+
+    @property
+    def is_client(self) -> bool:
+        return False
+
+    async def load(self) -> list[Tool]:
+        """The tools, listed on the first call and the same list after."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close what the tools hold open (connections, processes)."""
 
 
 def _describe(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
