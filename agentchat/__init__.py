@@ -19,16 +19,21 @@ __all__ = [
     "Agent",
     "AgentChat",
     "AgentChatError",
+    "ChatInfo",
+    "ChatList",
     "ChatResult",
     "ChatSession",
     "ChatStream",
+    "Chats",
     "PreloadContext",
     "Settings",
     "ToolContext",
     "UIMessage",
     "__version__",
     "agent_tool",
+    "chats",
     "client_tool",
+    "mcp_tools",
     "run_worker",
     "tool",
 ]
@@ -38,6 +43,10 @@ _LAZY = {
     "PreloadContext": "agentchat.agent",
     "AgentChat": "agentchat.client",
     "ChatSession": "agentchat.client",
+    "Chats": "agentchat.client",
+    "chats": "agentchat.client",
+    "ChatInfo": "agentchat.protocol.directory",
+    "ChatList": "agentchat.protocol.directory",
     "ChatStream": "agentchat.stream",
     "ChatResult": "agentchat.stream",
     "AgentChatError": "agentchat.errors",
@@ -48,12 +57,15 @@ _LAZY = {
     "tool": "agentchat.tools",
     "client_tool": "agentchat.tools",
     "agent_tool": "agentchat.subagents",
+    "mcp_tools": "agentchat.mcp",
 }
 
 if TYPE_CHECKING:
     from agentchat.agent import Agent, PreloadContext
-    from agentchat.client import AgentChat, ChatSession
+    from agentchat.client import AgentChat, Chats, ChatSession, chats
     from agentchat.errors import AgentChatError
+    from agentchat.mcp import mcp_tools
+    from agentchat.protocol.directory import ChatInfo, ChatList
     from agentchat.protocol.messages import UIMessage
     from agentchat.settings import Settings
     from agentchat.stream import ChatResult, ChatStream

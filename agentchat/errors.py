@@ -6,6 +6,7 @@ AgentChatError
 ├── ConnectionFailedError       a backing service could not be reached
 │   ├── TemporalUnavailableError
 │   ├── RedisUnavailableError
+│   ├── StoreUnavailableError   the chat store's database could not be reached
 │   ├── GatewayUnavailableError the HTTP gateway could not be reached or failed (5xx)
 │   └── NoWorkerError           Temporal is up but no worker polls the task queue
 ├── AuthenticationError         the gateway refused the credentials (HTTP 401)
@@ -17,7 +18,9 @@ AgentChatError
 │   ├── AgentMismatchError      the chat id belongs to another agent
 │   ├── ChatClosedError         the chat is closing and takes no more input
 │   ├── ChatBusyError           a turn runs and the agent's on_busy is "reject"
-│   └── NotPendingError         no tool call or approval of that id is waiting
+│   ├── NotPendingError         no tool call or approval of that id is waiting
+│   └── ChatDeletingError       the chat is being deleted
+├── ChatNotFoundError           no such chat, or not one this owner may see
 ├── StreamError                 reading a chat's event stream failed
 │   ├── StreamTimeoutError      nothing at all arrived for `stream_timeout` seconds
 │   ├── StreamConsumedError     a ChatStream was read twice
@@ -39,6 +42,8 @@ __all__ = [
     "AuthenticationError",
     "ChatBusyError",
     "ChatClosedError",
+    "ChatDeletingError",
+    "ChatNotFoundError",
     "ChatRejectedError",
     "ConfigurationError",
     "ConnectionFailedError",
@@ -51,6 +56,7 @@ __all__ = [
     "NotPendingError",
     "PermissionDeniedError",
     "RedisUnavailableError",
+    "StoreUnavailableError",
     "StreamConsumedError",
     "StreamError",
     "StreamTimeoutError",
@@ -78,6 +84,10 @@ class TemporalUnavailableError(ConnectionFailedError):
 
 class RedisUnavailableError(ConnectionFailedError):
     """The Redis server did not answer."""
+
+
+class StoreUnavailableError(ConnectionFailedError):
+    """The chat store's database (`AGENTCHAT_DATABASE_URL`) did not answer."""
 
 
 class GatewayUnavailableError(ConnectionFailedError):
@@ -128,6 +138,14 @@ class NotPendingError(ChatRejectedError):
     """No client tool call or approval of that id is waiting for an answer."""
 
 
+class ChatDeletingError(ChatRejectedError):
+    """The chat is being deleted; once that is done, its id starts an empty chat."""
+
+
+class ChatNotFoundError(AgentChatError):
+    """No chat of that id, or one that belongs to another owner (the two look the same)."""
+
+
 class StreamError(AgentChatError):
     """Reading a chat's event stream failed."""
 
@@ -170,9 +188,12 @@ _BY_TYPE: dict[str, type[AgentChatError]] = {
         ChatClosedError,
         ChatBusyError,
         NotPendingError,
+        ChatDeletingError,
+        ChatNotFoundError,
         ConfigurationError,
         TemporalUnavailableError,
         RedisUnavailableError,
+        StoreUnavailableError,
         NoWorkerError,
         GatewayUnavailableError,
         AuthenticationError,

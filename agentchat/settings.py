@@ -50,6 +50,16 @@ class Settings:
         default_factory=lambda: _env_number("AGENTCHAT_STREAM_IDLE_TTL", "600", int)
     )
     """Seconds an idle chat's stream stays in Redis after its last turn ended."""
+    database_url: str | None = field(
+        default_factory=lambda: _env("AGENTCHAT_DATABASE_URL", "") or None
+    )
+    """The chat store: `sqlite:///path/chats.db` on one box, `postgresql://...` in production.
+    Workers and gateways refuse to start without one; a client needs it for the history of
+    chats whose run ended, and for the directory of chats."""
+    retention_days: float | None = field(
+        default_factory=lambda: _env_number("AGENTCHAT_RETENTION_DAYS", "0", float) or None
+    )
+    """Delete chats with no activity for this many days (an agent's own `retention` wins)."""
     url: str | None = field(default_factory=lambda: _env("AGENTCHAT_URL", "") or None)
     """The gateway's URL: when set, `AgentChat` talks HTTP to it instead of Temporal and Redis."""
     api_key: str | None = field(

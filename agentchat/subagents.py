@@ -64,6 +64,7 @@ def agent_tool(
             client_data=ctx.client_data,
             settings=ctx.settings,
             stream_timeout=timeout.total_seconds(),
+            parent=ctx.chat_id,  # deleted with this chat; it takes this chat's owner
         )
         if persistent:
             ctx.own_chat(sub_id)

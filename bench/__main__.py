@@ -21,6 +21,8 @@ from bench import recovery, suite
 from bench.gateway import gateway as bench_gateway
 from bench.harness import ROOT, Harness
 from bench.latency import NOTES, report, run_latency
+from bench.store import report as store_report
+from bench.store import store_bench
 
 FULL: dict[str, Any] = {
     "latency_rounds": 30,
@@ -32,6 +34,7 @@ FULL: dict[str, Any] = {
     "recovery_rounds": 9,
     "crashes": {"turns": 100, "chats": 4, "workers": 2, "every": 3.0},
     "gateway": {"entries": 20_000, "readers": 20, "rounds": 3},
+    "store": {"chats": 100_000, "owners": 1_000, "messages": 10, "rounds": 200},
 }
 QUICK: dict[str, Any] = {
     "latency_rounds": 3,
@@ -43,8 +46,19 @@ QUICK: dict[str, Any] = {
     "recovery_rounds": 3,
     "crashes": {"turns": 4, "chats": 2, "workers": 2, "every": 3.0, "max_kills": 2},
     "gateway": {"entries": 200, "readers": 2, "rounds": 1},
+    "store": {"chats": 500, "owners": 10, "messages": 2, "rounds": 5},
 }
-NAMES = ["latency", "throughput", "concurrency", "long", "idle", "recovery", "crashes", "gateway"]
+NAMES = [
+    "latency",
+    "throughput",
+    "concurrency",
+    "long",
+    "idle",
+    "recovery",
+    "crashes",
+    "gateway",
+    "store",
+]
 
 
 async def run_all(harness: Harness, size: dict[str, Any], only: list[str]) -> dict[str, Any]:
@@ -83,6 +97,9 @@ async def run_all(harness: Harness, size: dict[str, Any], only: list[str]) -> di
     if "idle" in only:
         results["idle"] = await suite.idle_chats(harness, size["idle_chats"])
         print("idle", results["idle"], flush=True)
+    if "store" in only:
+        results["store"] = await store_bench(**size["store"])
+        print(f"store\n{store_report(results['store'])}", flush=True)
     results["elapsed_s"] = time.perf_counter() - started
     return results
 
@@ -229,6 +246,16 @@ def markdown(results: dict[str, Any]) -> str:
             f" event over HTTP: p50 {g['resume_ms']['p50_ms']:.1f} ms, p95"
             f" {g['resume_ms']['p95_ms']:.1f} ms (a raw `XREAD` from the same cursor:"
             f" {g['xread_resume_ms']['p50_ms']:.2f} ms).",
+            "",
+        ]
+    if "store" in results:
+        lines += [
+            "## Chat store",
+            "",
+            "Listing and search through `ChatStore` (`bench/store.py`), on SQLite and on"
+            " PostgreSQL, against a primary-key `get_chat` on the same database:",
+            "",
+            store_report(results["store"]),
             "",
         ]
     return "\n".join(lines) + "\n" + NOTES

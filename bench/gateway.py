@@ -88,6 +88,7 @@ def _start_gateway(harness: Harness, port: int) -> subprocess.Popen[bytes]:
             **{k: v for k, v in os.environ.items() if k != "AGENTCHAT_API_KEYS"},
             "AGENTCHAT_TEMPORAL_ADDRESS": harness.settings.temporal_address,
             "AGENTCHAT_REDIS_URL": harness.settings.redis_url,
+            "AGENTCHAT_DATABASE_URL": harness.settings.database_url or "",
             "AGENTCHAT_TASK_QUEUE": harness.settings.task_queue,
         },
         stdout=subprocess.DEVNULL,

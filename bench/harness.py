@@ -81,7 +81,10 @@ class Harness:
         else:
             stack = LocalStack(temporal_port=free_port(), redis_port=free_port()).start()
             settings = Settings(
-                temporal_address=stack.temporal_address, redis_url=stack.redis_url, task_queue=queue
+                temporal_address=stack.temporal_address,
+                redis_url=stack.redis_url,
+                database_url=stack.database_url,
+                task_queue=queue,
             )
             harness = cls(settings, stack)
         harness.model_port = free_port()
@@ -128,6 +131,7 @@ class Harness:
                 "OPENAI_API_KEY": "unused",
                 "AGENTCHAT_TEMPORAL_ADDRESS": self.settings.temporal_address,
                 "AGENTCHAT_REDIS_URL": self.settings.redis_url,
+                "AGENTCHAT_DATABASE_URL": self.settings.database_url or "",
                 "AGENTCHAT_TASK_QUEUE": task_queue or self.settings.task_queue,
                 "AGENTCHAT_STREAM_IDLE_TTL": str(IDLE_TTL),
                 "PYTHONUNBUFFERED": "1",

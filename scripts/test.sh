@@ -7,13 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The gateway's browser and AI SDK tests need Debian's chromium and Node.js with npm; the
 # deployment tests need redis-server and docker-compose (which validates docker-compose.yml;
-# no Docker engine is needed). Only what is missing: a machine's own Node.js (NodeSource,
-# say) must not meet Debian's npm.
+# no Docker engine is needed); the chat store's tests need PostgreSQL's server programs
+# (Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin). Only what is
+# missing: a machine's own Node.js (NodeSource, say) must not meet Debian's npm.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(nodejs npm)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

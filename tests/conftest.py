@@ -50,6 +50,7 @@ def settings(stack: LocalStack) -> Settings:
     return Settings(
         temporal_address=stack.temporal_address,
         redis_url=stack.redis_url,
+        database_url=stack.database_url,
         task_queue=f"test-{uuid.uuid4().hex[:10]}",
         shutdown_grace=2,  # in-process workers stop quickly when a test ends mid-step
     )
@@ -150,6 +151,7 @@ def agentchat_process(
                 "PYTHONPATH": str(ROOT),
                 "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
                 "AGENTCHAT_REDIS_URL": settings.redis_url,
+                "AGENTCHAT_DATABASE_URL": settings.database_url or "",
                 "AGENTCHAT_TASK_QUEUE": settings.task_queue,
                 **(env or {}),
             },
@@ -229,7 +231,7 @@ def spare_redis() -> Iterator[Callable[[int | None], tuple[int, Callable[[], Non
         stop_process(process)
 
 
-SERVER_FIXTURES = {"stack", "openai_server", "spare_redis", "gateway_process"}
+SERVER_FIXTURES = {"stack", "openai_server", "spare_redis", "gateway_process", "postgres_url"}
 """Fixtures that start a server: a test using any of them (directly or through another
 fixture) is an integration test."""
 SERVER_FOLDERS = ("cli", "deploy", "gateway")
@@ -295,3 +297,29 @@ def gateway_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...
     for process in processes:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (Debian's, started with `initdb`) for the session, and the URL
+    of a database on it: `postgresql://agentchat@127.0.0.1:<port>/agentchat`."""
+    import shutil
+    import tempfile
+
+    from agentchat.testing.local import start_postgres, stop_postgres
+
+    # Not under pytest's tmp dir: as root, postgres runs as an unprivileged user, which must
+    # be able to reach its data directory (pytest's is private to root).
+    base = Path(tempfile.mkdtemp(prefix="agentchat-pg-"))
+    base.chmod(0o711)
+    port = free_port()
+    process = start_postgres(base / "data", port, database="agentchat", log_file=base / "log")
+    yield f"postgresql://agentchat@127.0.0.1:{port}/agentchat"
+    stop_postgres(process)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The URL of a fresh SQLite database file for this test."""
+    return f"sqlite:///{tmp_path / 'chats.db'}"

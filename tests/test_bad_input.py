@@ -104,7 +104,9 @@ async def test_bad_cursors(
     client = await get_temporal(settings)
     store = StreamStore(await get_redis(settings), Retention(keep_turns=1))
     agent = echo_agent(model_server)
-    worker = create_worker(client, store, [agent], task_queue=settings.task_queue)
+    worker = create_worker(
+        client, store, [agent], task_queue=settings.task_queue, settings=settings
+    )
     async with contextlib.aclosing(agent), worker:
         chat = new_chat()
         await (await chat.send_message("one")).text()
@@ -146,6 +148,7 @@ async def test_redis_outage_mid_turn_loses_nothing(
         temporal_address=settings.temporal_address,
         task_queue=settings.task_queue,
         redis_url=f"redis://127.0.0.1:{port}/0",
+        database_url=settings.database_url,
     )
     model_server.token_delay = 0.03
     model_server.reply = lambda messages: " ".join(f"w{i}" for i in range(60))
@@ -155,6 +158,7 @@ async def test_redis_outage_mid_turn_loses_nothing(
         StreamStore(await get_redis(own)),
         [agent],
         task_queue=own.task_queue,
+        settings=own,
     )
     async with contextlib.aclosing(agent), worker:
         chat = AgentChat(agent="echo", settings=own)

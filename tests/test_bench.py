@@ -21,6 +21,7 @@ def test_bench_quick_run(settings: Settings) -> None:
         **os.environ,
         "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
         "AGENTCHAT_REDIS_URL": settings.redis_url,
+        "AGENTCHAT_DATABASE_URL": settings.database_url or "",
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run(
@@ -41,6 +42,11 @@ def test_bench_quick_run(settings: Settings) -> None:
     assert "tool call: input available -> output (no-op tool) | 3 |" in out
     for name in ("throughput", "long", "recovery", "concurrency", "idle"):
         assert f"\n{name} {{" in out, f"{name} did not report"
+    # The chat store on SQLite and a PostgreSQL server of its own, in a tiny form.
+    store = out.split("\nstore\n", 1)[1]
+    for database in ("sqlite", "postgresql"):
+        assert f"| get_chat by id (baseline) | {database} | 5 |" in store, store[:800]
+        assert f"| one owner's 50 newest chats | {database} | 5 |" in store
     assert "'completed_pct': 100.0" in out
     assert "'starts_per_s': 20" in out  # the paced concurrency row ran too
     # Repeated crashes, in a tiny form: 4 turns, a worker SIGKILLed once or twice.

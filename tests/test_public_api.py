@@ -14,16 +14,21 @@ def test_public_names_are_frozen() -> None:
         "Agent",
         "AgentChat",
         "AgentChatError",
+        "ChatInfo",
+        "ChatList",
         "ChatResult",
         "ChatSession",
         "ChatStream",
+        "Chats",
         "PreloadContext",
         "Settings",
         "ToolContext",
         "UIMessage",
         "__version__",
         "agent_tool",
+        "chats",
         "client_tool",
+        "mcp_tools",
         "run_worker",
         "tool",
     ]
@@ -34,7 +39,8 @@ def test_public_names_are_frozen() -> None:
 def test_import_pulls_in_no_io_libraries() -> None:
     code = (
         "import sys, agentchat; "
-        "print(sorted(m for m in ('redis', 'httpx', 'openai', 'temporalio') if m in sys.modules))"
+        "print(sorted(m for m in ('redis', 'httpx', 'openai', 'temporalio', 'sqlalchemy')"
+        " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

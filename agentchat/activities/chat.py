@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
 from agentchat.activities.llm import run_llm_step
 from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch
+from agentchat.activities.store import StoreActivities
 from agentchat.activities.tools import run_tool_call
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent, PreloadContext
@@ -20,7 +21,6 @@ from agentchat.errors import UnknownAgentError
 from agentchat.logs import log_context
 from agentchat.protocol import envelope
 from agentchat.protocol.contracts import (
-    ChatState,
     CloseChatsInput,
     OpenChatInput,
     OpenChatResult,
@@ -71,6 +71,7 @@ class ChatActivities:
         self.transcripts = TranscriptCache()
         self.turns = TurnTracker(list(self.agents))
         self.prefetch = StepPrefetch(self.agents, self.transcripts)
+        self.stored = StoreActivities(store, client, agents, self.settings)
 
     def all(self) -> list[Any]:
         return [
@@ -83,6 +84,7 @@ class ChatActivities:
             self.tool_call,
             self.publish,
             self.close_chats,
+            *self.stored.all(),
         ]
 
     def _agent(self, name: str) -> Agent:
@@ -97,40 +99,15 @@ class ChatActivities:
 
     @activity.defn(name=OPEN_CHAT)
     async def open_chat(self, req: OpenChatInput) -> OpenChatResult:
-        """Look up the agent and, for a chat whose earlier run ended, recover its state."""
+        """Look up the agent, record the chat in the store and, for a chat whose earlier run
+        ended, continue from its stored conversation."""
         agent = self.agents.get(req.agent)
         if agent is None:
             return OpenChatResult(spec=None)
         self.turns.saw_chat(req.chat_id, req.agent)
         with log_context(chat_id=req.chat_id):
-            restored = await self._restore(req) if req.restore else None
-        return OpenChatResult(spec=agent.spec(), restored=restored)
-
-    async def _restore(self, req: OpenChatInput) -> ChatState | None:
-        # Each run that ended (idle timeout, close) returned its ChatState as its result; the
-        # newest closed run holds the conversation. Visibility is eventually consistent, so a
-        # previous run still listed as running means "ask again shortly".
-        query = f"WorkflowId = '{req.workflow_id}'"
-        runs = [r async for r in self.client.list_workflows(query, limit=20)]
-        runs = [r for r in runs if r.run_id != req.run_id]
-        if any(r.status == WorkflowExecutionStatus.RUNNING for r in runs):
-            raise ApplicationError("previous run of this chat is still closing; retrying")
-        runs.sort(key=lambda r: r.close_time or r.start_time, reverse=True)
-        for run in runs:
-            handle = self.client.get_workflow_handle(
-                req.workflow_id, run_id=run.run_id, result_type=ChatState
-            )
-            try:
-                if run.status == WorkflowExecutionStatus.COMPLETED:
-                    state: ChatState | None = await handle.result(follow_runs=False)
-                else:
-                    state = await handle.query("state", result_type=ChatState)
-            except Exception as exc:  # a run we cannot read: try the one before it
-                log.warning("chat %s: cannot restore run %s: %s", req.chat_id, run.run_id, exc)
-                continue
-            if state is not None and (state.transcript or state.message_turns):
-                return state  # runs that refused their input hold nothing: look further back
-        return None
+            opened = await self.stored.open(req)
+        return opened.model_copy(update={"spec": agent.spec()})
 
     @activity.defn(name=TURN_START)
     async def turn_start(self, req: TurnStartInput) -> str:

@@ -9,12 +9,13 @@ A backend serves one chat, given at construction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatStatus,
     CloseInput,
+    DeleteChatResult,
     PreloadAck,
     PreloadInput,
     SendAck,
@@ -24,6 +25,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, EntrySource, Settled, _Follow
 
@@ -126,7 +128,25 @@ class ChatBackend(Protocol):
         ...
 
     async def history(self) -> list[UIMessage]:
-        """The conversation from the workflow; empty when the chat never existed."""
+        """The stored conversation plus the running turn; empty when the chat never existed."""
+        ...
+
+    async def info(self) -> ChatInfo:
+        """The chat's record in the chat store (`ChatNotFoundError` when there is none)."""
+        ...
+
+    async def update(
+        self,
+        *,
+        title: str | None = None,
+        archived: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ChatInfo:
+        """Rename, archive or unarchive the chat, or replace its metadata."""
+        ...
+
+    async def delete(self, *, wait: bool) -> DeleteChatResult | None:
+        """Erase the chat everywhere, durably; with `wait`, once it is done."""
         ...
 
     async def status(self) -> ChatStatus | None:

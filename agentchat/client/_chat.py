@@ -24,6 +24,7 @@ from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatStatus,
     CloseInput,
+    DeleteChatResult,
     PreloadAck,
     PreloadInput,
     SendAck,
@@ -31,6 +32,7 @@ from agentchat.protocol.contracts import (
     StopInput,
     ToolResultInput,
 )
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.identifiers import (
     ID_CHARACTERS,
     MAX_AGENT_NAME_LENGTH,
@@ -78,6 +80,11 @@ class AgentChat:
         token: A chat token minted by the gateway, instead of an API key.
         http_client: The `httpx.AsyncClient` to use (proxies, custom transports, timeouts).
         headers: Extra headers sent with every gateway request.
+        owner: Act for this owner (a user id of your application). A new chat belongs to
+            them for good; any other owner's chat is refused with `ChatNotFoundError`, as if
+            it did not exist. None acts for every owner (a backend's own calls).
+        parent: The chat that delegates to this one (as `agent_tool` does): deleting the
+            parent deletes this chat too, and the directory does not list it.
     """
 
     def __init__(
@@ -101,6 +108,8 @@ class AgentChat:
         token: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        owner: str | None = None,
+        parent: str | None = None,
     ) -> None:
         self.id = id if id is not None else str(uuid.uuid4())
         if not is_chat_id(self.id):
@@ -114,6 +123,8 @@ class AgentChat:
                 f"agent name {agent[:60]!r}: use 1-{MAX_AGENT_NAME_LENGTH} letters, digits or '_.-'"
             )
         self.agent = agent
+        self.owner = _checked_owner(owner)
+        self.parent = parent
         self.client_data = client_data
         self.session = session if session is not None else ChatSession()
         self.on_triggered = on_triggered
@@ -149,6 +160,8 @@ class AgentChat:
                 streams=self._stream,
                 accept_timeout=self.accept_timeout,
                 new_chat=id is None,
+                owner=self.owner,
+                parent=parent,
             )
 
     def __repr__(self) -> str:
@@ -197,7 +210,13 @@ class AgentChat:
         Never dropped. Returns the acknowledgement (`injected` tells which of the two).
         """
         msg = self._as_message(message, message_id)
-        req = SendInput(message=msg, agent=self.agent, client_data=self.client_data, kind="steer")
+        req = SendInput(
+            message=msg,
+            agent=self.agent,
+            client_data=self.client_data,
+            kind="steer",
+            owner=self.owner,
+        )
         ack = await self._backend.steer(req)
         await self._note_run(ack)
         return ack
@@ -217,7 +236,7 @@ class AgentChat:
     async def _send(self, message: UIMessage, client_data: dict[str, Any] | None) -> ChatStream:
         data = client_data if client_data is not None else self.client_data
         ack, stream = await self._backend.send(
-            SendInput(message=message, agent=self.agent, client_data=data)
+            SendInput(message=message, agent=self.agent, client_data=data, owner=self.owner)
         )
         stream.ack = ack
         await self._note_run(ack)
@@ -274,7 +293,7 @@ class AgentChat:
     async def preload(self) -> PreloadAck:
         """Start the chat now and run the agent's preload hook, before any message."""
         ack = await self._backend.preload(
-            PreloadInput(agent=self.agent, client_data=self.client_data)
+            PreloadInput(agent=self.agent, client_data=self.client_data, owner=self.owner)
         )
         self.run_id = ack.run_id
         return ack
@@ -315,9 +334,61 @@ class AgentChat:
         return await self._backend.reconnect(cursor)
 
     async def history(self) -> list[UIMessage]:
-        """The conversation as `UIMessage`s, from the workflow (the record of truth)."""
+        """The conversation as `UIMessage`s: what the chat store keeps plus the running turn,
+        whether or not a workflow run is open."""
         return await self._backend.history()
+
+    # -- the chat's record --------------------------------------------------------------------
+
+    async def info(self) -> ChatInfo:
+        """The chat's record in the chat store: owner, title, metadata, times, turns.
+
+        Raises:
+            ChatNotFoundError: No such chat, or another owner's.
+        """
+        return await self._backend.info()
+
+    async def rename(self, title: str) -> ChatInfo:
+        """Set the chat's title (at most 200 characters)."""
+        if not isinstance(title, str) or not title.strip():
+            raise ValueError("rename(title): the title must be a non-empty string")
+        return await self._backend.update(title=title)
+
+    async def archive(self, archived: bool = True) -> ChatInfo:
+        """Archive the chat (`Chats.list()` leaves it out unless asked), or with
+        `archived=False` bring it back. An archived chat still takes messages."""
+        return await self._backend.update(archived=archived)
+
+    async def set_metadata(self, metadata: dict[str, Any]) -> ChatInfo:
+        """Replace the chat's metadata: a JSON object of at most 16 KiB."""
+        if not isinstance(metadata, dict):
+            raise ValueError("set_metadata(metadata): metadata must be a dict (a JSON object)")
+        return await self._backend.update(metadata=metadata)
+
+    async def delete(self, *, wait: bool = True) -> DeleteChatResult | None:
+        """Erase the conversation everywhere: its stored messages and record, its stream, its
+        running workflow (ended, not finished) and the sub-agent chats it owns.
+
+        The deletion runs durably in the workers (a crash finishes it elsewhere) and deleting
+        twice is harmless. Afterwards the id is unknown: a later message starts an empty chat.
+        With `wait` (default), returns once everything is gone.
+        """
+        self.run_id = None
+        return await self._backend.delete(wait=wait)
 
     async def status(self) -> ChatStatus | None:
         """The chat's status, or None when it never existed."""
         return await self._backend.status()
+
+
+MAX_OWNER_LENGTH = 200
+
+
+def _checked_owner(owner: str | None) -> str | None:
+    if owner is None:
+        return None
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > MAX_OWNER_LENGTH:
+        raise ValueError(
+            f"owner must be a non-empty string of at most {MAX_OWNER_LENGTH} characters"
+        )
+    return owner

@@ -25,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentchat.client import _stored
 from agentchat.client._backend import StreamFactory
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import (
@@ -44,6 +45,7 @@ from agentchat.protocol.contracts import (
     ChatStatus,
     CloseAck,
     CloseInput,
+    DeleteChatResult,
     PreloadAck,
     PreloadInput,
     SendAck,
@@ -53,6 +55,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.envelope import TURN_END
 from agentchat.protocol.messages import UIMessage
 from agentchat.settings import Settings, redact_url
@@ -83,6 +86,8 @@ class DirectBackend:
         accept_timeout: How long the workflow may take to accept input before the backend
             asks whether a worker polls the queue.
         new_chat: The caller minted the chat id: its first run looks for no earlier one.
+        owner: Act for this owner: another owner's chat is refused as unknown (None: any).
+        parent: The chat that delegates to this one; deleting it deletes this one.
     """
 
     def __init__(
@@ -94,8 +99,12 @@ class DirectBackend:
         streams: StreamFactory,
         accept_timeout: timedelta,
         new_chat: bool = False,
+        owner: str | None = None,
+        parent: str | None = None,
     ) -> None:
         self.chat_id = chat_id
+        self.owner = owner
+        self.parent = parent
         self.agent = agent
         self.settings = settings
         self.workflow_id = workflow_id_for(chat_id)
@@ -213,8 +222,57 @@ class DirectBackend:
         )
 
     async def history(self) -> list[UIMessage]:
-        state = await self._state()
+        # A running run holds the whole conversation (restored from the store when it
+        # opened) plus the running turn; else the store has it. Without a store (a client
+        # with no AGENTCHAT_DATABASE_URL), or for a chat it never recorded, the last run's.
+        status = await self._run_status()
+        if status == WorkflowExecutionStatus.RUNNING:
+            if self.owner is not None:
+                await _stored.load_record(self.settings, self.chat_id, self.owner)
+            state = await self._state()
+            return list(state.transcript) if state is not None else []
+        if self.settings.database_url or self.owner is not None:
+            stored = await _stored.stored_history(self.settings, self.chat_id, self.owner)
+            if stored is not None:
+                return stored
+        state = await self._state() if status is not None else None
         return list(state.transcript) if state is not None else []
+
+    async def _run_status(self) -> WorkflowExecutionStatus | None:
+        handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
+        try:
+            return (await handle.describe()).status
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise self._temporal_error(exc) from exc
+
+    async def info(self) -> ChatInfo:
+        record = await _stored.load_record(self.settings, self.chat_id, self.owner)
+        return _stored.info_of(record)
+
+    async def update(
+        self,
+        *,
+        title: str | None = None,
+        archived: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ChatInfo:
+        return await _stored.update_chat(
+            self.settings,
+            self.chat_id,
+            self.owner,
+            title=title,
+            archived=archived,
+            metadata=metadata,
+        )
+
+    async def delete(self, *, wait: bool) -> DeleteChatResult | None:
+        self._run_id = None
+        try:
+            return await _stored.delete_chat(self.settings, self.chat_id, self.owner, wait=wait)
+        except RPCError as exc:
+            raise self._temporal_error(exc) from exc
 
     async def status(self) -> ChatStatus | None:
         handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
@@ -284,7 +342,13 @@ class DirectBackend:
     def _start_operation(self) -> WithStartWorkflowOperation[ChatWorkflow, ChatState]:
         return WithStartWorkflowOperation(
             ChatWorkflow.run,
-            ChatInput(chat_id=self.chat_id, agent=self.agent, new_chat=self._new_chat),
+            ChatInput(
+                chat_id=self.chat_id,
+                agent=self.agent,
+                new_chat=self._new_chat,
+                owner=self.owner,
+                parent=self.parent,
+            ),
             id=self.workflow_id,
             task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -20,6 +20,7 @@ from agentchat.client._backend import StreamFactory
 from agentchat.errors import (
     AgentChatError,
     AuthenticationError,
+    ChatNotFoundError,
     ConfigurationError,
     GatewayUnavailableError,
     PermissionDeniedError,
@@ -29,6 +30,7 @@ from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatStatus,
     CloseInput,
+    DeleteChatResult,
     PreloadAck,
     PreloadInput,
     SendAck,
@@ -38,6 +40,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, kind_of
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow
@@ -252,6 +255,28 @@ class HttpBackend:
         view = await self._view()
         return ChatStatus.model_validate(view["status"]) if view else None
 
+    async def info(self) -> ChatInfo:
+        view = await self._view()
+        if not view or not view.get("chat"):
+            raise ChatNotFoundError(f"no chat {self.chat_id!r}")
+        return ChatInfo.model_validate(view["chat"])
+
+    async def update(
+        self,
+        *,
+        title: str | None = None,
+        archived: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ChatInfo:
+        changes = {"title": title, "archived": archived, "metadata": metadata}
+        body = {k: v for k, v in changes.items() if v is not None}
+        return ChatInfo.model_validate(await self._call("PATCH", "chat", "", body))
+
+    async def delete(self, *, wait: bool) -> DeleteChatResult | None:
+        path = "" if wait else "?wait=false"
+        result = await self._call("DELETE", "chat", path)
+        return DeleteChatResult.model_validate(result) if wait else None
+
 
 class HttpSource:
     """Feeds a `ChatStream` from the gateway's SSE; reopens after the last id when it drops."""
@@ -395,3 +420,26 @@ def _error(status: int, content: bytes, url: str) -> AgentChatError:
             error = AgentChatError(f"{type_name or status}: {message}")
     error.status = status  # type: ignore[attr-defined]
     return error
+
+
+async def gateway_get(
+    base_url: str,
+    path: str,
+    params: dict[str, str],
+    credential: str | None,
+    http_client: httpx.AsyncClient | None = None,
+) -> Any:
+    """GET a gateway route that belongs to no one chat (the directory), as JSON."""
+    url = f"{base_url.rstrip('/')}{path}"
+    headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+    try:
+        response = await (http_client or _shared_client()).get(
+            url, params=params, headers=headers, timeout=httpx.Timeout(60.0)
+        )
+    except httpx.HTTPError as exc:
+        raise GatewayUnavailableError(
+            f"cannot reach the gateway at {_origin(url)}: {type(exc).__name__}: {exc}"
+        ) from None
+    if response.status_code >= 400:
+        raise _error(response.status_code, response.content, url)
+    return response.json()

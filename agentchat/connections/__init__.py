@@ -1,4 +1,5 @@
-"""How to reach Temporal and Redis: settings to clients, cached per loop, no secret printed."""
+"""How to reach Temporal, Redis and the chat store: settings to clients, cached per loop, no
+secret printed."""
 
 from agentchat.connections._connect import (
     RedisClient,
@@ -9,13 +10,17 @@ from agentchat.connections._connect import (
     redis_client,
     temporal_target,
 )
+from agentchat.connections._store import get_store, require_database_url, store_failure
 
 __all__ = [
     "RedisClient",
     "TemporalTarget",
     "get_redis",
+    "get_store",
     "get_temporal",
     "ping_redis",
     "redis_client",
+    "require_database_url",
+    "store_failure",
     "temporal_target",
 ]

@@ -85,6 +85,10 @@ class ChatInput(BaseModel):
     state: ChatState | None = None
     new_chat: bool = False
     """Set by clients that minted the id themselves: skip looking for an earlier run."""
+    owner: str | None = None
+    """Who the chat belongs to, fixed when the chat store first records it."""
+    parent: str | None = None
+    """The chat that delegated to this one (a sub-agent chat): deleted with it."""
 
 
 class SendInput(BaseModel):
@@ -92,6 +96,8 @@ class SendInput(BaseModel):
     agent: str
     client_data: dict[str, Any] | None = None
     kind: InputKind = "message"
+    owner: str | None = None
+    """Sent on behalf of this owner: refused unless the chat is theirs (None: any owner)."""
 
 
 class SendAck(BaseModel):
@@ -130,6 +136,7 @@ class CloseAck(BaseModel):
 class PreloadInput(BaseModel):
     agent: str
     client_data: dict[str, Any] | None = None
+    owner: str | None = None
 
 
 class PreloadAck(BaseModel):
@@ -155,12 +162,18 @@ class OpenChatInput(BaseModel):
     workflow_id: str
     run_id: str
     restore: bool
+    owner: str | None = None
+    parent: str | None = None
 
 
 class OpenChatResult(BaseModel):
     spec: AgentSpec | None = None
     """None when this worker does not know the agent."""
     restored: ChatState | None = None
+    deleting: bool = False
+    """The chat is being deleted: the run refuses everything and ends."""
+    owner: str | None = None
+    """The chat's owner as the store has it (fixed when it was first recorded)."""
 
 
 class TurnStartInput(BaseModel):
@@ -306,3 +319,52 @@ class ApprovalInput(BaseModel):
 class CloseChatsInput(BaseModel):
     chat_ids: list[str]
     agent: str
+
+
+class SaveTurnInput(BaseModel):
+    """A finished turn's messages, for the chat store (the conversation's system of record)."""
+
+    chat_id: str
+    agent: str
+    turn: int
+    start: int
+    """The transcript position of the first message: positions make the write idempotent."""
+    messages: list[UIMessage]
+    state: dict[str, Any] = Field(default_factory=dict)
+    """What a later run needs besides the messages (sub-chats, preload)."""
+    owner: str | None = None
+    parent: str | None = None
+
+
+class DeleteChatInput(BaseModel):
+    """Erase a chat everywhere: store rows, stream keys, its run and its sub-chats."""
+
+    chat_id: str
+
+
+class DeleteChatResult(BaseModel):
+    chat_id: str
+    existed: bool
+    """False when the store had no such chat (deleting one is idempotent)."""
+    subchats: list[str] = Field(default_factory=list)
+    """The sub-agent chats deleted with it."""
+
+
+class DeleteStepInput(BaseModel):
+    chat_id: str
+    step: Literal["mark", "end_run", "subchats", "stream", "rows"]
+
+
+class DeleteStepResult(BaseModel):
+    existed: bool = False
+    subchats: list[str] = Field(default_factory=list)
+
+
+class RetentionInput(BaseModel):
+    """One sweep of the retention schedule."""
+
+    limit: int = 500
+
+
+class RetentionResult(BaseModel):
+    deleted: list[str] = Field(default_factory=list)

@@ -15,14 +15,20 @@ FLAG_STOP = "agentchat.flag_stop"
 TOOL_CALL = "agentchat.tool_call"
 PUBLISH = "agentchat.publish"
 CLOSE_CHATS = "agentchat.close_chats"
+SAVE_TURN = "agentchat.save_turn"
+DELETE_STEP = "agentchat.delete_step"
+FIND_EXPIRED = "agentchat.find_expired"
 
 __all__ = [
     "CLOSE_CHATS",
+    "DELETE_STEP",
+    "FIND_EXPIRED",
     "FLAG_STOP",
     "LLM_STEP",
     "OPEN_CHAT",
     "PUBLISH",
     "RUN_PRELOAD",
+    "SAVE_TURN",
     "TOOL_CALL",
     "TURN_END",
     "TURN_START",

@@ -212,6 +212,11 @@ class StreamStore:
         start = await self.redis.hget(chat_keys(chat_id)[1], f"start:{turn}")
         return as_text(start) if start else None
 
+    async def delete_chat(self, chat_id: str) -> int:
+        """Erase a chat's stream, meta and fence keys (a deleted chat leaves none); returns how
+        many existed."""
+        return int(await self.redis.delete(*chat_keys(chat_id)))
+
     async def request_stop(self, chat_id: str) -> int | None:
         """The Redis fast path of `stop()`: flag the active turn so its writer sees it at once."""
         meta = chat_keys(chat_id)[1]

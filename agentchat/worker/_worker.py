@@ -25,13 +25,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat.activities.chat import ChatActivities
 from agentchat.activities.prefetch import PrefetchInterceptor, StepPrefetch
+from agentchat.activities.store import open_legacy_window
 from agentchat.agent import Agent
-from agentchat.connections import get_redis, get_temporal
+from agentchat.connections import get_redis, get_store, get_temporal, require_database_url
 from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
 from agentchat.stream._store import Retention, StreamStore
 from agentchat.worker._admission import LoopLagSlots
-from agentchat.workflows import ChatWorkflow
+from agentchat.worker._retention import ensure_retention_schedule
+from agentchat.workflows import ChatWorkflow, DeleteChatWorkflow, RetentionWorkflow
 
 __all__ = ["create_worker", "run_worker"]
 
@@ -138,6 +140,7 @@ def create_worker(
         ConfigurationError: An agent's model cannot be made (the message names the agent).
     """
     settings = settings or Settings()
+    require_database_url(settings, "a worker")
     if graceful_shutdown is None:
         graceful_shutdown = timedelta(seconds=settings.shutdown_grace)
     if max_loop_lag is None:
@@ -147,6 +150,9 @@ def create_worker(
             agent.resolved_model()
         except ConfigurationError as exc:
             raise ConfigurationError(f"agent {agent.name!r}: {exc}") from exc
+    # MCP tools: the workflow's spec needs them listed (run_worker awaits load_tools).
+    for agent in agents:
+        agent.check_tools_loaded()
     activities = ChatActivities(store, client, list(agents), settings)
     slots = LoopLagSlots(max_concurrent_activities, max_lag=max_loop_lag)
     interceptors: list[Interceptor] = []
@@ -160,7 +166,7 @@ def create_worker(
         task_queue=task_queue,
         # Cheap to make, unlike the SDK's default (see build_id).
         build_id=build_id(),
-        workflows=[ChatWorkflow],
+        workflows=[ChatWorkflow, DeleteChatWorkflow, RetentionWorkflow],
         activities=activities.all(),
         tuner=WorkerTuner.create_composite(
             # New steps only while the event loop keeps up (see agentchat.worker._admission).
@@ -220,6 +226,12 @@ async def run_worker(
     settings = settings or Settings()
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
+    chats = await get_store(settings, who="a worker")
+    await open_legacy_window(chats, client, settings.temporal_namespace)
+    await ensure_retention_schedule(client, agents, settings)
+    # MCP tools: list each server's tools before serving; an unreachable one fails the start.
+    for agent in agents:
+        await agent.load_tools()
     metrics_server = None
     if settings.metrics_port:
         from agentchat.metrics import start_metrics_server

@@ -11,14 +11,32 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentchat.workflows.chat import ChatWorkflow, workflow_id_for
+    from agentchat.workflows.delete import (
+        DeleteChatWorkflow,
+        RetentionWorkflow,
+        delete_workflow_id,
+    )
 
-__all__ = ["ChatWorkflow", "workflow_id_for"]
+__all__ = [
+    "ChatWorkflow",
+    "DeleteChatWorkflow",
+    "RetentionWorkflow",
+    "delete_workflow_id",
+    "workflow_id_for",
+]
+_HOMES = {
+    "ChatWorkflow": "chat",
+    "workflow_id_for": "chat",
+    "DeleteChatWorkflow": "delete",
+    "RetentionWorkflow": "delete",
+    "delete_workflow_id": "delete",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module("agentchat.workflows.chat"), name)
+    value = getattr(import_module(f"agentchat.workflows.{_HOMES[name]}"), name)
     globals()[name] = value
     return value
 

@@ -17,10 +17,12 @@ import enum
 from dataclasses import dataclass
 
 from agentchat.errors import (
+    AgentChatError,
     AgentMismatchError,
     ChatBusyError,
     ChatClosedError,
-    ChatRejectedError,
+    ChatDeletingError,
+    ChatNotFoundError,
     InvalidMessageError,
     UnknownAgentError,
 )
@@ -66,7 +68,7 @@ class Rejection:
     """Input the chat refuses; the workflow raises it as a non-retryable `ApplicationError`
     whose `type` is `error.__name__` (the client maps it back to `error`)."""
 
-    error: type[ChatRejectedError]
+    error: type[AgentChatError]
     message: str
 
 
@@ -74,6 +76,21 @@ def closed(chat_id: str) -> Rejection:
     return Rejection(
         ChatClosedError, f"chat {chat_id!r} is closing and takes no more input on this run"
     )
+
+
+def deleting(chat_id: str) -> Rejection:
+    return Rejection(
+        ChatDeletingError,
+        f"chat {chat_id!r} is being deleted; once it is gone, its id starts an empty chat",
+    )
+
+
+def check_owner(chat_id: str, owner: str | None, asked: str | None) -> Rejection | None:
+    """Input on behalf of `asked` (None: a caller that acts for any owner) to a chat of
+    `owner`: another owner's chat looks like no chat at all."""
+    if asked is None or asked == owner:
+        return None
+    return Rejection(ChatNotFoundError, f"no chat {chat_id!r}")
 
 
 def busy(chat_id: str) -> Rejection:

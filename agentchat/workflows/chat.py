@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PreloadHookResult,
         PreloadInput,
         QueuedInput,
+        SaveTurnInput,
         SendAck,
         SendInput,
         StepInput,
@@ -62,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         LLM_STEP,
         OPEN_CHAT,
         RUN_PRELOAD,
+        SAVE_TURN,
         TURN_END,
         TURN_START,
     )
@@ -84,6 +86,14 @@ asked), and a step killed again on its retry no longer waits 1, 2 and 4 s more
 (`bench/recovery.py`). A model outage without Retry-After fails the turn after ~4 s of
 retries rather than ~8 s."""
 _STEP_RETRY_MAX = timedelta(seconds=8)
+
+_SAVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # a turn is never dropped from the store: retried until it is back
+    non_retryable_error_types=["ValueError"],
+)
 
 _LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -119,6 +129,8 @@ class ChatWorkflow:
     @workflow.init
     def __init__(self, input: ChatInput) -> None:
         self.state = input.state or ChatState(chat_id=input.chat_id, agent=input.agent)
+        self.owner = input.owner
+        self.parent = input.parent
         self.spec: AgentSpec | None = None
         self.refusal: ApplicationError | None = None
         self.opened = False
@@ -159,7 +171,13 @@ class ChatWorkflow:
                 # travel in the state, so nothing accepted is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    ChatInput(chat_id=self.state.chat_id, agent=self.state.agent, state=self.state)
+                    ChatInput(
+                        chat_id=self.state.chat_id,
+                        agent=self.state.agent,
+                        state=self.state,
+                        owner=self.owner,
+                        parent=self.parent,
+                    )
                 )
             elif move is Move.RUN_TURN:
                 await self._run_turn()
@@ -219,12 +237,18 @@ class ChatWorkflow:
                 workflow_id=info.workflow_id,
                 run_id=info.run_id,
                 restore=restore,
+                owner=input.owner,
+                parent=input.parent,
             ),
             OpenChatResult,
         )
         self.spec = result.spec
+        if result.owner is not None:
+            self.owner = result.owner  # fixed when the store first recorded the chat
         if self.spec is None:
             self.refusal = _refuse(_inbox.unknown_agent(input.agent, info.task_queue))
+        elif result.deleting:
+            self.refusal = _refuse(_inbox.deleting(input.chat_id))
         restored = _inbox.restored_state(
             self.state, result.restored, chat_id=input.chat_id, agent=input.agent
         )
@@ -365,6 +389,8 @@ class ChatWorkflow:
         # From here the turn takes no more input: a steer arriving now is the next turn.
         self.active_turn = None
         self.stop_turn = None
+        if workflow.patched("chat-store"):
+            await self._save_turn(turn)
         await self.record(
             TURN_END,
             TurnEndInput(
@@ -376,6 +402,33 @@ class ChatWorkflow:
                 marks=marks,
             ),
         )
+
+    async def _save_turn(self, turn: int) -> None:
+        """Write the turn's messages to the chat store before its end is reported: a reader
+        that saw the end finds the turn in `history()` whatever becomes of this run."""
+        state = self.state
+        try:
+            await workflow.execute_local_activity(
+                SAVE_TURN,
+                SaveTurnInput(
+                    chat_id=state.chat_id,
+                    agent=state.agent,
+                    turn=turn,
+                    start=state.settled,
+                    messages=state.transcript[state.settled :],
+                    state={
+                        "subchats": state.subchats,
+                        "preloaded": state.preloaded,
+                        "preload_context": state.preload_context,
+                    },
+                    owner=self.owner,
+                    parent=self.parent,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_SAVE_RETRY,
+            )
+        except ActivityError as err:  # only what no retry can mend (a bug, bad data)
+            workflow.logger.error("chat %s: turn %d not saved: %s", state.chat_id, turn, err)
 
     async def record(self, activity: str, arg: Any) -> None:
         """Write a turn's start or end record. Redis is a cache: after retrying for a while,
@@ -517,6 +570,9 @@ class ChatWorkflow:
         if self.refusal is not None:
             raise self.refusal
         assert self.spec is not None  # no agent, no run: it refused
+        foreign = _inbox.check_owner(self.state.chat_id, self.owner, req.owner)
+        if foreign is not None:
+            raise _refuse(foreign)
         info = workflow.info()
         admission = _inbox.admit(
             self.state, req, active_turn=self.active_turn, on_busy=self.spec.on_busy
@@ -583,7 +639,9 @@ class ChatWorkflow:
         await workflow.wait_condition(lambda: self.opened)
         if self.refusal is not None:
             raise self.refusal
-        rejection = _inbox.check_preload(self.state, req.agent)
+        rejection = _inbox.check_owner(
+            self.state.chat_id, self.owner, req.owner
+        ) or _inbox.check_preload(self.state, req.agent)
         if rejection is not None:
             raise _refuse(rejection)
         if not self.state.preloaded:

@@ -49,6 +49,7 @@ class ChaosStack:
         self.settings = Settings(
             temporal_address=f"127.0.0.1:{self.temporal_port}",
             redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
+            database_url=f"sqlite:///{root.resolve()}/chats.db",
             task_queue=f"chaos-{uuid.uuid4().hex[:10]}",
         )
 

@@ -69,6 +69,7 @@ def test_chat_at_a_terminal_steers_and_ctrl_c_stops_the_answer(
         "PYTHONPATH": str(ROOT),
         "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
         "AGENTCHAT_REDIS_URL": settings.redis_url,
+        "AGENTCHAT_DATABASE_URL": settings.database_url or "",
         "AGENTCHAT_TASK_QUEUE": settings.task_queue,
     }
     process = subprocess.Popen(

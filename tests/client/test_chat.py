@@ -335,7 +335,11 @@ async def serving_with(
     store = StreamStore(await get_redis(settings), retention)
     agent = echo_agent(model_server)
     worker = create_worker(
-        await get_temporal(settings), store, [agent], task_queue=settings.task_queue
+        await get_temporal(settings),
+        store,
+        [agent],
+        task_queue=settings.task_queue,
+        settings=settings,
     )
     async with contextlib.aclosing(agent), worker:
         yield store

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatStatus,
     CloseInput,
+    DeleteChatResult,
     PreloadAck,
     PreloadInput,
     SendAck,
@@ -37,6 +38,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.messages import UIMessage, user_message
 from agentchat.stream import ChatStream, Entry
 from agentchat.stream._reader import _Follow
@@ -168,6 +170,33 @@ class FakeBackend:
             message_turns={"m-1": 1},
         )
 
+    async def info(self) -> ChatInfo:
+        self._record("info", None)
+        return INFO
+
+    async def update(
+        self,
+        *,
+        title: str | None = None,
+        archived: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ChatInfo:
+        self._record("update", {"title": title, "archived": archived, "metadata": metadata})
+        changes = {"title": title, "archived": archived, "metadata": metadata}
+        return INFO.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+    async def delete(self, *, wait: bool) -> DeleteChatResult | None:
+        self._record("delete", wait)
+        return DeleteChatResult(chat_id="c", existed=True) if wait else None
+
+
+INFO = ChatInfo(
+    chat_id="c",
+    agent="echo",
+    created_at=datetime(2026, 12, 6, tzinfo=UTC),
+    updated_at=datetime(2026, 12, 6, tzinfo=UTC),
+)
+
 
 def conforms(backend: FakeBackend) -> ChatBackend:
     """Type-checked: the fake offers exactly what `AgentChat` asks of a backend."""
@@ -221,7 +250,12 @@ def test_without_a_url_the_direct_backend_serves_the_chat(built: Built) -> None:
 
     [direct, new] = built
     assert direct.kind == "direct" and direct.args == ("chat-1", "echo", chat.settings)
-    assert direct.options == {"accept_timeout": timedelta(seconds=3), "new_chat": False}
+    assert direct.options == {
+        "accept_timeout": timedelta(seconds=3),
+        "new_chat": False,
+        "owner": None,
+        "parent": None,
+    }
     assert new.args[0] == fresh.id and new.options["new_chat"] is True
     assert direct.streams == chat._stream  # its streams report to this chat
 
@@ -500,3 +534,29 @@ async def test_streams_take_the_timeout_and_the_backends_probe(new_chat: NewChat
     settled = await chat.send_message("hi")
     assert await asyncio.wait_for(settled.text(), 5) == "settled"
     assert asked == [None] and settled.turn == 1
+
+
+async def test_the_record_calls_go_to_the_backend_checked(built: Built) -> None:
+    chat = AgentChat("echo", "chat-1", owner="alice")
+    [backend] = built
+    assert backend.options["owner"] == "alice"
+    assert (await chat.info()) == INFO
+    assert (await chat.rename("Trip")).title == "Trip"
+    assert (await chat.archive()).archived is True
+    assert (await chat.set_metadata({"k": 1})).metadata == {"k": 1}
+    assert await chat.delete() == DeleteChatResult(chat_id="c", existed=True)
+    assert await chat.delete(wait=False) is None
+    assert [name for name, _ in backend.calls] == [
+        "info",
+        "update",
+        "update",
+        "update",
+        "delete",
+        "delete",
+    ]
+    with pytest.raises(ValueError, match="title"):
+        await chat.rename("  ")
+    with pytest.raises(ValueError, match="metadata"):
+        await chat.set_metadata(["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="owner"):
+        AgentChat("echo", owner="x" * 201)

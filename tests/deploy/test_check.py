@@ -26,6 +26,7 @@ async def check(settings: Settings, *args: str, **env: str) -> tuple[int, str]:
             **os.environ,
             "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
             "AGENTCHAT_REDIS_URL": settings.redis_url,
+            "AGENTCHAT_DATABASE_URL": settings.database_url or "",
             "AGENTCHAT_TASK_QUEUE": settings.task_queue,
             **env,
         },

@@ -68,6 +68,7 @@ def gateway_url(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> 
     env = {
         "AGENTCHAT_TEMPORAL_ADDRESS": stack.temporal_address,
         "AGENTCHAT_REDIS_URL": stack.redis_url,
+        "AGENTCHAT_DATABASE_URL": stack.database_url,
         "AGENTCHAT_TASK_QUEUE": f"fuzz-{uuid.uuid4().hex[:10]}",
         "AGENTCHAT_API_KEYS": API_KEY,
         "TOOL_LOG": str(logs / "tool.log"),

@@ -32,7 +32,7 @@ async def test_a_model_that_cannot_be_made_fails_the_worker_naming_the_agent(
     client = await get_temporal(settings)
     agents = [Agent(name="fine", model="offline"), Agent(name="typo", model="gpt-4o")]
     with pytest.raises(ConfigurationError, match="agent 'typo': unknown model string 'gpt-4o'"):
-        create_worker(client, store, agents, task_queue=settings.task_queue)
+        create_worker(client, store, agents, task_queue=settings.task_queue, settings=settings)
 
 
 async def test_run_worker_finds_the_prefetch_it_closes_only_where_there_is_one(
@@ -40,9 +40,16 @@ async def test_run_worker_finds_the_prefetch_it_closes_only_where_there_is_one(
 ) -> None:
     client = await get_temporal(settings)
     agents = [Agent(name="offline", model="offline")]
-    with_it = create_worker(client, store, agents, task_queue=settings.task_queue)
+    with_it = create_worker(
+        client, store, agents, task_queue=settings.task_queue, settings=settings
+    )
     without = create_worker(
-        client, store, agents, task_queue=settings.task_queue + "-b", prefetch_steps=False
+        client,
+        store,
+        agents,
+        task_queue=settings.task_queue + "-b",
+        settings=settings,
+        prefetch_steps=False,
     )
     prefetch = _prefetch_of(with_it)
     assert prefetch is not None and "offline" in prefetch.agents

@@ -22,13 +22,18 @@ from agentchat.models.openai import OpenAIModel
 from agentchat.protocol.chunks import ToolApprovalRequestChunk, ToolInputAvailableChunk
 from agentchat.protocol.messages import UIMessage
 from agentchat.testing import FakeOpenAIServer
-from agentchat.workflows import ChatWorkflow
+from agentchat.workflows import (
+    ChatWorkflow,
+    DeleteChatWorkflow,
+    RetentionWorkflow,
+    delete_workflow_id,
+)
 from tests import agents as test_agents
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent.parent / "histories"
-VERSION = "v8"
+VERSION = "v9"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
@@ -174,10 +179,15 @@ async def test_replay_of_recorded_histories(
         handle = client.get_workflow_handle(chat.workflow_id, run_id=run.run_id)
         histories.append(await handle.fetch_history())
     assert len(histories) > 1
+    deleted = await chat.delete()
+    assert deleted is not None and deleted.existed
+    histories.append(
+        await client.get_workflow_handle(delete_workflow_id(chat.id)).fetch_history()
+    )
     # In Temporal's full sandbox (workers run without one): a restricted call in workflow
     # code, such as the wall clock or I/O, fails the replay.
     replayer = Replayer(
-        workflows=[ChatWorkflow],
+        workflows=[ChatWorkflow, DeleteChatWorkflow, RetentionWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=SandboxedWorkflowRunner(),
     )
@@ -220,6 +230,11 @@ async def test_record_histories(
             chat.workflow_id, run_id=run.run_id
         ).fetch_history()
         (HISTORIES / f"{VERSION}-chat-run{n}.json").write_text(history.to_json())
+    doomed = new_chat(id="recorded-deleted")
+    await (await doomed.send_message("forget me")).text()
+    await doomed.delete()
+    history = await client.get_workflow_handle(delete_workflow_id(doomed.id)).fetch_history()
+    (HISTORIES / f"{VERSION}-delete-run0.json").write_text(history.to_json())
 
 
 async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -> None:
