@@ -71,7 +71,7 @@ async def _open(url: str) -> ChatStore:
     try:
         store = await ChatStore.open(url)
     except ValueError as exc:
-        raise ConfigurationError(f"AGENTCHAT_DATABASE_URL: {exc}") from exc
+        raise ConfigurationError(str(exc)) from exc  # it names AGENTCHAT_DATABASE_URL
     except (OSError, ConnectionError, TimeoutError) as exc:
         raise store_failure(exc, url) from exc
     except Exception as exc:

@@ -38,13 +38,16 @@ def async_url(url: str) -> URL:
         ValueError: Unsupported scheme, in-memory SQLite, or a URL that does not parse. The
             message names `AGENTCHAT_DATABASE_URL` and never shows a password.
     """
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    use = "use sqlite:///path/to/chats.db or postgresql://user:password@host:5432/database"
+    if "://" not in url:
+        # Not a URL: it may still hold a password, so none of it is shown.
+        raise ValueError(f"{URL_VARIABLE} is not a database URL (no scheme); {use}")
+    scheme = url.partition("://")[0].lower()
     driver = _SCHEMES.get(scheme)
     if driver is None:
         raise ValueError(
-            f"{URL_VARIABLE}: unsupported database URL scheme {scheme or url[:20]!r} in"
-            f" {redact_url(url)!r}; use sqlite:///path/to/chats.db or"
-            " postgresql://user:password@host:5432/database"
+            f"{URL_VARIABLE}: unsupported database URL scheme {scheme!r} in"
+            f" {redact_url(url)!r}; {use}"
         )
     try:
         parsed = make_url(url).set(drivername=driver)

@@ -40,4 +40,7 @@ def current_revision(connection: sa.Connection) -> str | None:
 
 def upgrade(connection: sa.Connection, revision: str = "head") -> None:
     """Upgrade the database to `revision` inside the connection's current transaction."""
+    target = head_revision() if revision == "head" else revision
+    if current_revision(connection) == target:
+        return  # every process opens the store: the usual case costs one read, no log lines
     command.upgrade(_config(connection), revision)

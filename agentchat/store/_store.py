@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentchat.settings import redact_url
-from agentchat.store import _migrate
 from agentchat.store._engine import WRITE, create_engine
+from agentchat.store._migrate import MIGRATION_LOCK, current_revision, upgrade
 from agentchat.store._records import (
     MAX_TITLE,
     ChatPage,
@@ -151,9 +151,9 @@ class ChatStore:
             if not self._sqlite:
                 await conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": _migrate.MIGRATION_LOCK},
+                    {"key": MIGRATION_LOCK},
                 )
-            await conn.run_sync(_migrate.upgrade, revision)
+            await conn.run_sync(upgrade, revision)
 
     async def ping(self) -> None:
         """Round-trip to the database; raises when it is unreachable."""
@@ -163,7 +163,7 @@ class ChatStore:
     async def schema_version(self) -> str | None:
         """The Alembic revision the database is at (None before any migration)."""
         async with self._engine.connect() as conn:
-            return await conn.run_sync(_migrate.current_revision)
+            return await conn.run_sync(current_revision)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -399,6 +399,8 @@ class ChatStore:
             raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit!r}")
         check_owner(owner)
         select = sa.select(*_CHAT_COLUMNS).where(chats.c.deleting == False)  # noqa: E712
+        # A sub-agent's chat is part of its parent's conversation, not a chat of its own.
+        select = select.where(chats.c.parent.is_(None))
         if owner is not None:
             select = select.where(chats.c.owner == owner)
         if agent is not None:
@@ -453,12 +455,22 @@ class ChatStore:
         # `search` is a generated column (revision 0002) the Core tables leave out: nothing
         # writes it.
         match = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), tsquery)
-        in_messages = sa.select(transcript.c.chat_id).where(
-            sa.literal_column("messages.search").op("@@")(match)
+        # A correlated EXISTS, not `chat_id IN (...)`: within one owner's chats it checks
+        # their few messages through the (chat_id, position) index, 1.4 ms at 100,000 chats
+        # against 36 ms for collecting every chat the word is in; across all chats the two
+        # measured the same (bench/store.py).
+        in_messages = (
+            sa.select(sa.literal(1))
+            .select_from(transcript)
+            .where(
+                transcript.c.chat_id == chats.c.chat_id,
+                sa.literal_column("messages.search").op("@@")(match),
+            )
+            .correlate(chats)
         )
         return sa.or_(
             sa.literal_column("chats.search").op("@@")(match),
-            chats.c.chat_id.in_(in_messages),
+            in_messages.exists(),
         )
 
     async def update_chat(

@@ -42,6 +42,7 @@ def test_libpq_sslmode_becomes_asyncpg_ssl() -> None:
         "postgresql+psycopg2://u:hunter2@db/chats",
         "redis://:hunter2@localhost:6379/0",
         "chats.db",
+        "root:hunter2@db/chats",
         "sqlite:///:memory:",
         "sqlite://",
     ],
