@@ -1,20 +1,29 @@
-"""The processes a chaos scenario kills: its own Temporal dev server and Redis, worker
-subprocesses and gateway subprocesses, each restartable where it was."""
+"""The processes a chaos scenario kills: its own Temporal dev server, Redis and (when asked)
+PostgreSQL, worker subprocesses and gateway subprocesses, each restartable where it was."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
 from agentchat import Settings
-from agentchat.testing.local import free_port, start_redis, start_temporal, stop_process
+from agentchat.testing.local import (
+    free_port,
+    start_postgres,
+    start_redis,
+    start_temporal,
+    stop_postgres,
+    stop_process,
+)
 from tests.conftest import (
     GATEWAY_KEY,
     SUGGEST_CAN_AFTER,
@@ -46,6 +55,7 @@ class ChaosStack:
         self.db = root / "temporal.db"
         self.redis: subprocess.Popen[bytes] | None = None
         self.temporal: subprocess.Popen[bytes] | None = None
+        self.database: subprocess.Popen[bytes] | None = None
         self.settings = Settings(
             temporal_address=f"127.0.0.1:{self.temporal_port}",
             redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
@@ -80,6 +90,28 @@ class ChaosStack:
             log_file=self.root / "temporal.log",
         )
 
+    def use_postgres(self) -> None:
+        """Keep the chats in a PostgreSQL server of the stack's own (before workers start)."""
+        # Not under pytest's tmp dir: as root the server runs as an unprivileged user.
+        self.pg_base = Path(tempfile.mkdtemp(prefix="agentchat-chaos-pg-"))
+        self.pg_base.chmod(0o711)
+        self.pg_port = free_port()
+        self.start_database()
+        self.settings = dataclasses.replace(
+            self.settings,
+            database_url=f"postgresql://agentchat@127.0.0.1:{self.pg_port}/agentchat",
+        )
+
+    def start_database(self) -> None:
+        """Start PostgreSQL on its port and data (after a SIGKILL it recovers from its WAL)."""
+        self.database = start_postgres(
+            self.pg_base / "data", self.pg_port, log_file=self.pg_base / "log", durable=True
+        )
+
+    def kill_database(self) -> None:
+        assert self.database is not None
+        sigkill(self.database)
+
     def kill_redis(self) -> None:
         assert self.redis is not None
         sigkill(self.redis)
@@ -92,6 +124,9 @@ class ChaosStack:
         for process in (self.temporal, self.redis):
             if process is not None:
                 stop_process(process)
+        if self.database is not None:
+            stop_postgres(self.database)
+            shutil.rmtree(self.pg_base, ignore_errors=True)
 
 
 class WorkerPool:
