@@ -114,16 +114,7 @@ async def run_llm_step(
             writer.chunk({"type": "finish-step"})
         await _close(writer, beat, failed=failed)
     finish = recorder.finish
-    model_name = agent.resolved_model().name
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
-    metrics.tokens(
-        agent.name,
-        model_name,
-        input=finish.input_tokens,
-        output=finish.output_tokens,
-        cached=finish.cached_tokens,
-        reasoning=finish.reasoning_tokens,
-    )
     log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
     return StepResult(
         parts=recorder.message.take_parts(),
@@ -132,9 +123,6 @@ async def run_llm_step(
         stopped=stopped,
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
-        cached_tokens=finish.cached_tokens,
-        reasoning_tokens=finish.reasoning_tokens,
-        model=model_name,
         stream=StreamMark(seq=writer.seq, attempt=writer.attempt),
     )
 

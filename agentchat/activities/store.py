@@ -22,7 +22,6 @@ from agentchat.errors import StoreUnavailableError
 from agentchat.logs import log_context
 from agentchat.protocol.contracts import (
     ChatState,
-    Compacted,
     DeleteStepInput,
     DeleteStepResult,
     OpenChatInput,
@@ -30,7 +29,6 @@ from agentchat.protocol.contracts import (
     RetentionInput,
     RetentionResult,
     SaveTurnInput,
-    TokenUsage,
 )
 from agentchat.protocol.messages import UIMessage, fold_digest
 from agentchat.protocol.names import DELETE_STEP, FIND_EXPIRED, SAVE_TURN
@@ -63,11 +61,6 @@ def state_from_store(
     if len(message_turns) > REMEMBERED_IDS:
         message_turns = dict(list(message_turns.items())[-REMEMBERED_IDS:])
     extra = record.state
-    usage = TokenUsage.model_validate(extra["usage"]) if extra.get("usage") else TokenUsage()
-    compaction = Compacted.model_validate(extra["compaction"]) if extra.get("compaction") else None
-    if compaction is not None and compaction.upto > len(transcript):
-        compaction = None  # not the transcript it was made for: send it all
-    start = compaction.upto if compaction is not None else 0
     return ChatState(
         chat_id=record.chat_id,
         agent=record.agent,
@@ -78,13 +71,7 @@ def state_from_store(
         preload_context=extra.get("preload_context"),
         subchats=list(extra.get("subchats", [])),
         settled=len(transcript),
-        # A compacted chat's steps are sent its window only (see ChatState.compaction).
-        settled_digest=fold_digest("", transcript[start:]),
-        sent=start,
-        usage=usage,
-        compaction=compaction,
-        # Chats stored before generated titles had their title already.
-        titled=bool(extra.get("titled", record.last_turn > 0)),
+        settled_digest=fold_digest("", transcript),
     )
 
 
@@ -94,9 +81,6 @@ def state_extra(state: ChatState) -> dict[str, Any]:
         "subchats": state.subchats,
         "preloaded": state.preloaded,
         "preload_context": state.preload_context,
-        "usage": state.usage.model_dump(),
-        "compaction": state.compaction.model_dump() if state.compaction is not None else None,
-        "titled": state.titled,
     }
 
 
@@ -219,7 +203,6 @@ class StoreActivities:
                     start=req.start,
                     state=req.state,
                     title=_first_user_text(req.messages),
-                    usage=req.usage.wire() if req.usage is not None else None,
                 )
             except StoreUnavailableError as exc:
                 raise ApplicationError(str(exc), type=StoreUnavailableError.__name__) from exc
