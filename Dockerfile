@@ -35,7 +35,7 @@ COPY deploy/healthcheck.py ./healthcheck.py
 ARG UV_VERSION=0.13.8
 RUN pip install "uv==${UV_VERSION}" \
     && uv sync --locked --no-editable --no-dev \
-        --extra cli --extra gateway --extra openai --extra metrics --extra otel \
+        --extra cli --extra gateway --extra openai --extra anthropic --extra mcp --extra postgres --extra metrics --extra otel \
     && install -m 0755 healthcheck.py /opt/venv/bin/agentchat-healthcheck \
     && agentchat --version
 

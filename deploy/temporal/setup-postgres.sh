@@ -20,3 +20,6 @@ for db in "${SQL_DATABASE:-temporal}:temporal" "${SQL_VISIBILITY_DATABASE:-tempo
     temporal-sql-tool --db "${name}" update-schema -d "${schema_root}/${kind}/versioned"
 done
 echo "temporal schema: up to date"
+# The chat store's database; its schema is agentchat's (every worker and gateway migrates it).
+temporal-sql-tool --db "${AGENTCHAT_DATABASE:-agentchat}" create
+echo "chat store: database ${AGENTCHAT_DATABASE:-agentchat} ready"
