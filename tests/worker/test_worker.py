@@ -76,3 +76,20 @@ async def test_serving_starts_with_the_models_loaded_frozen_and_rare_full_collec
         finally:
             stop.set()
             await asyncio.wait_for(serving, 30)
+
+
+async def test_a_worker_without_a_chat_store_refuses_to_start_naming_the_variable(
+    settings: Settings, store: StreamStore
+) -> None:
+    import dataclasses
+
+    without = dataclasses.replace(settings, database_url=None)
+    agents = [Agent(name="offline", model="offline")]
+    with pytest.raises(ConfigurationError, match="AGENTCHAT_DATABASE_URL"):
+        await run_worker(agents, without)
+    with pytest.raises(ConfigurationError, match="AGENTCHAT_DATABASE_URL"):
+        create_worker(await get_temporal(settings), store, agents, settings=without)
+    unknown = dataclasses.replace(settings, database_url="mysql://u:hunter2@db/chats")
+    with pytest.raises(ConfigurationError, match="AGENTCHAT_DATABASE_URL") as info:
+        await run_worker(agents, unknown)
+    assert "hunter2" not in str(info.value)
