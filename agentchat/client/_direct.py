@@ -67,6 +67,8 @@ __all__ = ["DirectBackend"]
 
 T = TypeVar("T")
 
+DELETE_PATIENCE = 120.0
+"""Seconds `delete()` waits for the deletion workflow (about 5 s when workers are up)."""
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=4)
 """How long a worker may hold one of a chat's workflow tasks before Temporal gives it to
 another. Temporal's 10 s default is what a chat waited when the worker holding its task was
@@ -270,9 +272,18 @@ class DirectBackend:
     async def delete(self, *, wait: bool) -> DeleteChatResult | None:
         self._run_id = None
         try:
-            return await _stored.delete_chat(self.settings, self.chat_id, self.owner, wait=wait)
+            return await asyncio.wait_for(
+                _stored.delete_chat(self.settings, self.chat_id, self.owner, wait=wait),
+                DELETE_PATIENCE,
+            )
         except RPCError as exc:
             raise self._temporal_error(exc) from exc
+        except TimeoutError:
+            await self._raise_if_no_worker()
+            raise TemporalUnavailableError(
+                f"chat {self.chat_id!r}: its deletion did not finish within"
+                f" {DELETE_PATIENCE:g}s; it is durable and goes on (deleting again is safe)"
+            ) from None
 
     async def status(self) -> ChatStatus | None:
         handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
