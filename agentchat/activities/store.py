@@ -126,7 +126,10 @@ class StoreActivities:
             if record is None:
                 req = await _with_parent_owner(store, req)
             if record is None and req.restore:
-                return OpenChatResult(restored=await self._import(store, req), owner=req.owner)
+                restored = await self._import(store, req)
+                return OpenChatResult(
+                    restored=restored, owner=req.owner if restored is None else None
+                )
             if record is None:
                 await store.create_chat(req.chat_id, req.agent, owner=req.owner, parent=req.parent)
                 return OpenChatResult(owner=req.owner)
@@ -152,7 +155,9 @@ class StoreActivities:
         state = None
         if _importing(await store.get_meta(LEGACY_IMPORT)):
             state = await self._last_run_state(req)
-        await store.create_chat(req.chat_id, req.agent, owner=req.owner, parent=req.parent)
+        # A chat that predates the store had no owner: whoever asks first must not get it.
+        owner = req.owner if state is None else None
+        await store.create_chat(req.chat_id, req.agent, owner=owner, parent=req.parent)
         if state is not None and state.transcript:
             await _save_all(store, state)
             log.info("chat %s: imported %d messages", req.chat_id, len(state.transcript))

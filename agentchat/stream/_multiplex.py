@@ -255,6 +255,8 @@ class ReadMux:
         except Exception as exc:
             self._fail_all(exc)  # every reader resubscribes from its own cursor
             return
+        if not any(self._readers.values()):
+            return  # every reader left while we connected: nothing to read for
         streams: dict[str, str] = {}
         self._sent = {}
         for key, waiting in self._readers.items():

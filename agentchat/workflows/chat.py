@@ -243,8 +243,9 @@ class ChatWorkflow:
             OpenChatResult,
         )
         self.spec = result.spec
-        if result.owner is not None:
-            self.owner = result.owner  # fixed when the store first recorded the chat
+        # The owner the store has, fixed when it first recorded the chat (none for a chat
+        # imported from before the store: whoever asks first must not get it).
+        self.owner = result.owner
         if self.spec is None:
             self.refusal = _refuse(_inbox.unknown_agent(input.agent, info.task_queue))
         elif result.deleting:

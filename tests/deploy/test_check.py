@@ -85,7 +85,7 @@ async def test_gateway_probes(
         ready = await client.get("/readyz")
         assert ready.json() == {
             "status": "ready",
-            "checks": {"gateway": "ok", "redis": "ok", "temporal": "ok"},
+            "checks": {"chat_store": "ok", "gateway": "ok", "redis": "ok", "temporal": "ok"},
         }
 
     broken = gateway_process(
@@ -101,5 +101,10 @@ async def test_gateway_probes(
         assert health.status_code == 200  # alive, though not ready
         ready = await client.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json()["checks"] == {"gateway": "ok", "redis": "unreachable", "temporal": "ok"}
+        assert ready.json()["checks"] == {
+            "chat_store": "ok",
+            "gateway": "ok",
+            "redis": "unreachable",
+            "temporal": "ok",
+        }
         assert "p4ss" not in ready.text

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from agentchat import Agent, AgentChat, Settings
 from agentchat.activities.store import LEGACY_IMPORT
 from agentchat.connections import get_store, get_temporal
-from agentchat.errors import ChatDeletingError
+from agentchat.errors import ChatDeletingError, ChatNotFoundError
 from agentchat.models import OfflineModel
 from agentchat.protocol.contracts import DeleteChatResult, RetentionInput
 from agentchat.store import message_text
@@ -170,6 +170,11 @@ async def test_a_chat_from_before_the_store_is_imported_from_its_last_run_once(
     previous = await store.get_meta(LEGACY_IMPORT)
     await store.set_meta(LEGACY_IMPORT, (datetime.now(UTC) + timedelta(days=3)).isoformat())
     try:
+        # It had no owner: a user asking first does not get it.
+        with pytest.raises(ChatNotFoundError):
+            await new_chat(id=chat.id, owner="mallory").send_message("mine now?")
+        record = await store.get_chat(chat.id)
+        assert record is not None and record.owner is None
         stream = await chat.send_message("still there?")
         assert await stream.text() == "Echo: still there?"
     finally:
