@@ -20,8 +20,9 @@ from starlette.responses import Response
 from agentchat.errors import AgentChatError, InvalidMessageError, NotPendingError
 from agentchat.gateway.auth import CREDENTIALS
 from agentchat.gateway.deps import ERROR_RESPONSES, ChatCaller, Gateway, Gw, LastEventId, caller
+from agentchat.gateway.owners import check_visible
 from agentchat.gateway.problems import ApiError
-from agentchat.gateway.schemas import AGENT_PATTERN
+from agentchat.gateway.schemas import AGENT_PATTERN, Owner
 from agentchat.gateway.sse import json_event, sse_doc, stream_response
 from agentchat.logs import bind_log_context
 from agentchat.protocol.envelope import ATTEMPT_START, CHUNK, CHUNK_KEY, SETTLED, kind_of
@@ -101,6 +102,9 @@ class UseChatBody(BaseModel):
     trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
     messageId: str | None = Field(default=None, max_length=200)
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
+    owner: Owner | None = Field(
+        default=None, description="API keys only: create the chat for this owner."
+    )
 
 
 router = APIRouter(tags=["AI SDK"], responses=ERROR_RESPONSES, dependencies=CREDENTIALS)
@@ -221,8 +225,14 @@ async def _use_chat(
         raise ApiError(
             422, InvalidMessageError.__name__, "messages[-1] is not a UIMessage", fields
         ) from None
+    if message.role == "assistant":
+        # Answers to a waiting turn: only on a chat the caller may already see.
+        await check_visible(gateway.settings, principal, body.id)
+        owner = principal.owner
+    else:
+        owner = await gateway.input_owner(body.id, principal, body.owner)
     chosen = await gateway.agent_of(body.id, body.agent or agent, principal)
-    chat = gateway.chat(body.id, chosen)
+    chat = gateway.chat(body.id, chosen, owner=owner)
     if message.role == "assistant":
         # After addToolOutput / addToolApprovalResponse the client posts its assistant
         # message: hand the answers to the waiting turn and stream the turn on.

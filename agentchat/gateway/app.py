@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentchat import __version__, metrics
 from agentchat.errors import ConfigurationError
-from agentchat.gateway import aisdk, health, native
+from agentchat.gateway import aisdk, directory, health, native
 from agentchat.gateway.deps import Gateway, GatewayConfig
 from agentchat.gateway.problems import error_response, install_handlers
 from agentchat.settings import Settings
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.state.gateway = gateway
     install_handlers(app)
     app.include_router(native.router)
+    app.include_router(directory.router)
     app.include_router(aisdk.router)
     static = resources.files("agentchat.gateway").joinpath("static")
     app.mount("/static", Static(directory=str(static)), name="static")
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(gateway.config.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["authorization", "content-type", "last-event-id", "x-api-key"],
             allow_credentials=True,
         )

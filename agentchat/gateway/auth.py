@@ -1,8 +1,10 @@
-"""Who may call the gateway: API keys for servers, chat-scoped JWTs for browsers.
+"""Who may call the gateway: API keys for servers, chat and user JWTs for browsers.
 
-An API key may do everything. A token minted with one names a single chat (and optionally
-the only agent it may talk to) and expires; browsers pass it as a bearer header, a `?token=`
-query parameter (`EventSource` cannot set headers) or the `agentchat_token` cookie.
+An API key may do everything, for any owner. A token minted with one expires and is either a
+chat token, naming a single chat (and optionally the only agent it may talk to), or a user
+token, naming a user: it acts as that owner on every chat-scoped route and sees only that
+user's chats. Browsers pass tokens as a bearer header, a `?token=` query parameter
+(`EventSource` cannot set headers) or the `agentchat_token` cookie.
 """
 
 from __future__ import annotations
@@ -27,29 +29,58 @@ __all__ = ["CREDENTIALS", "Auth", "Principal"]
 TOKEN_COOKIE = "agentchat_token"
 _ALGORITHM = "HS256"
 _AUDIENCE = "agentchat-chat"
+_USER_AUDIENCE = "agentchat-user"
+"""A user token's audience: a chat token can never be read as one, nor the other way round."""
 
 #: Route dependencies that declare the accepted credentials in the OpenAPI document (any one
 #: of them); `Auth.authenticate` reads and checks them.
 CREDENTIALS: list[Depends] = [
-    Security(HTTPBearer(auto_error=False, description="An API key or a chat token.")),
+    Security(HTTPBearer(auto_error=False, description="An API key, a chat or a user token.")),
     Security(APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")),
-    Security(APIKeyQuery(name="token", auto_error=False, description="A chat token.")),
-    Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False, description="A chat token.")),
+    Security(APIKeyQuery(name="token", auto_error=False, description="A chat or user token.")),
+    Security(
+        APIKeyCookie(name=TOKEN_COOKIE, auto_error=False, description="A chat or user token.")
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: an API key (every chat) or a token scoped to one chat."""
+    """The caller: an API key (every chat, any owner), a chat token (one chat) or a user
+    token (the chats of one owner, `user_id`)."""
 
     chat_id: str | None = None
     agent: str | None = None
+    user_id: str | None = None
 
     @property
     def is_server(self) -> bool:
-        return self.chat_id is None
+        """An API key (or an open gateway): acts for every owner."""
+        return self.chat_id is None and self.user_id is None
+
+    @property
+    def owner(self) -> str | None:
+        """The owner this caller acts as; None acts for any (an API key, a chat token)."""
+        return self.user_id
+
+    def owner_for(self, requested: str | None) -> str | None:
+        """The owner a request that may create a chat acts as, given the body's `owner`.
+
+        An API key may name any owner (None: the chat has none); a user token is its user,
+        and may only name itself; a chat token names none (it could otherwise hand its chat
+        to someone's directory).
+        """
+        if self.is_server:
+            return requested
+        if requested is not None and requested != self.user_id:
+            who = "a chat token" if self.user_id is None else "a user token"
+            raise ApiError(
+                403, PermissionDeniedError.__name__, f"{who} may not act for another owner"
+            )
+        return self.user_id
 
     def check_chat(self, chat_id: str) -> None:
+        """A chat token's chat (user tokens are checked against the chat store instead)."""
         if self.chat_id is not None and not hmac.compare_digest(self.chat_id, chat_id):
             raise ApiError(
                 403, PermissionDeniedError.__name__, "this token is scoped to another chat"
@@ -63,7 +94,7 @@ class Principal:
 
 
 class Auth:
-    """Verifies credentials and mints chat tokens.
+    """Verifies credentials and mints chat and user tokens.
 
     Args:
         api_keys: Accepted API keys. None means an open gateway (loopback only).
@@ -98,16 +129,25 @@ class Auth:
             raise ApiError(
                 401,
                 AuthenticationError.__name__,
-                "missing credentials: send 'Authorization: Bearer <API key or chat token>',"
+                "missing credentials: send 'Authorization: Bearer <API key or token>',"
                 " 'X-API-Key', '?token=' or the agentchat_token cookie",
             )
         raise ApiError(401, AuthenticationError.__name__, "invalid API key or token")
 
     def mint(self, chat_id: str, agent: str | None, ttl_seconds: int) -> tuple[str, int]:
         """A token for one chat; returns it and its expiry (Unix seconds)."""
+        return self._mint(chat_id, _AUDIENCE, agent, ttl_seconds)
+
+    def mint_user(self, user_id: str, agent: str | None, ttl_seconds: int) -> tuple[str, int]:
+        """A token for one user's chats (the owner `user_id`); returns it and its expiry."""
+        return self._mint(user_id, _USER_AUDIENCE, agent, ttl_seconds)
+
+    def _mint(
+        self, subject: str, audience: str, agent: str | None, ttl_seconds: int
+    ) -> tuple[str, int]:
         now = int(time.time())
         expires = now + ttl_seconds
-        claims: dict[str, object] = {"sub": chat_id, "aud": _AUDIENCE, "iat": now, "exp": expires}
+        claims: dict[str, object] = {"sub": subject, "aud": audience, "iat": now, "exp": expires}
         if agent is not None:
             claims["agent"] = agent
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expires
@@ -126,17 +166,19 @@ class Auth:
                 token,
                 self._secret,
                 algorithms=[_ALGORITHM],
-                audience=_AUDIENCE,
+                audience=[_AUDIENCE, _USER_AUDIENCE],
                 options={"require": ["exp", "sub", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise ApiError(
-                401, AuthenticationError.__name__, "the chat token has expired"
-            ) from None
+            raise ApiError(401, AuthenticationError.__name__, "the token has expired") from None
         except jwt.PyJWTError:
             raise ApiError(401, AuthenticationError.__name__, "invalid API key or token") from None
         agent = claims.get("agent")
-        return Principal(chat_id=str(claims["sub"]), agent=str(agent) if agent else None)
+        agent = str(agent) if agent else None
+        subject = str(claims["sub"])
+        if claims["aud"] == _USER_AUDIENCE:
+            return Principal(user_id=subject, agent=agent)
+        return Principal(chat_id=subject, agent=agent)
 
 
 def _credential(conn: HTTPConnection) -> str | None:

@@ -20,6 +20,7 @@ from agentchat.client import AgentChat
 from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import ConfigurationError
 from agentchat.gateway.auth import Auth, Principal
+from agentchat.gateway.owners import check_may_write, check_visible
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import ErrorBody
 from agentchat.logs import bind_log_context
@@ -35,10 +36,12 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "Gw",
+    "InputCaller",
     "LastEventId",
     "caller",
     "chat_caller",
     "gateway_of",
+    "input_caller",
 ]
 
 
@@ -114,6 +117,15 @@ class Gateway:
         # Control calls (stop, close, answers) never start a run, so they need no agent name.
         return AgentChat(agent or "-", chat_id, settings=self.settings, **options)
 
+    async def input_owner(
+        self, chat_id: str, principal: Principal, requested: str | None
+    ) -> str | None:
+        """The owner input that may create the chat acts as (the body's `owner`, if the
+        caller may name it); another owner's chat is a `404` before anything is sent."""
+        owner = principal.owner_for(requested)
+        await check_may_write(self.settings, owner, chat_id)
+        return owner
+
     async def running(self, chat_id: str) -> bool:
         """Whether the chat's workflow run is open (False when it ended or never existed)."""
         client = await get_temporal(self.settings)
@@ -165,8 +177,10 @@ def caller(request: Request) -> Principal:
     return gateway_of(request).auth.authenticate(request)
 
 
-async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
-    """The caller, checked against the chat of the path, which it binds to the log context."""
+async def input_caller(chat_id: ChatId, request: Request) -> Principal:
+    """The caller of a route that may create the chat (a message, a steer, a preload),
+    checked against a chat token's chat; the route checks the owner it acts as
+    (`Gateway.input_owner`). Binds the chat to the log context."""
     # Async so it runs in the request's task: the log context then covers the handler and
     # its SSE response, which runs in child tasks of the request's.
     bind_log_context(chat_id=chat_id)
@@ -175,5 +189,14 @@ async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
     return principal
 
 
+async def chat_caller(chat_id: ChatId, request: Request) -> Principal:
+    """The caller of a route on an existing chat: a chat token's own chat, a user token's
+    user's chat (else `404`, as for a chat that does not exist)."""
+    principal = await input_caller(chat_id, request)
+    await check_visible(gateway_of(request).settings, principal, chat_id)
+    return principal
+
+
 Gw = Annotated[Gateway, Depends(gateway_of)]
 ChatCaller = Annotated[Principal, Depends(chat_caller)]
+InputCaller = Annotated[Principal, Depends(input_caller)]

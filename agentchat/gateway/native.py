@@ -17,6 +17,7 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
 from agentchat.client import AgentChat
+from agentchat.client._stored import info_of
 from agentchat.errors import (
     AgentChatError,
     CursorTrimmedError,
@@ -30,9 +31,11 @@ from agentchat.gateway.deps import (
     ChatId,
     Gateway,
     Gw,
+    InputCaller,
     LastEventId,
     caller,
 )
+from agentchat.gateway.owners import not_found, record_of
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import (
     AnswerAck,
@@ -49,6 +52,7 @@ from agentchat.gateway.schemas import (
     ToolResultBody,
 )
 from agentchat.gateway.sse import json_event, sse_doc, sse_response
+from agentchat.protocol.contracts import ChatStatus
 from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, envelope
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow, previous_id
@@ -107,14 +111,16 @@ def _message(message: str | UIMessage, message_id: str | None) -> str | UIMessag
 async def send_message(
     chat_id: ChatId,
     body: SendBody,
-    principal: ChatCaller,
+    principal: InputCaller,
     gateway: Gw,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Creates the chat on first use. Answers with the SSE stream of exactly this message's
-    turn; with `Accept: application/json`, with the acknowledgement only."""
+    """Creates the chat on first use (for `owner`, or the user token's user). Answers with
+    the SSE stream of exactly this message's turn; with `Accept: application/json`, with
+    the acknowledgement only."""
+    owner = await gateway.input_owner(chat_id, principal, body.owner)
     agent = await gateway.agent_of(chat_id, body.agent, principal)
-    chat = gateway.chat(chat_id, agent, client_data=body.client_data)
+    chat = gateway.chat(chat_id, agent, client_data=body.client_data, owner=owner)
     stream = await chat.send_message(
         _message(body.message, body.message_id), message_id=body.message_id
     )
@@ -278,33 +284,50 @@ async def _never_comes(chat: AgentChat, message_id: str | None, turn: int | None
 
 @router.get("/v1/chats/{chat_id}", response_model=ChatView, summary="Get a chat")
 async def get_chat(chat_id: ChatId, principal: ChatCaller, gateway: Gw) -> ChatView:
-    """Its agent, status and transcript as UIMessages, to restore a UI; then follow the
-    events after `resume_after`."""
+    """Its record in the chat store, status and transcript as UIMessages, to restore a UI;
+    then follow the events after `resume_after`. A chat whose workflow runs all ended (and
+    were deleted) answers from the store alone."""
     store = await gateway.store()
     # The cursor first: a turn that ends between the two reads is then seen twice (the page
     # replaces the message by id), never missed.
     _, start = await store.active_turn(chat_id)
     resume_after = previous_id(start) if start else await store.last_id(chat_id)
-    chat = gateway.chat(chat_id)
+    record = await record_of(gateway.settings, chat_id)
+    if record is not None and record.deleting:
+        record = None
+    chat = gateway.chat(chat_id, owner=principal.owner)
     status = await chat.status()
     if status is None:
-        raise ApiError(404, "NotFoundError", f"chat {chat_id!r} does not exist")
+        if record is None:
+            raise not_found(chat_id)
+        # No run to ask (ended and deleted by retention): the next message starts one.
+        status = ChatStatus(
+            chat_id=chat_id,
+            agent=record.agent,
+            active_turn=None,
+            last_turn=record.last_turn,
+            queued=0,
+            closed=False,
+            message_turns={},
+        )
     return ChatView(
         id=chat_id,
         agent=status.agent,
         status=status,
         messages=await chat.history(),
         resume_after=resume_after,
+        chat=info_of(record) if record is not None else None,
     )
 
 
 @router.post("/v1/chats/{chat_id}/steer", response_model=SendAckBody, summary="Steer")
 async def steer(
-    chat_id: ChatId, body: SteerBody, principal: ChatCaller, gateway: Gw
+    chat_id: ChatId, body: SteerBody, principal: InputCaller, gateway: Gw
 ) -> SendAckBody:
     """Joins the running turn at its next LLM step, else runs as the next turn."""
+    owner = await gateway.input_owner(chat_id, principal, body.owner)
     agent = await gateway.agent_of(chat_id, body.agent, principal)
-    ack = await gateway.chat(chat_id, agent).steer(
+    ack = await gateway.chat(chat_id, agent, owner=owner).steer(
         _message(body.message, body.message_id), message_id=body.message_id
     )
     return SendAckBody.of(ack)
@@ -323,10 +346,12 @@ async def stop(
 
 @router.post("/v1/chats/{chat_id}/preload", summary="Start the chat and run its preload hook")
 async def preload(
-    chat_id: ChatId, body: PreloadBody, principal: ChatCaller, gateway: Gw
+    chat_id: ChatId, body: PreloadBody, principal: InputCaller, gateway: Gw
 ) -> dict[str, Any]:
+    owner = await gateway.input_owner(chat_id, principal, body.owner)
     agent = await gateway.agent_of(chat_id, body.agent, principal)
-    ack = await gateway.chat(chat_id, agent, client_data=body.client_data).preload()
+    chat = gateway.chat(chat_id, agent, client_data=body.client_data, owner=owner)
+    ack = await chat.preload()
     return {"run_id": ack.run_id, "preloaded": ack.preloaded}
 
 
@@ -371,10 +396,16 @@ async def approval(
     return AnswerAck(turn=await chat.deny(approval_id, body.reason))
 
 
-@router.post("/v1/tokens", response_model=TokenView, summary="Mint a chat token")
+@router.post("/v1/tokens", response_model=TokenView, summary="Mint a chat or user token")
 async def mint_token(body: TokenBody, request: Request, gateway: Gw) -> TokenView:
-    """A short-lived token that reads and writes one chat (for a browser). API keys only."""
+    """A short-lived token for a browser (API keys only): with `chat_id`, one that reads and
+    writes that chat; with `user_id`, one that lists, creates, reads, renames and deletes
+    only that user's chats."""
     if not caller(request).is_server:
         raise ApiError(403, PermissionDeniedError.__name__, "only an API key can mint tokens")
+    if body.user_id is not None:
+        token, expires = gateway.auth.mint_user(body.user_id, body.agent, body.ttl_seconds)
+        return TokenView(token=token, user_id=body.user_id, expires_at=expires)
+    assert body.chat_id is not None  # TokenBody holds exactly one of the two
     token, expires = gateway.auth.mint(body.chat_id, body.agent, body.ttl_seconds)
     return TokenView(token=token, chat_id=body.chat_id, expires_at=expires)

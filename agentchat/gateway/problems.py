@@ -25,7 +25,8 @@ _STATUS: list[tuple[type[errors.AgentChatError], int]] = [
     (errors.InvalidMessageError, 422),
     (errors.InvalidCursorError, 422),
     (errors.UnknownAgentError, 404),
-    (errors.ChatRejectedError, 409),  # busy, closed, agent mismatch, nothing pending
+    (errors.ChatNotFoundError, 404),  # no such chat, or one the caller may not see
+    (errors.ChatRejectedError, 409),  # busy, closed, agent mismatch, nothing pending, deleting
     (errors.CursorTrimmedError, 410),
     (errors.PermissionDeniedError, 403),
     (errors.AuthenticationError, 401),

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentchat.protocol.contracts import ChatStatus, SendAck
+from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.identifiers import AGENT_NAME_PATTERN, CHAT_ID_PATTERN, MESSAGE_ID_PATTERN
 from agentchat.protocol.messages import UIMessage
+from agentchat.store import MAX_METADATA_BYTES, MAX_OWNER, MAX_TITLE
 
 __all__ = [
     "AnswerAck",
     "ApprovalBody",
+    "ChatUpdateBody",
     "ChatView",
     "CloseBody",
     "ErrorBody",
@@ -28,6 +32,20 @@ __all__ = [
 
 # The rules `Agent`, `AgentChat` and the workflow apply, published in the OpenAPI schema.
 AGENT_PATTERN = AGENT_NAME_PATTERN
+
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+"""One line of text that is not blank: owners and titles (no control characters, which
+PostgreSQL's text refuses in part and no directory shows)."""
+
+Owner = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_OWNER,
+        pattern=TEXT_PATTERN,
+        description="A user id of your application: the chat's owner.",
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -47,12 +65,17 @@ class SendBody(_Strict):
         description="Makes the send idempotent: a resend streams the original turn.",
     )
     client_data: dict[str, Any] | None = None
+    owner: Owner | None = Field(
+        default=None,
+        description="API keys only: create the chat for this owner (a user token is its user).",
+    )
 
 
 class SteerBody(_Strict):
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
     message: str | UIMessage
     message_id: str | None = Field(default=None, pattern=MESSAGE_ID_PATTERN)
+    owner: Owner | None = None
 
 
 class StopBody(_Strict):
@@ -62,6 +85,7 @@ class StopBody(_Strict):
 class PreloadBody(_Strict):
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
     client_data: dict[str, Any] | None = None
+    owner: Owner | None = None
 
 
 class CloseBody(_Strict):
@@ -80,15 +104,63 @@ class ApprovalBody(_Strict):
 
 
 class TokenBody(_Strict):
-    chat_id: str = Field(pattern=CHAT_ID_PATTERN)
+    """Exactly one of `chat_id` (a chat token) and `user_id` (a user token)."""
+
+    chat_id: str | None = Field(
+        default=None, pattern=CHAT_ID_PATTERN, description="A chat token: this chat only."
+    )
+    user_id: Owner | None = Field(
+        default=None, description="A user token: this owner's chats only, and new ones."
+    )
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
     ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> TokenBody:
+        if (self.chat_id is None) == (self.user_id is None):
+            raise ValueError(
+                "give exactly one of chat_id (a chat token) and user_id (a user token)"
+            )
+        return self
 
 
 class TokenView(BaseModel):
     token: str
-    chat_id: str
+    chat_id: str | None = None
+    user_id: str | None = None
     expires_at: int
+
+
+class ChatUpdateBody(_Strict):
+    """What `PATCH /v1/chats/{id}` changes; fields left out stay as they are."""
+
+    title: str | None = Field(
+        default=None, min_length=1, max_length=MAX_TITLE, pattern=TEXT_PATTERN
+    )
+    archived: bool | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description=f"Replaces the metadata: a JSON object of at most {MAX_METADATA_BYTES} bytes.",
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                size = len(orjson.dumps(value))
+            except TypeError as exc:  # an integer beyond 64 bits, say
+                raise ValueError(f"not storable as JSON: {exc}") from None
+            if size > MAX_METADATA_BYTES:
+                limit = MAX_METADATA_BYTES
+                raise ValueError(f"{size:,} bytes as JSON, over the limit of {limit:,}")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> ChatUpdateBody:
+        if self.title is None and self.archived is None and self.metadata is None:
+            raise ValueError("nothing to change: give title, archived or metadata")
+        return self
 
 
 class SendAckBody(BaseModel):
@@ -118,6 +190,11 @@ class ChatView(BaseModel):
     resume_after: str = Field(
         description="Open the event stream after this cursor to see the rest of the active turn"
         " (or what comes next) on top of `messages`."
+    )
+    chat: ChatInfo | None = Field(
+        default=None,
+        description="The chat's record in the chat store (title, owner, metadata, times);"
+        " null for a chat the store has not recorded.",
     )
 
 

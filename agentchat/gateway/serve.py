@@ -19,7 +19,8 @@ from typing import Any
 import uvicorn
 from sse_starlette.sse import AppStatus
 
-from agentchat.errors import ConfigurationError
+from agentchat.connections import get_store, require_database_url
+from agentchat.errors import ConfigurationError, StoreUnavailableError
 from agentchat.gateway import GatewayConfig, create_app
 from agentchat.settings import Settings
 
@@ -65,7 +66,8 @@ class GatewayServer:
 
     Raises:
         ConfigurationError: The gateway is open (no API keys) and `host` is not a loopback
-            address.
+            address. `serve()` and `start()` raise it when no chat store is configured
+            (`AGENTCHAT_DATABASE_URL`) or its URL is not one the store takes.
     """
 
     def __init__(
@@ -95,10 +97,21 @@ class GatewayServer:
             ),
             app.state.gateway,
         )
+        self.settings = settings
         self._task: asyncio.Task[None] | None = None
+
+    async def _open_store(self) -> None:
+        """Refuse to start without a chat store; open (and migrate) it when it answers."""
+        require_database_url(self.settings, "the gateway")
+        try:
+            await get_store(self.settings, who="the gateway")
+        except StoreUnavailableError as exc:
+            # Serve anyway: /readyz says "chat store" until the database answers.
+            log.warning("gateway: %s", exc)
 
     async def serve(self) -> None:
         """Serve until SIGINT or SIGTERM, then drain; a second signal stops at once."""
+        await self._open_store()
         await self._server.serve()
 
     async def start(self) -> None:
@@ -108,6 +121,7 @@ class GatewayServer:
         Raises:
             ConfigurationError: The server ended before it listened.
         """
+        await self._open_store()
         self._server.owns_signals = False
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started and not self._task.done():  # noqa: ASYNC110 - no event

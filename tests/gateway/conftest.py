@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from playwright.async_api import Browser, Page, async_playwright
 
 from agentchat import Settings
 from agentchat.gateway import GatewayConfig, create_app
@@ -21,6 +22,20 @@ from tests import agents
 from tests.conftest import StartWorker
 
 API_KEY = "test-key-0123456789"
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 60_000  # generous: a loaded CI machine runs Temporal, Redis, a worker and Chromium
 
 
 def in_ci() -> bool:
@@ -50,6 +65,9 @@ class GatewayServer:
 
     def mint_token(self, chat_id: str, agent: str | None = None, ttl: int = 600) -> str:
         return self.auth.mint(chat_id, agent, ttl)[0]
+
+    def mint_user_token(self, user_id: str, ttl: int = 600) -> str:
+        return self.auth.mint_user(user_id, None, ttl)[0]
 
     def client(self, credential: str | None = None, **kwargs: object) -> httpx.AsyncClient:
         """An httpx client for the gateway, with the API key unless told otherwise."""
@@ -110,3 +128,26 @@ async def gateway(
         settings=settings,
     )
     await shutdown(server)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium for the session's page tests."""
+    require(HAVE_CHROMIUM, f"{CHROMIUM} is missing (apt install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, gateway: GatewayServer) -> AsyncIterator[Page]:
+    """A fresh browser context; closed before the gateway stops (its event streams end first)."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 780})
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

@@ -351,7 +351,7 @@ async def test_turn_resumes_a_running_turn_from_a_cursor(
 async def test_get_chat_restores_a_ui(gateway: GatewayServer, redis: Redis) -> None:
     chat_id = new_chat()
     async with gateway.client() as client:
-        await refused(client.get(f"/v1/chats/{chat_id}"), "404 NotFoundError")
+        await refused(client.get(f"/v1/chats/{chat_id}"), "404 ChatNotFoundError")
         answer = await answered(client, chat_id, "remember me")
         view = (await client.get(f"/v1/chats/{chat_id}")).json()
     assert view["id"] == chat_id and view["agent"] == "quick"

@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
-from tests.gateway.conftest import GatewayServer, require
+from tests.gateway.conftest import GatewayServer
 
-CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM)
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "gateway-page.png"
-WAIT_MS = 60_000  # generous: a loaded CI machine runs Temporal, Redis, a worker and Chromium
 
 # Hooks of the page (agentchat/gateway/static/index.html and js/render.js).
 MESSAGES = '[data-testid="message-list"]'
@@ -54,28 +39,6 @@ READ_ASSISTANTS = """() => [...document.querySelectorAll(
   text: [...m.querySelectorAll('[data-testid="message-text"]')]
     .map((t) => t.textContent).join(''),
 }))"""
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require(HAVE_CHROMIUM, f"{CHROMIUM} is missing (apt install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, gateway: GatewayServer) -> AsyncIterator[Page]:
-    """A fresh browser context; closed before the gateway stops (its event streams end first)."""
-    context = await browser.new_context(viewport={"width": 1100, "height": 780})
-    context.set_default_timeout(WAIT_MS)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 def new_chat_id(what: str) -> str:

@@ -68,6 +68,24 @@ export function stopTurn() {
   return api('POST', `${config.base}/stop`, {});
 }
 
+/** A page of the caller's chats, newest activity first (`next_cursor` fetches the next). */
+export function listChats({ query = '', cursor = null, limit = 30 } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (query) params.set('query', query);
+  if (cursor) params.set('cursor', cursor);
+  return api('GET', `/v1/chats?${params}`);
+}
+
+/** Rename a chat; answers with its record. */
+export function renameChat(chatId, title) {
+  return api('PATCH', `/v1/chats/${encodeURIComponent(chatId)}`, { title });
+}
+
+/** Delete a chat everywhere; answers once it is gone. */
+export function deleteChat(chatId) {
+  return api('DELETE', `/v1/chats/${encodeURIComponent(chatId)}`);
+}
+
 /** The URL of the chat's event stream, after a cursor (EventSource cannot send headers). */
 export function eventsUrl(after) {
   const query = new URLSearchParams();

@@ -58,6 +58,7 @@ async function send(text) {
   try {
     const ack = await sendMessage(text, id);
     followSent(ack && ack.after);
+    window.dispatchEvent(new CustomEvent('agentchat:activity')); // a new chat is listed now
   } catch (err) {
     showError(err);
     removeMessage(id);

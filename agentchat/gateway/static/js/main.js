@@ -9,15 +9,18 @@
 //   thread.js   the conversation, from the transcript and the stream's envelopes
 //   events.js   the EventSource: resume, reconnect, resync from the transcript
 //   composer.js the input box: send, steer, stop
+//   sidebar.js  the caller's chats: list, search, rename, delete, new chat
 
 import { installComposer } from './composer.js';
 import { config } from './config.js';
 import { load, streamInfo } from './events.js';
 import { els, hideError, renderChrome } from './render.js';
+import { installSidebar } from './sidebar.js';
 import { messages } from './state.js';
 
 els.bannerClose.addEventListener('click', hideError);
 installComposer();
+installSidebar();
 
 // Expose a little for debugging in the console (and for tests that want the chat id).
 window.agentchat = {

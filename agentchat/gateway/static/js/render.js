@@ -1,5 +1,6 @@
 // Drawing the page: the message list (batched to one paint per frame), the header, the
-// connection badge, the composer's mode and the error banner. Every DOM write is here.
+// connection badge, the composer's mode and the error banner. Every DOM write of the
+// conversation is here (sidebar.js draws the list of chats).
 
 import { config } from './config.js';
 import { isToolPart } from './fold.js';

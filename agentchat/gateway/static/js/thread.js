@@ -287,6 +287,7 @@ function onTurnEnd(turn, status, error) {
   }
   if (!runningTurns.size) state.stopping = false;
   updateComposer();
+  window.dispatchEvent(new CustomEvent('agentchat:activity')); // the sidebar's titles, order
 }
 
 function onSettled(env) {
