@@ -56,6 +56,8 @@ class Settings:
     """The chat store: `sqlite:///path/chats.db` on one box, `postgresql://...` in production.
     Workers and gateways refuse to start without one; a client needs it for the history of
     chats whose run ended, and for the directory of chats."""
+    blob_url: str | None = field(default_factory=lambda: _env("AGENTCHAT_BLOB_URL", "") or None)
+    """Attachments: `file:///dir` or a path on one box, `s3://bucket/prefix` in production."""
     retention_days: float | None = field(
         default_factory=lambda: _env_number("AGENTCHAT_RETENTION_DAYS", "0", float) or None
     )

@@ -231,7 +231,14 @@ def spare_redis() -> Iterator[Callable[[int | None], tuple[int, Callable[[], Non
         stop_process(process)
 
 
-SERVER_FIXTURES = {"stack", "openai_server", "spare_redis", "gateway_process", "postgres_url"}
+SERVER_FIXTURES = {
+    "stack",
+    "openai_server",
+    "spare_redis",
+    "gateway_process",
+    "postgres_url",
+    "s3_url",
+}
 """Fixtures that start a server: a test using any of them (directly or through another
 fixture) is an integration test."""
 SERVER_FOLDERS = ("cli", "deploy", "gateway")
@@ -323,3 +330,24 @@ def postgres_url() -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """The URL of a fresh SQLite database file for this test."""
     return f"sqlite:///{tmp_path / 'chats.db'}"
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """An S3-compatible server (moto's, in a subprocess on a loopback port, with the checks of
+    presigned requests S3 makes and moto skips: `tests/blobs/s3_server.py`) for the session,
+    and the URL of a prefix in a bucket on it: `s3://agentchat-test/blobs`.
+
+    For the session, the environment reaches it: `AWS_ACCESS_KEY_ID`,
+    `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AGENTCHAT_S3_ENDPOINT` are set (processes the
+    tests start inherit them), so `open_blob_store(s3_url)` works as it does in production.
+    Give each test a prefix of its own (`f"{s3_url}/{uuid}"`) when it counts objects.
+    """
+    from tests.blobs.s3_server import running_s3_server
+
+    with running_s3_server() as server, pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            env.delenv(name, raising=False)
+        for name, value in server.env.items():
+            env.setenv(name, value)
+        yield server.url
