@@ -35,7 +35,7 @@ COPY deploy/healthcheck.py ./healthcheck.py
 ARG UV_VERSION=0.13.8
 RUN pip install "uv==${UV_VERSION}" \
     && uv sync --locked --no-editable --no-dev \
-        --extra cli --extra gateway --extra openai --extra anthropic --extra mcp --extra postgres --extra metrics --extra otel \
+        --extra cli --extra gateway --extra openai --extra anthropic --extra mcp --extra postgres --extra s3 --extra metrics --extra otel \
     && install -m 0755 healthcheck.py /opt/venv/bin/agentchat-healthcheck \
     && agentchat --version
 
@@ -52,8 +52,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --gid 10001 agentchat \
     && useradd --uid 10001 --gid agentchat --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin agentchat \
-    && mkdir -p /app/agents \
-    && chown -R 10001:10001 /app
+    && mkdir -p /app/agents /var/lib/agentchat/blobs \
+    && chown -R 10001:10001 /app /var/lib/agentchat
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001

@@ -9,12 +9,75 @@ from datetime import timedelta
 from typing import Any
 
 from agentchat.errors import ConfigurationError
+from agentchat.files import FilePolicy
 from agentchat.models import Model, resolve_model
-from agentchat.protocol.contracts import AgentSpec, OnBusy, ToolSpec
+from agentchat.models._windows import context_window_for
+from agentchat.protocol.contracts import AgentSpec, CompactionSpec, OnBusy, ToolSpec
 from agentchat.protocol.identifiers import MAX_AGENT_NAME_LENGTH, is_agent_name
+from agentchat.protocol.messages import UIMessage
 from agentchat.tools import Tool, Toolset
 
-__all__ = ["Agent", "PreloadContext", "load_agents"]
+__all__ = ["Agent", "Compaction", "PreloadContext", "SummaryRequest", "load_agents"]
+
+DEFAULT_SUMMARY_INSTRUCTIONS = (
+    "You compact a conversation between a user and an AI assistant so that the assistant can"
+    " go on with it without the original messages. Write a concise summary, in the"
+    " conversation's language, of everything the assistant still needs: the user's goals,"
+    " facts and preferences they stated, decisions made, results of tool calls that still"
+    " matter, and open questions. Fold the earlier summary, if there is one, into yours. Answer"
+    " with the summary only."
+)
+DEFAULT_TITLE_INSTRUCTIONS = (
+    "Write a title of at most six words for the conversation below, in its language. Answer"
+    " with the title only: no quotes, no final punctuation."
+)
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """What a custom summariser (`Compaction(summarize=...)`) gets.
+
+    Attributes:
+        chat_id: The chat being compacted.
+        agent: Its agent's name.
+        previous: The summary the messages follow (None for a chat's first compaction).
+        messages: The messages to summarise, oldest first.
+    """
+
+    chat_id: str
+    agent: str
+    previous: str | None
+    messages: list[UIMessage]
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """When and how a chat's older turns are summarised to fit the model's context window.
+
+    Before each LLM step the workflow estimates the prompt (the provider's count of the last
+    prompt plus ~4 characters a token for what is new). Over `threshold` of the context window,
+    the window's settled turns except the newest `keep_turns` (fewer when those alone take half
+    the threshold) are summarised by one durable activity, and later prompts carry the summary
+    (after the instructions) plus the turns from there on. The transcript itself, `history()`
+    and the store keep every message.
+
+    Args:
+        threshold: Share of the context window the next prompt may reach.
+        keep_turns: Newest turns always sent verbatim.
+        instructions: The summariser's system prompt.
+        model: The model that summarises (default: the agent's).
+        summarize: Replace the model step with your own function (runs in the activity, may do
+            I/O); it returns the new summary, which should fold in `previous`.
+    """
+
+    threshold: float = 0.8
+    keep_turns: int = 4
+    instructions: str = DEFAULT_SUMMARY_INSTRUCTIONS
+    model: str | Model | None = None
+    summarize: Callable[[SummaryRequest], Awaitable[str]] | None = None
+
+    def spec(self) -> CompactionSpec:
+        return CompactionSpec(threshold=self.threshold, keep_turns=self.keep_turns)
 
 
 @dataclass(frozen=True)
@@ -56,6 +119,20 @@ class Agent:
         retention: Delete this agent's chats once they have had no activity for this long
             (the worker's retention schedule does, through `AgentChat.delete()`'s path).
             None: `AGENTCHAT_RETENTION_DAYS` when set, else chats are kept.
+        max_tokens_per_turn: End a turn (keeping its partial answer, with an `error` chunk and
+            `TokenBudgetExceededError`) once its model calls used more tokens (input plus
+            output, as the provider reports them). Checked after each step: a step under way
+            finishes first.
+        max_tokens_per_chat: The same over the whole chat; once spent, further turns are
+            refused with the same error before any step runs.
+        context_window: The model's context window in tokens. Defaults to the known window of
+            `openai:` and `anthropic:` models; for other models compaction needs it set.
+        compaction: A `Compaction` policy (the default one when None), or False for none.
+        title: Generate the chat's title with one model step after its first turn: True, or
+            the title step's instructions. The title is stored (unless the user renamed the
+            chat meanwhile) and streamed as a `data-title` chunk.
+        files: Which files its messages may carry (`FilePolicy`: size, media types, count),
+            checked before each LLM step; see docs/attachments.md.
     """
 
     name: str
@@ -70,7 +147,14 @@ class Agent:
     step_heartbeat: timedelta = timedelta(seconds=2)
     step_max_attempts: int = 5
     retention: timedelta | None = None
+    max_tokens_per_turn: int | None = None
+    max_tokens_per_chat: int | None = None
+    context_window: int | None = None
+    compaction: Compaction | bool | None = None
+    title: bool | str = False
+    files: FilePolicy = field(default_factory=FilePolicy)
     _model: Model | None = field(default=None, init=False, repr=False)
+    _summary_model: Model | None = field(default=None, init=False, repr=False)
     _toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
     _loaded_toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
 
@@ -85,6 +169,17 @@ class Agent:
         if self.on_busy not in ("queue", "reject", "interrupt"):
             raise ConfigurationError(
                 f"agent {self.name!r}: on_busy must be 'queue', 'reject' or 'interrupt'"
+            )
+        for option in ("max_tokens_per_turn", "max_tokens_per_chat", "context_window"):
+            value = getattr(self, option)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigurationError(
+                    f"agent {self.name!r}: {option} must be a positive number of tokens"
+                )
+        policy = self.compaction_policy()
+        if policy is not None and not (0 < policy.threshold <= 1 and policy.keep_turns >= 0):
+            raise ConfigurationError(
+                f"agent {self.name!r}: compaction needs 0 < threshold <= 1 and keep_turns >= 0"
             )
         if isinstance(self.model, str) and self.model.startswith("offline"):
             resolve_model(self.model)  # a bad offline rate fails here, not in the worker
@@ -137,17 +232,48 @@ class Agent:
                 " await agent.load_tools() before create_worker (run_worker does)"
             )
 
+    def compaction_policy(self) -> Compaction | None:
+        """The compaction policy in force (None: never compact)."""
+        if self.compaction is False:
+            return None
+        if isinstance(self.compaction, Compaction):
+            return self.compaction
+        return Compaction()
+
+    def resolved_context_window(self) -> int | None:
+        """`context_window`, else the known window of the model (None when unknown)."""
+        if self.context_window is not None:
+            return self.context_window
+        name = self.model if isinstance(self.model, str) else getattr(self.model, "name", "")
+        return context_window_for(str(name))
+
+    def title_instructions(self) -> str | None:
+        """The title step's instructions, None when titles are not generated."""
+        if self.title is True:
+            return DEFAULT_TITLE_INSTRUCTIONS
+        return self.title or None
+
     def resolved_model(self) -> Model:
         """The agent's model, created on first use (`create_worker` makes it, failing fast)."""
         if self._model is None:
             self._model = resolve_model(self.model)
         return self._model
 
+    def summary_model(self) -> Model:
+        """The model that writes compaction summaries: the policy's, else the agent's."""
+        policy = self.compaction_policy()
+        if policy is None or policy.model is None:
+            return self.resolved_model()
+        if self._summary_model is None:
+            self._summary_model = resolve_model(policy.model)
+        return self._summary_model
+
     async def aclose(self) -> None:
         """Close the model's and the toolsets' connections (`run_worker` does on stopping)."""
-        close = getattr(self._model, "aclose", None)
-        if close is not None:
-            await close()
+        for model in (self._model, self._summary_model):
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
         for toolset in self._loaded_toolsets:
             await toolset.aclose()  # a later call opens its connection again
 
@@ -155,6 +281,8 @@ class Agent:
         idle = self.idle_timeout
         if isinstance(idle, timedelta):
             idle = idle.total_seconds()
+        window = self.resolved_context_window()
+        policy = self.compaction_policy()
         return AgentSpec(
             name=self.name,
             max_steps=self.max_steps,
@@ -164,6 +292,11 @@ class Agent:
             step_timeout_seconds=self.step_timeout.total_seconds(),
             step_heartbeat_seconds=self.step_heartbeat.total_seconds(),
             step_max_attempts=self.step_max_attempts,
+            max_tokens_per_turn=self.max_tokens_per_turn,
+            max_tokens_per_chat=self.max_tokens_per_chat,
+            context_window=window,
+            compaction=policy.spec() if policy is not None and window else None,
+            title=self.title_instructions() is not None,
             tools=[
                 ToolSpec(
                     name=t.name,

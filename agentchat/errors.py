@@ -27,6 +27,7 @@ AgentChatError
 │   ├── InvalidCursorError      a cursor that is not a Redis stream entry id
 │   └── CursorTrimmedError      the cursor is older than what the stream retains
 └── TurnFailedError             the turn ended with an `error` chunk
+    └── TokenBudgetExceededError  a token budget (`max_tokens_per_turn/_chat`) ended it
 ```
 
 Errors that cross the Temporal boundary travel as `ApplicationError`s whose `type` is the class
@@ -61,6 +62,7 @@ __all__ = [
     "StreamError",
     "StreamTimeoutError",
     "TemporalUnavailableError",
+    "TokenBudgetExceededError",
     "TurnFailedError",
     "UnknownAgentError",
 ]
@@ -178,6 +180,59 @@ class TurnFailedError(AgentChatError):
         self.turn = turn
 
 
+class TokenBudgetExceededError(TurnFailedError):
+    """A token budget ended the turn (its partial answer is kept), or, for the chat's budget,
+    refused it before any step ran.
+
+    Attributes:
+        budget: `max_tokens_per_turn` or `max_tokens_per_chat`, when known.
+        limit: The budget, in tokens.
+        used: The tokens used when it was checked.
+    """
+
+    def __init__(
+        self,
+        error_text: str,
+        *,
+        turn: int | None = None,
+        budget: str | None = None,
+        limit: int | None = None,
+        used: int | None = None,
+    ) -> None:
+        super().__init__(error_text, turn=turn)
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+
+
+_TURN_ERRORS: dict[str, type[TurnFailedError]] = {
+    cls.__name__: cls for cls in (TurnFailedError, TokenBudgetExceededError)
+}
+
+
+def turn_error(
+    type_name: str | None,
+    error_text: str,
+    *,
+    turn: int | None = None,
+    details: dict[str, object] | None = None,
+) -> TurnFailedError:
+    """The error a failed turn raises on the client: `TurnFailedError`, or the subclass its
+    end record names (with the budget's figures from `details`)."""
+    cls = _TURN_ERRORS.get(type_name or "", TurnFailedError)
+    if cls is TokenBudgetExceededError:
+        info = details or {}
+        limit, used = info.get("limit"), info.get("used")
+        return TokenBudgetExceededError(
+            error_text,
+            turn=turn,
+            budget=str(info["name"]) if info.get("name") else None,
+            limit=limit if isinstance(limit, int) else None,
+            used=used if isinstance(used, int) else None,
+        )
+    return cls(error_text, turn=turn)
+
+
 _BY_TYPE: dict[str, type[AgentChatError]] = {
     cls.__name__: cls
     for cls in (
@@ -201,6 +256,8 @@ _BY_TYPE: dict[str, type[AgentChatError]] = {
         InvalidCursorError,
         CursorTrimmedError,
         StreamTimeoutError,
+        TurnFailedError,
+        TokenBudgetExceededError,
     )
 }
 

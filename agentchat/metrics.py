@@ -17,6 +17,7 @@ Metrics (all in the default registry; labels are bounded: never a chat id):
 | `agentchat_llm_steps_total` | counter | agent, outcome (ok, stopped, error) |
 | `agentchat_llm_step_errors_total` | counter | agent, type |
 | `agentchat_llm_prefetches_total` | counter | agent, outcome (used, discarded) |
+| `agentchat_tokens_total` | counter | agent, model, kind (input, output, cached, reasoning) |
 | `agentchat_tool_calls_total` | counter | agent, tool, outcome (ok, error, cancelled) |
 | `agentchat_tool_errors_total` | counter | agent, tool, kind (see below) |
 | `agentchat_tool_call_duration_seconds` | histogram | agent, tool |
@@ -25,6 +26,12 @@ Metrics (all in the default registry; labels are bounded: never a chat id):
 | `agentchat_stream_write_duration_seconds` | histogram | |
 | `agentchat_active_streams` | gauge | api (native, aisdk) |
 | `agentchat_streams_opened_total` | counter | api |
+
+Tokens are counted as the provider reported them, per model call that returned (LLM steps,
+compaction summaries, titles): `input` counts whole prompts, cached tokens included, and
+`cached` is the part read from the prompt cache; `output` counts everything generated, and
+`reasoning` is the part spent thinking. A call whose result a crash kept from Temporal is run
+again and counted again, as the provider bills it again.
 
 Tool error kinds are `invalid_input`, `unknown_tool` and `exception` (the tool raised).
 
@@ -60,6 +67,7 @@ __all__ = [
     "render",
     "start_metrics_server",
     "stream_write",
+    "tokens",
     "tool_call",
     "track_stream",
     "turn_finished",
@@ -109,6 +117,11 @@ class _Metrics:
             "agentchat_llm_prefetches",
             "Model requests sent before their step started, by outcome.",
             ["agent", "outcome"],
+        )
+        self.tokens = Counter(
+            "agentchat_tokens",
+            "Tokens model calls used, as the provider reported them.",
+            ["agent", "model", "kind"],
         )
         self.tool_calls = Counter(
             "agentchat_tool_calls", "Server tool calls, by outcome.", ["agent", "tool", "outcome"]
@@ -214,6 +227,27 @@ def prefetch(agent: str, outcome: str) -> None:
     """Count a model request sent before its step started: `used` or `discarded`."""
     if _metrics is not None:
         _metrics.prefetches.labels(agent, outcome).inc()
+
+
+def tokens(
+    agent: str,
+    model: str,
+    *,
+    input: int | None = None,
+    output: int | None = None,
+    cached: int | None = None,
+    reasoning: int | None = None,
+) -> None:
+    """Count one model call's tokens (None: not reported, nothing counted)."""
+    if _metrics is not None:
+        for kind, count in (
+            ("input", input),
+            ("output", output),
+            ("cached", cached),
+            ("reasoning", reasoning),
+        ):
+            if count:
+                _metrics.tokens.labels(agent, model, kind).inc(count)
 
 
 def tool_call(

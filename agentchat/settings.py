@@ -6,7 +6,22 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-__all__ = ["Settings", "redact_url"]
+__all__ = ["DEFAULT_FILE_TYPES", "DEFAULT_MAX_FILE_BYTES", "Settings", "redact_url"]
+
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+"""20 MiB: Anthropic's and OpenAI's limits for one image are 5 and 20 MB, for a PDF 32 MB."""
+DEFAULT_FILE_TYPES: tuple[str, ...] = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+)
+"""Images and PDFs (what `openai:` and `anthropic:` models take as files) and plain text
+(sent to the model as text)."""
 
 
 def _env(name: str, default: str) -> str:
@@ -58,6 +73,21 @@ class Settings:
     chats whose run ended, and for the directory of chats."""
     blob_url: str | None = field(default_factory=lambda: _env("AGENTCHAT_BLOB_URL", "") or None)
     """Attachments: `file:///dir` or a path on one box, `s3://bucket/prefix` in production."""
+    max_file_bytes: int = field(
+        default_factory=lambda: _env_number(
+            "AGENTCHAT_MAX_FILE_BYTES", str(DEFAULT_MAX_FILE_BYTES), int
+        )
+    )
+    """Largest file an upload takes here (gateway, client); an agent may allow less."""
+    file_types: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            t.strip()
+            for t in _env("AGENTCHAT_FILE_TYPES", ",".join(DEFAULT_FILE_TYPES)).split(",")
+            if t.strip()
+        )
+    )
+    """Media types an upload may have here (`image/*` and `*/*` allowed); an agent may
+    allow fewer. Comma-separated in `AGENTCHAT_FILE_TYPES`."""
     retention_days: float | None = field(
         default_factory=lambda: _env_number("AGENTCHAT_RETENTION_DAYS", "0", float) or None
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import recovery, suite
 from bench.gateway import gateway as bench_gateway
+from bench.gateway import websocket as bench_websocket
 from bench.harness import ROOT, Harness
 from bench.latency import NOTES, report, run_latency
 from bench.store import report as store_report
@@ -34,6 +35,7 @@ FULL: dict[str, Any] = {
     "recovery_rounds": 9,
     "crashes": {"turns": 100, "chats": 4, "workers": 2, "every": 3.0},
     "gateway": {"entries": 20_000, "readers": 20, "rounds": 3},
+    "websocket": {"entries": 20_000, "readers": 20, "rounds": 3},
     "store": {"chats": 100_000, "owners": 1_000, "messages": 10, "rounds": 200},
 }
 QUICK: dict[str, Any] = {
@@ -46,6 +48,7 @@ QUICK: dict[str, Any] = {
     "recovery_rounds": 3,
     "crashes": {"turns": 4, "chats": 2, "workers": 2, "every": 3.0, "max_kills": 2},
     "gateway": {"entries": 200, "readers": 2, "rounds": 1},
+    "websocket": {"entries": 200, "readers": 2, "rounds": 1},
     "store": {"chats": 500, "owners": 10, "messages": 2, "rounds": 5},
 }
 NAMES = [
@@ -57,6 +60,7 @@ NAMES = [
     "recovery",
     "crashes",
     "gateway",
+    "websocket",
     "store",
 ]
 
@@ -94,6 +98,9 @@ async def run_all(harness: Harness, size: dict[str, Any], only: list[str]) -> di
     if "gateway" in only:
         results["gateway"] = await bench_gateway(harness, **size["gateway"])
         print("gateway", results["gateway"], flush=True)
+    if "websocket" in only:
+        results["websocket"] = await bench_websocket(harness, **size["websocket"])
+        print("websocket", results["websocket"], flush=True)
     if "idle" in only:
         results["idle"] = await suite.idle_chats(harness, size["idle_chats"])
         print("idle", results["idle"], flush=True)
@@ -246,6 +253,23 @@ def markdown(results: dict[str, Any]) -> str:
             f" event over HTTP: p50 {g['resume_ms']['p50_ms']:.1f} ms, p95"
             f" {g['resume_ms']['p95_ms']:.1f} ms (a raw `XREAD` from the same cursor:"
             f" {g['xread_resume_ms']['p50_ms']:.2f} ms).",
+            "",
+        ]
+    if "websocket" in results:
+        w = results["websocket"]
+        lines += [
+            "## WebSocket against SSE",
+            "",
+            f"One gateway process, {w['readers']} concurrent readers each replaying a chat of"
+            f" {w['entries']:,} stream entries, in the same run: WebSocket sessions"
+            f" (`/v1/chats/{{id}}/ws?last_event_id=0-0`) delivered"
+            f" **{w['ws_events_per_s']:,.0f} events/s**, SSE (`/v1/chats/{{id}}/events`)"
+            f" {w['sse_events_per_s']:,.0f} events/s (WS/SSE {w['ratio']:.2f}x). Resume, a new"
+            " connection after the middle entry's id to its first event: WebSocket p50"
+            f" {w['ws_resume_ms']['p50_ms']:.1f} ms, p95 {w['ws_resume_ms']['p95_ms']:.1f} ms;"
+            f" SSE p50 {w['sse_resume_ms']['p50_ms']:.1f} ms, p95"
+            f" {w['sse_resume_ms']['p95_ms']:.1f} ms (WS/SSE {w['resume_ratio']:.2f}x; SSE"
+            " reuses a pooled TCP connection, a WebSocket opens one and shakes hands).",
             "",
         ]
     if "store" in results:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from agentchat import Agent
 from agentchat.tools import tool
 
@@ -16,3 +18,6 @@ agents = [
     Agent(name="bench", model="openai:bench-model"),
     Agent(name="bench-tools", model="openai:bench-model", tools=[noop]),
 ]
+
+if os.environ.get("ANTHROPIC_BASE_URL"):  # the latency benchmark's Anthropic rows
+    agents.append(Agent(name="bench-claude", model="anthropic:bench-model"))

@@ -143,3 +143,103 @@ async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> 
         "resume_ms": summary([m / 1000 for m in resume_ms]),
         "xread_resume_ms": summary([m / 1000 for m in xread_ms]),
     }
+
+
+# -- WebSocket against SSE ----------------------------------------------------------------------
+
+
+async def _sse_events(client: httpx.AsyncClient, url: str, after: str, entries: int) -> int:
+    """`entries` events of the chat's `/events` stream after the cursor, then hang up."""
+    count = 0
+    async with client.stream("GET", url, headers={"Last-Event-ID": after}) as response:
+        async for sse in EventSource(response).aiter_sse():
+            if sse.data:
+                count += 1
+                if count == entries:
+                    break
+    return count
+
+
+async def _ws_events(url: str, entries: int) -> int:
+    """`entries` event frames of the chat's WebSocket session, then hang up."""
+    from websockets.asyncio.client import connect
+
+    count = 0
+    async with connect(url, max_size=None, compression=None) as ws:
+        async for raw in ws:
+            if orjson.loads(raw)["type"] == "event":
+                count += 1
+                if count == entries:
+                    break
+    return count
+
+
+async def _ws_first_event_ms(url: str) -> float:
+    from websockets.asyncio.client import connect
+
+    started = time.perf_counter()
+    async with connect(url, max_size=None, compression=None) as ws:
+        async for raw in ws:
+            if orjson.loads(raw)["type"] == "event":
+                elapsed = (time.perf_counter() - started) * 1000
+                # Hang up at once: a closing handshake would queue behind the rest of the
+                # replay, which this reader no longer reads.
+                ws.transport.abort()
+                return elapsed
+    raise RuntimeError("no event after the cursor")
+
+
+async def websocket(harness: Harness, entries: int, readers: int, rounds: int) -> dict[str, Any]:
+    """WebSocket sessions against SSE `/events` on one gateway process, in the same run:
+    `readers` concurrent clients each replaying the chat's `entries` entries, and resume (a
+    new connection after the middle entry's id, to its first event)."""
+    port = free_port()
+    process = _start_gateway(harness, port)
+    chat_id = f"bench-ws-{uuid.uuid4().hex[:8]}"
+    sse_url = f"http://127.0.0.1:{port}/v1/chats/{chat_id}/events"
+    ws_url = f"ws://127.0.0.1:{port}/v1/chats/{chat_id}/ws"
+    limits = httpx.Limits(max_connections=readers + 10)
+    try:
+        ids = await _write_turn(harness, chat_id, entries)
+        middle = ids[len(ids) // 2]
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
+            for _ in range(100):
+                try:
+                    await client.get(f"http://127.0.0.1:{port}/openapi.json")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            sse_rates, ws_rates, sse_ms, ws_ms = [], [], [], []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                counts = await asyncio.gather(
+                    *(_sse_events(client, sse_url, "0-0", entries) for _ in range(readers))
+                )
+                sse_rates.append(sum(counts) / (time.perf_counter() - started))
+                assert all(c == entries for c in counts), f"SSE delivered {counts} of {entries}"
+                started = time.perf_counter()
+                counts = await asyncio.gather(
+                    *(_ws_events(f"{ws_url}?last_event_id=0-0", entries) for _ in range(readers))
+                )
+                ws_rates.append(sum(counts) / (time.perf_counter() - started))
+                assert all(c == entries for c in counts), f"WS delivered {counts} of {entries}"
+            for _ in range(rounds * 10):
+                started = time.perf_counter()
+                await _sse_events(client, sse_url, middle, 1)
+                sse_ms.append((time.perf_counter() - started) * 1000)
+                ws_ms.append(await _ws_first_event_ms(f"{ws_url}?last_event_id={middle}"))
+    finally:
+        process.terminate()
+        process.wait(30)
+    best_sse, best_ws = max(sse_rates), max(ws_rates)
+    sse_resume, ws_resume = summary([m / 1000 for m in sse_ms]), summary([m / 1000 for m in ws_ms])
+    return {
+        "entries": entries,
+        "readers": readers,
+        "sse_events_per_s": best_sse,
+        "ws_events_per_s": best_ws,
+        "ratio": best_ws / best_sse,
+        "sse_resume_ms": sse_resume,
+        "ws_resume_ms": ws_resume,
+        "resume_ratio": ws_resume["p50_ms"] / sse_resume["p50_ms"],
+    }

@@ -112,6 +112,7 @@ class Harness:
         task_queue: str | None = None,
         stdout: int = subprocess.DEVNULL,
         bytecode_cache: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """A worker process serving `bench.agents`; with `stdout=subprocess.PIPE` its
         "worker ready" line can be read (the output is unbuffered). With `bytecode_cache` it
@@ -135,6 +136,7 @@ class Harness:
                 "AGENTCHAT_TASK_QUEUE": task_queue or self.settings.task_queue,
                 "AGENTCHAT_STREAM_IDLE_TTL": str(IDLE_TTL),
                 "PYTHONUNBUFFERED": "1",
+                **(extra_env or {}),
             },
             stdout=stdout,
         )

@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 
 from agentchat import Agent
+from agentchat.agent import Compaction, SummaryRequest
 from agentchat.models import OfflineModel
 from agentchat.subagents import agent_tool
 from agentchat.tools import ToolContext, client_tool, tool
@@ -68,4 +69,22 @@ lead = Agent(
     step_heartbeat=timedelta(seconds=2),
 )
 
-all = [slow, quick, tooly, clienty, researcher, lead]
+
+async def slow_summary(request: SummaryRequest) -> str:
+    """A summariser that records every attempt in $TOOL_LOG and takes $SUMMARY_SECONDS."""
+    line = json.dumps({"summary": len(request.messages), "previous": request.previous}) + "\n"
+    await asyncio.to_thread(_append, os.environ["TOOL_LOG"], line)
+    await asyncio.sleep(float(os.environ.get("SUMMARY_SECONDS", "4")))
+    return f"summary of {len(request.messages)} messages"
+
+
+#: Compacts every settled turn before each turn's first step (a window of 100 tokens).
+compacting = Agent(
+    name="compacting",
+    model=OfflineModel(tokens_per_second=0, first_token_delay=0.0),
+    context_window=100,
+    compaction=Compaction(keep_turns=0, summarize=slow_summary),
+    step_heartbeat=timedelta(seconds=2),
+)
+
+all = [slow, quick, tooly, clienty, researcher, lead, compacting]

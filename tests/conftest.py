@@ -51,6 +51,7 @@ def settings(stack: LocalStack) -> Settings:
         temporal_address=stack.temporal_address,
         redis_url=stack.redis_url,
         database_url=stack.database_url,
+        blob_url=stack.blob_url,
         task_queue=f"test-{uuid.uuid4().hex[:10]}",
         shutdown_grace=2,  # in-process workers stop quickly when a test ends mid-step
     )
@@ -152,6 +153,7 @@ def agentchat_process(
                 "AGENTCHAT_TEMPORAL_ADDRESS": settings.temporal_address,
                 "AGENTCHAT_REDIS_URL": settings.redis_url,
                 "AGENTCHAT_DATABASE_URL": settings.database_url or "",
+                "AGENTCHAT_BLOB_URL": settings.blob_url or "",
                 "AGENTCHAT_TASK_QUEUE": settings.task_queue,
                 **(env or {}),
             },

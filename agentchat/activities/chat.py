@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
+from agentchat.activities.context import run_compaction, run_title
 from agentchat.activities.llm import run_llm_step
 from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch
@@ -22,6 +23,8 @@ from agentchat.logs import log_context
 from agentchat.protocol import envelope
 from agentchat.protocol.contracts import (
     CloseChatsInput,
+    CompactInput,
+    CompactResult,
     OpenChatInput,
     OpenChatResult,
     PreloadHookInput,
@@ -29,6 +32,8 @@ from agentchat.protocol.contracts import (
     PublishInput,
     StepInput,
     StepResult,
+    TitleInput,
+    TitleResult,
     ToolCallInput,
     ToolOutcome,
     TurnEndInput,
@@ -37,11 +42,13 @@ from agentchat.protocol.contracts import (
 )
 from agentchat.protocol.names import (
     CLOSE_CHATS,
+    COMPACT,
     FLAG_STOP,
     LLM_STEP,
     OPEN_CHAT,
     PUBLISH,
     RUN_PRELOAD,
+    TITLE,
     TOOL_CALL,
     TURN_END,
     TURN_START,
@@ -52,6 +59,16 @@ from agentchat.stream._store import StreamStore, StreamWriter
 __all__ = ["ChatActivities"]
 
 log = logging.getLogger("agentchat.activities")
+
+
+def _usage_metadata(req: TurnEndInput) -> dict[str, Any]:
+    """The turn's `messageMetadata`: its usage and the chat's, as the AI SDK names them."""
+    metadata: dict[str, Any] = {}
+    if req.usage is not None:
+        metadata["usage"] = req.usage.wire()
+    if req.chat_usage is not None:
+        metadata["chatUsage"] = req.chat_usage.wire()
+    return metadata
 
 
 class ChatActivities:
@@ -84,6 +101,8 @@ class ChatActivities:
             self.tool_call,
             self.publish,
             self.close_chats,
+            self.compact,
+            self.title,
             *self.stored.all(),
         ]
 
@@ -146,19 +165,32 @@ class ChatActivities:
             turn=req.turn,
             role="end",
         )
+        metadata = _usage_metadata(req)
         if req.status == "completed":
-            writer.chunk({"type": "finish", "finishReason": req.finish_reason or "stop"})
-        elif req.status == "stopped":
-            writer.chunk({"type": "abort", "reason": "stopped"})
+            finish: dict[str, Any] = {"type": "finish", "finishReason": req.finish_reason or "stop"}
+            if metadata:
+                finish["messageMetadata"] = metadata
+            writer.chunk(finish)
         else:
-            writer.chunk({"type": "error", "errorText": req.error_text or "turn failed"})
+            # No finish chunk to carry the usage: a chunk of its own, when the turn used any.
+            if metadata and req.usage is not None and req.usage.calls:
+                writer.chunk({"type": "message-metadata", "messageMetadata": metadata})
+            if req.status == "stopped":
+                writer.chunk({"type": "abort", "reason": "stopped"})
+            else:
+                writer.chunk({"type": "error", "errorText": req.error_text or "turn failed"})
         marks = {p: m.model_dump(exclude_none=True) for p, m in req.marks.items()}
+        extra: dict[str, Any] = {envelope.MARKS: marks} if marks else {}
+        if req.error_type:
+            extra["errorType"] = req.error_type
+        if req.budget:
+            extra["budget"] = req.budget
         writer.control(
             envelope.TURN_END,
             status=req.status,
             finishReason=req.finish_reason,
             error=req.error_text,
-            **({envelope.MARKS: marks} if marks else {}),
+            **extra,
         )
         if not await writer.flush():
             raise ApplicationError("stream write failed; retrying")
@@ -208,7 +240,21 @@ class ChatActivities:
                 self.transcripts,
                 self.turns,
                 self.prefetch,
+                self.settings,
             )
+
+    @activity.defn(name=COMPACT)
+    async def compact(self, req: CompactInput) -> CompactResult:
+        """Summarise the start of a chat's window (see `agentchat.activities.context`)."""
+        self.turns.saw_chat(req.chat_id, req.agent)
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await run_compaction(self.store, self._agent(req.agent), req, self.transcripts)
+
+    @activity.defn(name=TITLE)
+    async def title(self, req: TitleInput) -> TitleResult:
+        """Generate, store and stream the chat's title after its first turn."""
+        with log_context(chat_id=req.chat_id, turn=req.turn):
+            return await run_title(self.store, self._agent(req.agent), req, self.settings)
 
     @activity.defn(name=TOOL_CALL)
     async def tool_call(self, req: ToolCallInput) -> ToolOutcome:

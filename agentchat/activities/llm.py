@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentchat import metrics
+from agentchat.activities.files import model_events
 from agentchat.activities.observe import TurnTracker
 from agentchat.activities.prefetch import StepPrefetch, model_request
 from agentchat.activities.transcripts import TranscriptCache
@@ -38,6 +39,7 @@ from agentchat.models.base import (
 from agentchat.protocol.contracts import StepInput, StepResult, StreamMark, ToolCallRecord
 from agentchat.protocol.envelope import step_producer
 from agentchat.protocol.messages import MessageBuilder
+from agentchat.settings import Settings
 from agentchat.stream._store import StreamStore, StreamWriter
 
 __all__ = ["run_llm_step"]
@@ -57,6 +59,7 @@ async def run_llm_step(
     transcripts: TranscriptCache,
     turns: TurnTracker | None = None,
     prefetch: StepPrefetch | None = None,
+    settings: Settings | None = None,
 ) -> StepResult:
     began = time.monotonic()  # time to first token counts from here (see agentchat.metrics)
     info = activity.info()
@@ -86,7 +89,7 @@ async def run_llm_step(
     if prefetched is not None:  # begun while Temporal recorded this step (see .prefetch)
         events = prefetched.events()
     else:
-        events = agent.resolved_model().stream(model_request(agent, step, transcript))
+        events = model_events(agent, model_request(agent, step, transcript), settings)
 
     writer.start()
     model_task = asyncio.create_task(
@@ -114,7 +117,16 @@ async def run_llm_step(
             writer.chunk({"type": "finish-step"})
         await _close(writer, beat, failed=failed)
     finish = recorder.finish
+    model_name = agent.resolved_model().name
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
+    metrics.tokens(
+        agent.name,
+        model_name,
+        input=finish.input_tokens,
+        output=finish.output_tokens,
+        cached=finish.cached_tokens,
+        reasoning=finish.reasoning_tokens,
+    )
     log.debug("step %d %s: %s", step.step, "stopped" if stopped else "done", finish.finish_reason)
     return StepResult(
         parts=recorder.message.take_parts(),
@@ -123,6 +135,9 @@ async def run_llm_step(
         stopped=stopped,
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
+        cached_tokens=finish.cached_tokens,
+        reasoning_tokens=finish.reasoning_tokens,
+        model=model_name,
         stream=StreamMark(seq=writer.seq, attempt=writer.attempt),
     )
 

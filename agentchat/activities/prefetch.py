@@ -48,6 +48,7 @@ from agentchat.agent import Agent
 from agentchat.models import ModelRequest
 from agentchat.models.base import ModelEvent, ToolDefinition
 from agentchat.protocol.contracts import StepInput
+from agentchat.protocol.files import has_files
 from agentchat.protocol.messages import UIMessage
 from agentchat.protocol.names import LLM_STEP
 
@@ -63,6 +64,12 @@ usually goes out first. The SDK builds a request on the event loop for ~1.5 ms, 
 at once, delayed the completion (and so the activity) by as much as the overlap gained."""
 
 
+SUMMARY_HEADING = (
+    "Summary of the earlier part of this conversation (its messages are not repeated):"
+)
+"""What precedes a compacted chat's summary in the system prompt."""
+
+
 def step_key(step: StepInput) -> StepKey:
     """Which step this is: one key per attempt series (a resend has a new `attempt_base`)."""
     return (step.chat_id, step.turn, step.step, step.message_id, step.attempt_base)
@@ -75,6 +82,9 @@ def model_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) ->
         instructions = (
             f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
         )
+    if step.summary:  # compacted: the summary stands for the messages before the window
+        summary = f"{SUMMARY_HEADING}\n\n{step.summary}"
+        instructions = f"{instructions}\n\n{summary}" if instructions else summary
     tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
     return ModelRequest(instructions, transcript + step.inject, step.client_data, tools)
 
@@ -206,6 +216,8 @@ class StepPrefetch:
                 transcript = self.transcripts.resolve(step)
             except ApplicationError:
                 return  # not cached: the activity fails fast and the workflow resends it
+            if has_files(transcript) or has_files(step.inject):
+                return  # its files are read (and checked) by the activity: see .files
             stream = model.stream(model_request(agent, step, transcript))
             first = asyncio.ensure_future(anext(stream))
         except Exception:  # only ever an optimisation: the activity makes its own request

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentchat.activities.files import delete_files
 from agentchat.agent import Agent
 from agentchat.connections import get_store, store_failure
 from agentchat.errors import StoreUnavailableError
 from agentchat.logs import log_context
 from agentchat.protocol.contracts import (
     ChatState,
+    Compacted,
     DeleteStepInput,
     DeleteStepResult,
     OpenChatInput,
@@ -29,12 +33,17 @@ from agentchat.protocol.contracts import (
     RetentionInput,
     RetentionResult,
     SaveTurnInput,
+    TokenUsage,
 )
 from agentchat.protocol.messages import UIMessage, fold_digest
 from agentchat.protocol.names import DELETE_STEP, FIND_EXPIRED, SAVE_TURN
 from agentchat.settings import Settings
-from agentchat.store import ChatRecord, ChatStore
 from agentchat.stream._store import StreamStore
+
+if TYPE_CHECKING:
+    # Imported when first used (SQLAlchemy takes ~0.5 s): a worker polls before it opens
+    # the store, so a crashed worker's replacement takes its chats sooner.
+    from agentchat.store import ChatRecord, ChatStore
 
 __all__ = ["StoreActivities", "open_legacy_window", "state_from_store"]
 
@@ -61,6 +70,11 @@ def state_from_store(
     if len(message_turns) > REMEMBERED_IDS:
         message_turns = dict(list(message_turns.items())[-REMEMBERED_IDS:])
     extra = record.state
+    usage = TokenUsage.model_validate(extra["usage"]) if extra.get("usage") else TokenUsage()
+    compaction = Compacted.model_validate(extra["compaction"]) if extra.get("compaction") else None
+    if compaction is not None and compaction.upto > len(transcript):
+        compaction = None  # not the transcript it was made for: send it all
+    start = compaction.upto if compaction is not None else 0
     return ChatState(
         chat_id=record.chat_id,
         agent=record.agent,
@@ -71,7 +85,13 @@ def state_from_store(
         preload_context=extra.get("preload_context"),
         subchats=list(extra.get("subchats", [])),
         settled=len(transcript),
-        settled_digest=fold_digest("", transcript),
+        # A compacted chat's steps are sent its window only (see ChatState.compaction).
+        settled_digest=fold_digest("", transcript[start:]),
+        sent=start,
+        usage=usage,
+        compaction=compaction,
+        # Chats stored before generated titles had their title already.
+        titled=bool(extra.get("titled", record.last_turn > 0)),
     )
 
 
@@ -81,6 +101,9 @@ def state_extra(state: ChatState) -> dict[str, Any]:
         "subchats": state.subchats,
         "preloaded": state.preloaded,
         "preload_context": state.preload_context,
+        "usage": state.usage.model_dump(),
+        "compaction": state.compaction.model_dump() if state.compaction is not None else None,
+        "titled": state.titled,
     }
 
 
@@ -169,6 +192,8 @@ class StoreActivities:
         # previous run still listed as running means "ask again shortly".
         query = f"WorkflowId = '{req.workflow_id}'"
         runs = [r async for r in self.client.list_workflows(query, limit=20)]
+        if any(r.status == WorkflowExecutionStatus.TERMINATED for r in runs):
+            return None  # a deleted chat's runs (deletion terminates, then erases them)
         runs = [r for r in runs if r.run_id != req.run_id]
         if any(r.status == WorkflowExecutionStatus.RUNNING for r in runs):
             raise ApplicationError("previous run of this chat is still closing; retrying")
@@ -208,6 +233,7 @@ class StoreActivities:
                     start=req.start,
                     state=req.state,
                     title=_first_user_text(req.messages),
+                    usage=req.usage.wire() if req.usage is not None else None,
                 )
             except StoreUnavailableError as exc:
                 raise ApplicationError(str(exc), type=StoreUnavailableError.__name__) from exc
@@ -247,18 +273,36 @@ class StoreActivities:
         elif req.step == "stream":
             await self.streams.delete_chat(req.chat_id)
         elif req.step == "rows":
-            await (await self.store()).delete_chat(req.chat_id)
+            store = await self.store()
+            # The chat's files first, while its rows still list them: a retry (the blob
+            # store was down) finds them again. A file another chat holds stays.
+            await delete_files(store, self.settings, req.chat_id)
+            await store.delete_chat(req.chat_id)
         return DeleteStepResult()
 
     async def _end_run(self, chat_id: str) -> None:
         from agentchat.workflows.chat import workflow_id_for
 
-        handle = self.client.get_workflow_handle(workflow_id_for(chat_id))
+        workflow_id = workflow_id_for(chat_id)
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
             await handle.terminate(reason="chat deleted")
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # no run, or it already ended
                 raise
+        # Its runs' histories hold the conversation too (inputs, results, the transcript):
+        # erased with it, not left for the namespace's retention.
+        query = f"WorkflowId = '{workflow_id}'"
+        async for run in self.client.list_workflows(query):
+            request = DeleteWorkflowExecutionRequest(
+                namespace=self.settings.temporal_namespace,
+                workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run.run_id),
+            )
+            try:
+                await self.client.workflow_service.delete_workflow_execution(request)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
 
     # -- retention --------------------------------------------------------------------------
 

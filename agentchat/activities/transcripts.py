@@ -10,13 +10,36 @@ queues), which keeps the settled prefix in memory; on a miss the step fails fast
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 from temporalio.exceptions import ApplicationError
 
-from agentchat.protocol.contracts import StepInput
 from agentchat.protocol.messages import UIMessage, fold_digest
 
-__all__ = ["TranscriptCache"]
+__all__ = ["TranscriptCache", "TranscriptRef"]
+
+
+class TranscriptRef(Protocol):
+    """An input that passes a transcript by reference (`StepInput`, `CompactInput`).
+
+    A compacted chat's prefix is its window: the settled messages from the compaction point
+    on, which is all a step is sent.
+    """
+
+    @property
+    def chat_id(self) -> str: ...
+    @property
+    def transcript(self) -> list[UIMessage]: ...
+    @property
+    def prefix_digest(self) -> str | None: ...
+    @property
+    def prefix_len(self) -> int: ...
+    @property
+    def base_digest(self) -> str: ...
+    @property
+    def delta(self) -> list[UIMessage]: ...
+    @property
+    def full(self) -> bool: ...
 
 
 class TranscriptCache:
@@ -32,7 +55,7 @@ class TranscriptCache:
         while len(self._entries) > self.max_chats:
             self._entries.popitem(last=False)
 
-    def resolve(self, step: StepInput) -> list[UIMessage]:
+    def resolve(self, step: TranscriptRef) -> list[UIMessage]:
         """The full transcript for `step`; raises `TranscriptNotCached` on a miss."""
         if step.prefix_digest is None:
             return step.transcript

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from urllib.parse import quote
 
 from agentchat.blobs._errors import MediaTypeNotAllowedError
+from agentchat.protocol.files import media_type_allowed
 
 __all__ = [
     "OCTET_STREAM",
@@ -91,13 +92,8 @@ def check_media_type(media_type: str, allowed: Collection[str]) -> None:
     Raises:
         MediaTypeNotAllowedError: Naming the type and what is allowed.
     """
-    essence = normalize_media_type(media_type)
-    kind = essence.partition("/")[0]
-    for pattern in allowed:
-        pattern = normalize_media_type(pattern)
-        if pattern in ("*", "*/*", essence) or pattern == f"{kind}/*":
-            return
-    raise MediaTypeNotAllowedError(essence, allowed)
+    if not media_type_allowed(media_type, allowed):
+        raise MediaTypeNotAllowedError(normalize_media_type(media_type), allowed)
 
 
 INLINE_TYPES = SNIFFED_TYPES

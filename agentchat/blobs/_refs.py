@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentchat.blobs._errors import InvalidBlobRefError
+from agentchat.protocol.files import REF_PATTERN
 
 __all__ = [
     "REF_PATTERN",
@@ -17,8 +18,6 @@ __all__ = [
 ]
 
 REF_PREFIX = "sha256-"
-REF_PATTERN = r"^sha256-[0-9a-f]{64}$"
-"""A ref is `sha256-` and the content's SHA-256 in lowercase hex: URL- and path-safe as it is."""
 _REF = re.compile(REF_PATTERN)
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILENAME = 255

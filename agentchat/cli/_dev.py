@@ -79,6 +79,7 @@ def dev(
         temporal_address=stack.temporal_address,
         redis_url=stack.redis_url,
         database_url=stack.database_url,
+        blob_url=stack.blob_url,
     )
     # Made before the stack starts, so that a usage error here leaves nothing running.
     web = gateway_server(settings, "127.0.0.1", gateway_port, "demo") if gateway_port else None
@@ -96,6 +97,7 @@ def dev(
         os.environ["AGENTCHAT_TEMPORAL_ADDRESS"] = settings.temporal_address
         os.environ["AGENTCHAT_REDIS_URL"] = settings.redis_url
         os.environ["AGENTCHAT_DATABASE_URL"] = stack.database_url
+        os.environ["AGENTCHAT_BLOB_URL"] = stack.blob_url
         banner = _banner(settings, agents, gateway_port)
         code = run(_serve_stack(agents, settings, banner, web, demo_message))
     except BrokenPipeError:
@@ -121,12 +123,14 @@ def _banner(settings: Settings, agents: list[Agent], gateway_port: int) -> str:
             f"  Temporal  {settings.temporal_address} (namespace default)",
             f"  Redis     {redact_url(settings.redis_url)}",
             f"  chats     {settings.database_url}",
+            f"  files     {settings.blob_url}",
             f"  worker    agents {', '.join(a.name for a in agents)}"
             f" on queue {settings.task_queue!r}",
             "in another shell:",
             f"  export AGENTCHAT_TEMPORAL_ADDRESS={settings.temporal_address}"
             f" AGENTCHAT_REDIS_URL={settings.redis_url}"
-            f" AGENTCHAT_DATABASE_URL={settings.database_url}",
+            f" AGENTCHAT_DATABASE_URL={settings.database_url}"
+            f" AGENTCHAT_BLOB_URL={settings.blob_url}",
             "  agentchat chat demo",
             *(
                 [f"chat page: http://127.0.0.1:{gateway_port}/  (API docs: /docs)"]

@@ -11,14 +11,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import ValidationError
 
 from agentchat.client._backend import ChatBackend, Probe
 from agentchat.client._direct import DirectBackend
+from agentchat.client._files import FileInput, Files, files_for
 from agentchat.client._http import BaseUrl, HttpBackend
+from agentchat.client._ws import WebSocketBackend
 from agentchat.errors import InvalidMessageError
 from agentchat.protocol.contracts import (
     ApprovalInput,
@@ -80,6 +82,10 @@ class AgentChat:
         token: A chat token minted by the gateway, instead of an API key.
         http_client: The `httpx.AsyncClient` to use (proxies, custom transports, timeouts).
         headers: Extra headers sent with every gateway request.
+        transport: How to reach the gateway at `base_url`: `"http"` (default: a request per
+            operation, a Server-Sent Events answer per stream) or `"ws"` (one WebSocket per
+            `AgentChat` carries the input and the streams, resumed after a drop; reads such
+            as `history()` stay HTTP requests). Needs `base_url` (or `AGENTCHAT_URL`).
         owner: Act for this owner (a user id of your application). A new chat belongs to
             them for good; any other owner's chat is refused with `ChatNotFoundError`, as if
             it did not exist. None acts for every owner (a backend's own calls).
@@ -110,6 +116,7 @@ class AgentChat:
         headers: Mapping[str, str] | None = None,
         owner: str | None = None,
         parent: str | None = None,
+        transport: Literal["http", "ws"] | None = None,
     ) -> None:
         self.id = id if id is not None else str(uuid.uuid4())
         if not is_chat_id(self.id):
@@ -138,11 +145,23 @@ class AgentChat:
             redis_url=redis_url,
         )
         self.workflow_id = workflow_id_for(self.id)
+        self._files: Files | None = None
         self.run_id: str | None = None
         """The workflow run this client last heard from."""
         url = base_url or self.settings.url
         self._backend: ChatBackend
-        if url:
+        if _gateway_transport(transport, url) == "ws":
+            assert url
+            self._backend = WebSocketBackend(
+                self.id,
+                url,
+                streams=self._stream,
+                api_key=api_key or self.settings.api_key,
+                token=token,
+                http_client=http_client,
+                headers=headers,
+            )
+        elif url:
             self._backend = HttpBackend(
                 self.id,
                 url,
@@ -175,14 +194,35 @@ class AgentChat:
         *,
         message_id: str | None = None,
         client_data: dict[str, Any] | None = None,
+        files: Sequence[FileInput] | None = None,
     ) -> ChatStream:
         """Send a user message; returns once the chat durably accepted it.
 
         The returned stream carries exactly the turn this message causes, even when other
         turns run before it. Sending the same `message_id` again runs no second turn: it
         returns a stream of the original one.
+
+        `files` are uploaded to the chat first and sent as `file` parts: paths, http(s)
+        URLs (fetched here), bytes (type sniffed), `(bytes, media_type[, filename])`, or
+        parts `upload()` returned. See docs/attachments.md.
         """
-        return await self._send(self._as_message(message, message_id), client_data)
+        if files:
+            message = await self.files.with_files(message, message_id, files)
+        msg = await self.files.check_refs(self._as_message(message, message_id))
+        return await self._send(msg, client_data)
+
+    async def upload(
+        self, data: bytes, *, media_type: str | None = None, filename: str | None = None
+    ) -> dict[str, Any]:
+        """Store a file for this chat; returns its `file` part, to put in a message."""
+        return await self.files.uploader.upload(data, media_type, filename)
+
+    @property
+    def files(self) -> Files:
+        """How this client uploads files and checks the ones its messages refer to."""
+        if self._files is None:
+            self._files = files_for(self, self._backend)
+        return self._files
 
     async def send_raw(
         self,
@@ -201,15 +241,16 @@ class AgentChat:
             message = last if isinstance(last, UIMessage) else UIMessage.model_validate(last)
         except ValidationError as exc:
             raise InvalidMessageError(f"send_raw(messages)[-1] is not a UIMessage: {exc}") from None
+        message = await self.files.inline(message, "send_raw(messages)[-1]")
         check_user_message(message, where="send_raw(messages)[-1]")
-        return await self._send(message, client_data)
+        return await self._send(await self.files.check_refs(message), client_data)
 
     async def steer(self, message: str | UIMessage, *, message_id: str | None = None) -> SendAck:
         """Steer the running turn: injected at its next LLM step, else run as the next turn.
 
         Never dropped. Returns the acknowledgement (`injected` tells which of the two).
         """
-        msg = self._as_message(message, message_id)
+        msg = await self.files.check_refs(self._as_message(message, message_id))
         req = SendInput(
             message=msg,
             agent=self.agent,
@@ -382,6 +423,19 @@ class AgentChat:
 
 
 MAX_OWNER_LENGTH = 200
+
+_TRANSPORTS = ("http", "ws")
+
+
+def _gateway_transport(transport: str | None, url: BaseUrl | None) -> str | None:
+    """The gateway transport `AgentChat(transport=...)` asks for; None: direct."""
+    if transport is not None and transport not in _TRANSPORTS:
+        raise ValueError(f"transport must be 'http' or 'ws', not {str(transport)[:40]!r}")
+    if transport is not None and not url:
+        raise ValueError(
+            f"transport={transport!r} talks to a gateway: give base_url (or set AGENTCHAT_URL)"
+        )
+    return (transport or "http") if url else None
 
 
 def _checked_owner(owner: str | None) -> str | None:

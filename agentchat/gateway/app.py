@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentchat import __version__, metrics
 from agentchat.errors import ConfigurationError
-from agentchat.gateway import aisdk, directory, health, native
+from agentchat.gateway import aisdk, directory, files, health, native, ws
 from agentchat.gateway.deps import Gateway, GatewayConfig
 from agentchat.gateway.problems import error_response, install_handlers
 from agentchat.settings import Settings
@@ -49,17 +49,22 @@ class Static(StaticFiles):
 class BodyLimit:
     """Answer `413` for bodies over the limit, before the route reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, max_file_bytes: int = 0) -> None:
         self.app = app
         self.limit = limit
+        self.max_file_bytes = max_file_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = files.body_limit(scope["path"], self.limit, self.max_file_bytes)
+        if limit is None:  # an upload: its route streams it and enforces the file's limit
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -70,8 +75,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -87,10 +92,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "RequestTooLargeError", f"request body over {self.limit} bytes"
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, "RequestTooLargeError", f"request body over {limit} bytes")
         await response(scope, receive, send)
 
 
@@ -108,6 +111,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.include_router(native.router)
     app.include_router(directory.router)
     app.include_router(aisdk.router)
+    app.include_router(files.router)
+    app.include_router(ws.tokens)
+    app.include_router(ws.router)
     static = resources.files("agentchat.gateway").joinpath("static")
     app.mount("/static", Static(directory=str(static)), name="static")
 
@@ -134,7 +140,11 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         return Response(body, media_type=content_type)
 
     app.include_router(health.router)
-    app.add_middleware(BodyLimit, limit=gateway.config.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=gateway.config.max_body_bytes,
+        max_file_bytes=gateway.settings.max_file_bytes,
+    )
     if gateway.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

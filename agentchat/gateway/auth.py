@@ -52,6 +52,13 @@ class Principal:
     chat_id: str | None = None
     agent: str | None = None
     user_id: str | None = None
+    expires_at: int | None = None
+    """When the token expires (Unix seconds); None for an API key. A WebSocket session checks
+    it on every frame it receives, and ends when it passes."""
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the token this caller authenticated with has expired since."""
+        return self.expires_at is not None and (now or time.time()) >= self.expires_at
 
     @property
     def is_server(self) -> bool:
@@ -142,14 +149,33 @@ class Auth:
         """A token for one user's chats (the owner `user_id`); returns it and its expiry."""
         return self._mint(user_id, _USER_AUDIENCE, agent, ttl_seconds)
 
+    def mint_session(
+        self, chat_id: str, user_id: str | None, agent: str | None, ttl_seconds: int
+    ) -> tuple[str, int]:
+        """A short-lived session token for one chat (`POST /v1/chats/{id}/session`).
+
+        Without `user_id`, a chat token. With one, a user token narrowed to the chat: it acts
+        as that owner (a new chat it creates is theirs) on that one chat only, and lists none.
+        """
+        if user_id is None:
+            return self.mint(chat_id, agent, ttl_seconds)
+        return self._mint(user_id, _USER_AUDIENCE, agent, ttl_seconds, chat=chat_id)
+
     def _mint(
-        self, subject: str, audience: str, agent: str | None, ttl_seconds: int
+        self,
+        subject: str,
+        audience: str,
+        agent: str | None,
+        ttl_seconds: int,
+        chat: str | None = None,
     ) -> tuple[str, int]:
         now = int(time.time())
         expires = now + ttl_seconds
         claims: dict[str, object] = {"sub": subject, "aud": audience, "iat": now, "exp": expires}
         if agent is not None:
             claims["agent"] = agent
+        if chat is not None:
+            claims["chat"] = chat
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expires
 
     def _is_api_key(self, credential: str) -> bool:
@@ -176,9 +202,12 @@ class Auth:
         agent = claims.get("agent")
         agent = str(agent) if agent else None
         subject = str(claims["sub"])
+        expires = int(claims["exp"])
         if claims["aud"] == _USER_AUDIENCE:
-            return Principal(user_id=subject, agent=agent)
-        return Principal(chat_id=subject, agent=agent)
+            chat = claims.get("chat")  # a session token: the user's, on one chat
+            chat_id = str(chat) if chat else None
+            return Principal(user_id=subject, agent=agent, expires_at=expires, chat_id=chat_id)
+        return Principal(chat_id=subject, agent=agent, expires_at=expires)
 
 
 def _credential(conn: HTTPConnection) -> str | None:

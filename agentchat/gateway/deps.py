@@ -7,12 +7,16 @@ from `app`, which assembles them.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Header, Path, Request
+from redis.exceptions import RedisError
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,9 +28,10 @@ from agentchat.gateway.owners import check_may_write, check_visible
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import ErrorBody
 from agentchat.logs import bind_log_context
+from agentchat.protocol.envelope import RESYNC, envelope
 from agentchat.protocol.identifiers import CHAT_ID_PATTERN
 from agentchat.settings import Settings
-from agentchat.stream._store import StreamStore
+from agentchat.stream._store import Entry, StreamStore, id_tuple
 from agentchat.workflows.chat import workflow_id_for
 
 __all__ = [
@@ -40,9 +45,12 @@ __all__ = [
     "LastEventId",
     "caller",
     "chat_caller",
+    "follow_chat",
     "gateway_of",
     "input_caller",
 ]
+
+log = logging.getLogger("agentchat.gateway")
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -63,6 +71,13 @@ class GatewayConfig:
         max_body_bytes: Larger request bodies get `413`.
         keepalive_seconds: A comment line on an idle SSE stream this often.
         retry_ms: The `retry:` hint for `EventSource` reconnects.
+        max_token_ttl: The longest a token `POST /v1/tokens` mints may live.
+        ws_send_queue: Frames a WebSocket session holds for a client that reads slower than
+            the chat streams (reading pauses while the queue is full).
+        ws_stall_seconds: When the queue stays full this long, the session tells the client
+            to resume from its last event and closes (1013).
+        ws_ping_seconds: Protocol-level pings on an open WebSocket this often (uvicorn's);
+            a client that does not answer within as long again is disconnected.
     """
 
     api_keys: tuple[str, ...] = field(default_factory=lambda: _env_list("AGENTCHAT_API_KEYS"))
@@ -79,6 +94,9 @@ class GatewayConfig:
     keepalive_seconds: float = 15.0
     retry_ms: int = 2000
     max_token_ttl: int = 7 * 24 * 3600
+    ws_send_queue: int = 256
+    ws_stall_seconds: float = 10.0
+    ws_ping_seconds: float = 20.0
 
     def check_host(self, host: str) -> None:
         """Refuse to serve an open gateway beyond this machine."""
@@ -106,6 +124,18 @@ class Gateway:
         self.draining = False
         """Set on SIGTERM. The listener closes at once (health checks then fail to connect);
         requests on connections still open see `/readyz` answer `503`."""
+        self.sessions: set[Drainable] = set()
+        """The open WebSocket sessions (`ws`), told to move elsewhere on SIGTERM."""
+
+    async def drain_sessions(self, within: float = 2.0) -> None:
+        """Tell every open WebSocket session to resume elsewhere, and wait (at most `within`
+        seconds) until they have said so and closed."""
+        self.draining = True
+        for session in list(self.sessions):
+            session.drain()
+        async with asyncio.timeout(within):
+            while self.sessions:  # noqa: ASYNC110 - sessions leave the set as they close
+                await asyncio.sleep(0.02)
 
     async def store(self) -> StreamStore:
         redis = await get_redis(self.settings)
@@ -153,6 +183,58 @@ class Gateway:
             )
         principal.check_agent(agent)
         return agent
+
+
+class Drainable(Protocol):
+    """An open session the gateway ends when it drains."""
+
+    def drain(self) -> None: ...
+
+
+async def follow_chat(
+    gateway: Gateway, chat_id: str, cursor: str, running: bool | None
+) -> AsyncIterator[Entry]:
+    """The chat's entries after `cursor`, across turns, live: what `/events` and a WebSocket
+    session forward.
+
+    First a `resync` entry (no id) when retention trimmed what the reader missed. With
+    `running` False it ends once caught up; True follows until the chat's run ends; None
+    follows for as long as the reader does (a WebSocket session, which outlives runs).
+    Redis failing over ten times in a row ends it (the client resumes with its last id).
+    """
+    store = await gateway.store()
+    first = await store.first_entry(chat_id)
+    if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
+        # Retention trimmed what the reader missed: it should reload the transcript.
+        yield Entry("", envelope(RESYNC, first=first and first.id))
+    failures = 0
+    count = 50  # a small first batch: the first event sooner
+    while True:
+        try:
+            # Once the run has ended nothing more comes: drain without waiting.
+            block = 1 if running is False else 5000
+            entries = await store.read(chat_id, cursor, block_ms=block, count=count)
+            count = 500
+            failures = 0
+        except (RedisError, OSError) as exc:
+            failures += 1
+            if failures > 10:
+                return  # the client reconnects with its last id
+            log.warning("chat %s: follow read failed (%s)", chat_id, exc)
+            await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+            continue
+        for entry in entries:
+            cursor = entry.id
+            yield entry
+        if entries or running is None:
+            continue
+        if not running:
+            return  # caught up after the run ended
+        try:
+            # Ended: one more read then, for what it wrote since the last one.
+            running = await gateway.running(chat_id)
+        except Exception:  # Temporal briefly unreachable: keep following
+            continue
 
 
 # -- request-scoped dependencies ----------------------------------------------------------------

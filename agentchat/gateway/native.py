@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
-from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
@@ -34,6 +33,7 @@ from agentchat.gateway.deps import (
     InputCaller,
     LastEventId,
     caller,
+    follow_chat,
 )
 from agentchat.gateway.owners import not_found, record_of
 from agentchat.gateway.problems import ApiError
@@ -53,10 +53,10 @@ from agentchat.gateway.schemas import (
 )
 from agentchat.gateway.sse import json_event, sse_doc, sse_response
 from agentchat.protocol.contracts import ChatStatus
-from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, envelope
+from agentchat.protocol.envelope import ACCEPTED, ERROR, envelope
 from agentchat.protocol.messages import UIMessage
 from agentchat.stream._reader import ChatStream, _Follow, previous_id
-from agentchat.stream._store import StreamStore, check_cursor, id_tuple
+from agentchat.stream._store import StreamStore, check_cursor
 
 __all__ = ["router"]
 
@@ -173,39 +173,11 @@ async def follow(
 async def _follow(
     gateway: Gateway, chat_id: str, cursor: str, running: bool
 ) -> AsyncIterator[ServerSentEvent]:
-    store = await gateway.store()
-    first = await store.first_entry(chat_id)
-    if cursor != "0-0" and (first is None or id_tuple(first.id) > id_tuple(cursor)):
-        # Retention trimmed what the reader missed: it should reload the transcript.
-        yield json_event(envelope(RESYNC, first=first and first.id))
-    failures = 0
-    count = 50  # a small first batch: the first event sooner
-    while True:
-        try:
-            # Once the run has ended nothing more comes: drain without waiting.
-            block = 5000 if running else 1
-            entries = await store.read(chat_id, cursor, block_ms=block, count=count)
-            count = 500
-            failures = 0
-        except (RedisError, OSError) as exc:
-            failures += 1
-            if failures > 10:
-                return  # the client reconnects with Last-Event-ID
-            log.warning("chat %s: follow read failed (%s)", chat_id, exc)
-            await asyncio.sleep(min(0.1 * 2**failures, 2.0))
-            continue
-        for entry in entries:
-            cursor = entry.id
+    async for entry in follow_chat(gateway, chat_id, cursor, running):
+        if entry.id:
             yield ServerSentEvent(data=entry.raw.decode(), id=entry.id)
-        if entries:
-            continue
-        if not running:
-            return  # caught up after the run ended
-        try:
-            # Ended: one more read then, for what it wrote since the last one.
-            running = await gateway.running(chat_id)
-        except Exception:  # Temporal briefly unreachable: keep following
-            continue
+        else:  # resync: retention trimmed what the reader missed
+            yield json_event(entry.envelope)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,18 +16,26 @@ from agentchat.store import MAX_METADATA_BYTES, MAX_OWNER, MAX_TITLE
 __all__ = [
     "AnswerAck",
     "ApprovalBody",
+    "ApprovalFrame",
     "ChatUpdateBody",
     "ChatView",
     "CloseBody",
     "ErrorBody",
+    "MessageFrame",
+    "PingFrame",
     "PreloadBody",
+    "ResumeFrame",
     "SendAckBody",
     "SendBody",
+    "SessionBody",
     "SteerBody",
+    "SteerFrame",
     "StopBody",
+    "StopFrame",
     "TokenBody",
     "TokenView",
     "ToolResultBody",
+    "ToolResultFrame",
 ]
 
 # The rules `Agent`, `AgentChat` and the workflow apply, published in the OpenAPI schema.
@@ -124,6 +132,18 @@ class TokenBody(_Strict):
         return self
 
 
+class SessionBody(_Strict):
+    """A short-lived session token for this chat (`POST /v1/chats/{id}/session`)."""
+
+    user_id: Owner | None = Field(
+        default=None,
+        description="API keys only: the token acts as this owner, on this chat only (a new"
+        " chat it creates is theirs). A user token's session is always its own user's.",
+    )
+    agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
+    ttl_seconds: int = Field(default=600, ge=1, le=3600, description="At most an hour.")
+
+
 class TokenView(BaseModel):
     token: str
     chat_id: str | None = None
@@ -206,3 +226,55 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# -- WebSocket session frames (`GET /v1/chats/{id}/ws`, gateway/ws.py) ---------------------------
+
+FrameId = Annotated[
+    str | int,
+    Field(description="Chosen by the client; the answer (`ack` or `error`) carries it back."),
+]
+
+
+class _Frame(_Strict):
+    id: FrameId
+
+
+class MessageFrame(_Frame, SendBody):
+    """`message`: a user message, as `POST /v1/chats/{id}/messages` takes it (a `UIMessage`
+    may carry `file` parts)."""
+
+    type: Literal["message"]
+
+
+class SteerFrame(_Frame, SteerBody):
+    type: Literal["steer"]
+
+
+class StopFrame(_Frame, StopBody):
+    type: Literal["stop"]
+
+
+class ToolResultFrame(_Frame, ToolResultBody):
+    """`tool_result` (or Vatel's name, `tool_call_output`): a client tool's answer."""
+
+    type: Literal["tool_result", "tool_call_output"]
+
+
+class ApprovalFrame(_Frame):
+    """`approve` or `deny` a tool call that asked for approval."""
+
+    type: Literal["approve", "deny"]
+    approval_id: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class ResumeFrame(_Frame):
+    """Resend everything after `last_event_id`, then live."""
+
+    type: Literal["resume"]
+    last_event_id: str = Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]

@@ -1,7 +1,8 @@
 """Serving the gateway with uvicorn, and draining it on SIGINT or SIGTERM.
 
 A draining gateway answers `/readyz` with `503`, ends every open SSE stream at once (its
-clients resume on another replica rather than holding the process for the grace period) and
+clients resume on another replica rather than holding the process for the grace period), tells
+every WebSocket session to resume elsewhere (a `reconnect` frame, then close 1012) and
 gives requests still in flight up to `shutdown_grace` seconds; it then exits 0. A second
 signal stops it at once.
 """
@@ -57,6 +58,13 @@ class _Uvicorn(uvicorn.Server):
         self.should_exit = True
         log.info("gateway draining: ending open streams so their clients move elsewhere")
 
+    async def shutdown(self, sockets: Any = None) -> None:
+        # WebSocket sessions first: each tells its client to resume (with the last id it was
+        # handed) and closes with 1012, before uvicorn closes the rest without a word.
+        with contextlib.suppress(TimeoutError):
+            await self.gateway.drain_sessions(within=2.0)
+        await super().shutdown(sockets)
+
 
 class GatewayServer:
     """The gateway app on `host`:`port`.
@@ -94,6 +102,12 @@ class GatewayServer:
                 # replica); this bounds the wait for ordinary requests still in flight.
                 timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
                 proxy_headers=True,
+                # WebSocket sessions (`ws`): protocol pings keep idle sockets open through
+                # proxies and find dead clients; a frame over 4x the body limit is refused by
+                # the protocol (1009), one over the limit by the session (an error frame).
+                ws_ping_interval=config.ws_ping_seconds,
+                ws_ping_timeout=config.ws_ping_seconds,
+                ws_max_size=4 * config.max_body_bytes,
             ),
             app.state.gateway,
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from base64 import b64encode
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from agentchat.models._http import (
     status_failure,
 )
 from agentchat.models.base import (
+    IMAGE_TYPES,
     ModelEvent,
     ModelRequest,
     ModelRequestError,
@@ -30,7 +32,11 @@ from agentchat.models.base import (
     _is_tool_part,
     _Retryable,
     _tool_result_text,
+    file_bytes,
+    file_note,
+    file_text,
 )
+from agentchat.protocol.files import is_file_part
 from agentchat.protocol.messages import UIMessage
 
 __all__ = ["AnthropicModel", "to_anthropic_messages"]
@@ -86,6 +92,8 @@ class AnthropicModel:
 
     prefetchable = True
     """Its streams may be read on from another task: the SDK's transports time each read."""
+    file_types = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/*")
+    """Files it takes: images (`image` blocks), PDFs and plain text (`document` blocks)."""
 
     def __init__(
         self,
@@ -131,7 +139,7 @@ class AnthropicModel:
 
     def request_body(self, request: ModelRequest) -> dict[str, Any]:
         """The request's conversation, system prompt, tools and thinking, in wire form."""
-        body: dict[str, Any] = {"messages": to_anthropic_messages(request.messages)}
+        body: dict[str, Any] = {"messages": to_anthropic_messages(request.messages, request.files)}
         tools = [_tool(t) for t in request.tools]
         if request.instructions:
             body["system"] = [
@@ -301,8 +309,15 @@ def _tool(tool: ToolDefinition) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
 
 
-def to_anthropic_messages(transcript: list[UIMessage]) -> list[dict[str, Any]]:
+def to_anthropic_messages(
+    transcript: list[UIMessage], files: Mapping[str, bytes] | None = None
+) -> list[dict[str, Any]]:
     """UIMessages -> Anthropic's `messages` (the system prompt travels apart).
+
+    A user message's files come before its text (as Anthropic advises), given their bytes by
+    ref in `files`: images as `image` blocks, PDFs and plain text as `document` blocks (base64
+    and text sources); a file without bytes there, or of another type, is named in a text
+    block.
 
     An assistant message holds a whole turn; each step of it (from one `step-start` to the
     next) becomes an assistant message of its thinking, text and `tool_use` blocks, followed by
@@ -318,6 +333,9 @@ def to_anthropic_messages(transcript: list[UIMessage]) -> list[dict[str, Any]]:
             _add_turn(out, message.parts)
             continue
         text = "".join(str(p.get("text", "")) for p in message.parts if p.get("type") == "text")
+        attached = [_file_block(p, files) for p in message.parts if is_file_part(p)]
+        if attached:
+            _append(out, "user", attached)
         if text.strip():
             _append(out, "user", [{"type": "text", "text": text}])
     if out and out[-1]["role"] == "assistant":  # a prefill must not end in whitespace
@@ -410,3 +428,28 @@ def _append(out: list[dict[str, Any]], role: str, content: list[dict[str, Any]])
         out[-1]["content"].extend(content)
     else:
         out.append({"role": role, "content": content})
+
+
+def _file_block(part: dict[str, Any], files: Mapping[str, bytes] | None) -> dict[str, Any]:
+    """A file part as Anthropic takes it."""
+    media_type = str(part.get("mediaType", ""))
+    data = file_bytes(part, files)
+    if data is None:
+        why = "attached" if files is None else "not available to the model"
+        return {"type": "text", "text": file_note(part, why)}
+    if media_type in IMAGE_TYPES or media_type == "application/pdf":
+        source = {"type": "base64", "media_type": media_type, "data": b64encode(data).decode()}
+        kind = "image" if media_type in IMAGE_TYPES else "document"
+        return {"type": kind, "source": source}
+    if media_type == "text/plain":
+        text = data.decode("utf-8", errors="replace")
+        block: dict[str, Any] = {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": text},
+        }
+        if part.get("filename"):
+            block["title"] = part["filename"]
+        return block
+    if media_type.startswith("text/"):
+        return {"type": "text", "text": file_text(part, data)}
+    return {"type": "text", "text": file_note(part, "a type this model does not take")}

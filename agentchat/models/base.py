@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from agentchat.protocol.files import file_ref, is_file_part
 from agentchat.protocol.messages import UIMessage
 
 __all__ = [
@@ -44,6 +46,9 @@ class ModelRequest:
     messages: list[UIMessage]
     client_data: dict[str, Any] | None = None
     tools: list[ToolDefinition] = field(default_factory=list)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """The bytes of the messages' files, by blob ref: loaded by the LLM step for a model that
+    declares `file_types`, only inside the activity (never in workflow payloads)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,11 @@ class Model(Protocol):
     stream may be begun in one task and read on in another (no timeout or cancel scope held
     across a `yield`): a worker then sends its requests while Temporal records each step
     (`agentchat.activities.prefetch`).
+
+    A model that takes files sets `file_types`, the media types it takes (`image/*`, exact
+    types): the LLM step then refuses other files before calling it and puts the bytes of the
+    rest in `ModelRequest.files`. Without it, file parts reach the model as references only
+    (`to_chat_messages` names them in the text).
     """
 
     name: str
@@ -171,8 +181,17 @@ def _tool_result_text(part: dict[str, Any]) -> str:
     return f"Error: {part.get('errorText') or 'the tool did not return a result'}"
 
 
-def to_chat_messages(instructions: str | None, transcript: list[UIMessage]) -> list[dict[str, Any]]:
+def to_chat_messages(
+    instructions: str | None,
+    transcript: list[UIMessage],
+    files: Mapping[str, bytes] | None = None,
+) -> list[dict[str, Any]]:
     """Flatten UIMessages into chat-completions messages.
+
+    A user message with files gets content parts when `files` (their bytes by ref) is given:
+    images as `image_url` parts (a base64 data URL), PDFs as `file` parts (`file_data`), text
+    files as text; a file without bytes there, or of another type, is named in a text part.
+    Without `files`, the files are named in the message's text.
 
     An assistant message holds a whole turn: text, tool calls with their results, and steers.
     A steer injected mid-turn is a `data-steer` part (that is how the stream shows it); the
@@ -187,6 +206,9 @@ def to_chat_messages(instructions: str | None, transcript: list[UIMessage]) -> l
             content = "".join(
                 str(p.get("text", "")) for p in message.parts if p.get("type") == "text"
             )
+            if any(is_file_part(p) for p in message.parts):
+                out.append({"role": message.role, "content": _with_files(content, message, files)})
+                continue
             out.append({"role": message.role, "content": content})
             continue
         text: list[str] = []
@@ -239,3 +261,60 @@ def _flush_assistant(
         out.append({"role": "assistant", "content": joined})
     text.clear()
     calls.clear()
+
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+"""Images both providers take inline."""
+
+
+def file_note(part: dict[str, Any], why: str = "not available to the model") -> str:
+    """How a file the model does not receive is named in the text it gets instead."""
+    name = part.get("filename") or "unnamed"
+    return f"[file {name!r} ({part.get('mediaType', 'unknown type')}): {why}]"
+
+
+def file_bytes(part: dict[str, Any], files: Mapping[str, bytes] | None) -> bytes | None:
+    """The bytes of a file part, when the step loaded them."""
+    ref = file_ref(part)
+    return files.get(ref) if files is not None and ref is not None else None
+
+
+def file_text(part: dict[str, Any], data: bytes) -> str:
+    """A text file as the model reads it."""
+    name = part.get("filename") or "unnamed"
+    body = data.decode("utf-8", errors="replace")
+    return f"<file name={name!r} type={part.get('mediaType')!r}>\n{body}\n</file>"
+
+
+def _with_files(
+    text: str, message: UIMessage, files: Mapping[str, bytes] | None
+) -> str | list[dict[str, Any]]:
+    parts = [p for p in message.parts if is_file_part(p)]
+    if files is None:
+        notes = " ".join(file_note(p, "attached") for p in parts)
+        return f"{text}\n{notes}" if text else notes
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text.strip() else []
+    for part in parts:
+        content.append(_openai_file(part, file_bytes(part, files)))
+    return content
+
+
+def _openai_file(part: dict[str, Any], data: bytes | None) -> dict[str, Any]:
+    media_type = str(part.get("mediaType", ""))
+    if data is None:
+        return {"type": "text", "text": file_note(part)}
+    if media_type in IMAGE_TYPES:
+        encoded = base64.b64encode(data).decode()
+        return {"type": "image_url", "image_url": {"url": f"data:{media_type};base64,{encoded}"}}
+    if media_type == "application/pdf":
+        encoded = base64.b64encode(data).decode()
+        return {
+            "type": "file",
+            "file": {
+                "filename": part.get("filename") or "document.pdf",
+                "file_data": f"data:application/pdf;base64,{encoded}",
+            },
+        }
+    if media_type.startswith("text/"):
+        return {"type": "text", "text": file_text(part, data)}
+    return {"type": "text", "text": file_note(part, "a type this model does not take")}

@@ -54,6 +54,8 @@ class OpenAIModel:
 
     prefetchable = True
     """Its streams may be read on from another task: the SDK's transports time each read."""
+    file_types = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/*")
+    """Files it takes: images (`image_url`), PDFs (`file`), text files (as text)."""
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class OpenAIModel:
         await self._clients.aclose()
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        messages: Any = to_chat_messages(request.instructions, request.messages)
+        messages: Any = to_chat_messages(request.instructions, request.messages, request.files)
         finish = "stop"
         usage: dict[str, Any] = {}
         extra: dict[str, Any] = {}

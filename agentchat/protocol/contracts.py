@@ -30,6 +30,15 @@ class ToolSpec(BaseModel):
     client_timeout_seconds: float = 86400.0
 
 
+class CompactionSpec(BaseModel):
+    """When a chat's older turns are summarised (see `agentchat.agent.Compaction`)."""
+
+    threshold: float = 0.8
+    """Compact when the next prompt's estimated tokens exceed this share of the window."""
+    keep_turns: int = 4
+    """The most recent turns sent verbatim (fewer when they alone fill half the threshold)."""
+
+
 class AgentSpec(BaseModel):
     """What the workflow needs to know about an agent (the rest stays in the worker)."""
 
@@ -42,6 +51,86 @@ class AgentSpec(BaseModel):
     step_timeout_seconds: float = 600.0
     step_heartbeat_seconds: float = 3.0
     step_max_attempts: int = 5
+    max_tokens_per_turn: int | None = None
+    """End a turn once its steps used more tokens (input + output) than this."""
+    max_tokens_per_chat: int | None = None
+    """End a turn once the chat used more tokens than this; refuse later turns."""
+    context_window: int | None = None
+    """The model's context window in tokens; None: no compaction."""
+    compaction: CompactionSpec | None = None
+    """None: never compact."""
+    title: bool = False
+    """Generate the chat's title with a model step after its first turn."""
+
+
+class TokenUsage(BaseModel):
+    """Tokens as the providers reported them, summed over model calls.
+
+    `input_tokens` counts whole prompts, cached tokens included; `cached_tokens` is the part
+    read from the provider's prompt cache. `output_tokens` counts everything generated,
+    reasoning included; `reasoning_tokens` is that part. Budgets count `total_tokens`.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    calls: int = 0
+    """Model calls that reported usage (steps, summaries, titles)."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, other: TokenUsage | None) -> None:
+        """Add `other` in place (None adds nothing)."""
+        if other is None:
+            return
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cached_tokens += other.cached_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.calls += other.calls
+
+    def wire(self) -> dict[str, int]:
+        """As the AI SDK names usage (`LanguageModelUsage`), with the number of model calls:
+        what `messageMetadata` carries and the store keeps on a turn's message."""
+        return {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.total_tokens,
+            "cachedInputTokens": self.cached_tokens,
+            "reasoningTokens": self.reasoning_tokens,
+            "modelCalls": self.calls,
+        }
+
+    @classmethod
+    def from_wire(cls, data: Any) -> TokenUsage | None:
+        """The usage `wire()` wrote, or None for anything else."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                input_tokens=int(data.get("inputTokens") or 0),
+                output_tokens=int(data.get("outputTokens") or 0),
+                cached_tokens=int(data.get("cachedInputTokens") or 0),
+                reasoning_tokens=int(data.get("reasoningTokens") or 0),
+                calls=int(data.get("modelCalls") or 0),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+class Compacted(BaseModel):
+    """A chat's compaction: what later prompts carry instead of the transcript's start."""
+
+    upto: int
+    """Messages before this transcript position are summarised (and not sent)."""
+    summary: str
+    turn: int
+    """The turn during which it was made."""
+    count: int = 1
+    """How many compactions the chat has had (each summarises the one before)."""
 
 
 class QueuedInput(BaseModel):
@@ -75,6 +164,17 @@ class ChatState(BaseModel):
     sent: int = 0
     sent_digest: str = ""
     """The settled prefix the last step was given, so the next one gets only what is new."""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    """The chat's running total: every model call of every turn (summaries and titles too)."""
+    compaction: Compacted | None = None
+    """The latest compaction. With one, `settled_digest`, `sent` and the steps' prefixes cover
+    the window `transcript[compaction.upto:]` only: that is what the model is sent."""
+    prompt_tokens: int | None = None
+    """The input tokens the provider reported for the last step's prompt."""
+    prompt_estimate: int = 0
+    """Our estimate of that same prompt: the next estimate is the report plus what changed."""
+    titled: bool = False
+    """The title step ran (or was tried): it runs once per chat."""
 
 
 class ChatInput(BaseModel):
@@ -207,6 +307,13 @@ class TurnEndInput(BaseModel):
     marks: dict[str, StreamMark] = Field(default_factory=dict)
     """Producer -> how far it wrote: the turn's end record carries them, so a reader can tell
     a stream that lost entries (Redis restarted without them) and finish from the transcript."""
+    usage: TokenUsage | None = None
+    """The turn's usage; with `chat_usage`, the `messageMetadata` of its last chunk."""
+    chat_usage: TokenUsage | None = None
+    error_type: str | None = None
+    """For a failed turn with a typed error (`TokenBudgetExceededError`): its class name."""
+    budget: dict[str, Any] | None = None
+    """For a turn a token budget ended: `{"name", "limit", "used"}`."""
 
 
 class PreloadHookInput(BaseModel):
@@ -247,6 +354,10 @@ class StepInput(BaseModel):
     """Steer messages joining the turn at this step, announced by a `data-steer` chunk."""
     client_data: dict[str, Any] | None = None
     preload_context: str | None = None
+    summary: str | None = None
+    """The compaction summary of what precedes the window, sent with the instructions."""
+    window_start: int = 0
+    """The transcript position the step's transcript starts at (the compaction point)."""
 
 
 class ToolCallRecord(BaseModel):
@@ -268,6 +379,20 @@ class StepResult(BaseModel):
     output_tokens: int | None = None
     stream: StreamMark | None = None
     """How far the step wrote the stream (None from workers before 0.2)."""
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    model: str | None = None
+    """The model that answered (`openai:gpt-4o`), for metrics by model."""
+
+    def usage(self) -> TokenUsage:
+        """The step's usage (zeros where the provider reported none)."""
+        return TokenUsage(
+            input_tokens=self.input_tokens or 0,
+            output_tokens=self.output_tokens or 0,
+            cached_tokens=self.cached_tokens or 0,
+            reasoning_tokens=self.reasoning_tokens or 0,
+            calls=1 if self.input_tokens is not None or self.output_tokens is not None else 0,
+        )
 
 
 class ToolCallInput(BaseModel):
@@ -334,6 +459,62 @@ class SaveTurnInput(BaseModel):
     """What a later run needs besides the messages (sub-chats, preload)."""
     owner: str | None = None
     parent: str | None = None
+    usage: TokenUsage | None = None
+    """The turn's usage, stored on its last assistant message."""
+
+
+class CompactInput(BaseModel):
+    """Summarise the start of a chat's window: `transcript` fields as in `StepInput`, over
+    the settled window only; the first `count` messages of it are summarised."""
+
+    chat_id: str
+    agent: str
+    turn: int
+    step: int
+    producer: str
+    part_id: str
+    """The `data-compaction` part's id: its chunks upsert one part."""
+    count: int
+    previous: str | None = None
+    """The summary those messages follow, folded into the new one."""
+    upto: int
+    """The transcript position the new window starts at."""
+    context_window: int
+    transcript: list[UIMessage] = Field(default_factory=list)
+    prefix_digest: str | None = None
+    prefix_len: int = 0
+    base_digest: str = ""
+    delta: list[UIMessage] = Field(default_factory=list)
+    full: bool = False
+    attempt_base: int = 0
+
+
+class CompactResult(BaseModel):
+    summary: str
+    part: dict[str, Any]
+    """The `data-compaction` part as readers folded it (the workflow adds it to the turn)."""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    stream: StreamMark | None = None
+
+
+class TitleInput(BaseModel):
+    """Generate a chat's title from its first turn's text."""
+
+    chat_id: str
+    agent: str
+    turn: int
+    producer: str
+    text: str
+    """The first turn as plain text (cut short)."""
+    user_text: str = ""
+    """The first user message's text: the stored title is replaced only while it is still
+    the default made from it (the user did not rename the chat meanwhile)."""
+
+
+class TitleResult(BaseModel):
+    title: str | None = None
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    stream: StreamMark | None = None
 
 
 class DeleteChatInput(BaseModel):

@@ -18,9 +18,12 @@ CLOSE_CHATS = "agentchat.close_chats"
 SAVE_TURN = "agentchat.save_turn"
 DELETE_STEP = "agentchat.delete_step"
 FIND_EXPIRED = "agentchat.find_expired"
+COMPACT = "agentchat.compact"
+TITLE = "agentchat.title"
 
 __all__ = [
     "CLOSE_CHATS",
+    "COMPACT",
     "DELETE_STEP",
     "FIND_EXPIRED",
     "FLAG_STOP",
@@ -29,6 +32,7 @@ __all__ = [
     "PUBLISH",
     "RUN_PRELOAD",
     "SAVE_TURN",
+    "TITLE",
     "TOOL_CALL",
     "TURN_END",
     "TURN_START",

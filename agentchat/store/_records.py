@@ -14,6 +14,7 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "MAX_OWNER",
     "MAX_TITLE",
+    "Attachment",
     "ChatPage",
     "ChatRecord",
     "StoredMessage",
@@ -85,6 +86,26 @@ class StoredMessage(BaseModel):
     turn: int
     message: dict[str, Any]
     usage: dict[str, Any] | None = None
+
+
+class Attachment(BaseModel):
+    """A file (blob) a chat holds: its messages may refer to it, and its readers fetch it.
+
+    Attributes:
+        chat_id: The chat.
+        ref: The blob's ref (`sha256-<hex>`).
+        media_type: Its media type, as uploaded to this chat.
+        size: Bytes.
+        filename: The name it was uploaded with, if any.
+        created_at: When it was first attached to the chat (aware, UTC).
+    """
+
+    chat_id: str
+    ref: str
+    media_type: str
+    size: int
+    filename: str | None = None
+    created_at: datetime
 
 
 class ChatPage(BaseModel):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
-__all__ = ["Json", "UTCDateTime", "chats", "messages", "meta", "metadata_obj"]
+__all__ = ["Json", "UTCDateTime", "attachments", "chats", "messages", "meta", "metadata_obj"]
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -95,3 +95,16 @@ meta = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+attachments = sa.Table(
+    "attachments",
+    metadata_obj,
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("ref", sa.String(71), primary_key=True),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+"""The blobs each chat holds (revision 0003). No foreign key to `chats`: a file is uploaded
+before the first message creates its chat."""

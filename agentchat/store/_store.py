@@ -7,7 +7,7 @@ import binascii
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from agentchat.store._engine import WRITE, create_engine
 from agentchat.store._migrate import MIGRATION_LOCK, current_revision, upgrade
 from agentchat.store._records import (
     MAX_TITLE,
+    Attachment,
     ChatPage,
     ChatRecord,
     StoredMessage,
@@ -29,10 +30,11 @@ from agentchat.store._records import (
     message_text,
     search_words,
 )
+from agentchat.store._schema import attachments as attached
 from agentchat.store._schema import chats, meta
 from agentchat.store._schema import messages as transcript
 
-__all__ = ["MAX_LIST_LIMIT", "SEARCH_TEXT_CHARS", "ChatStore"]
+__all__ = ["MAX_LIST_LIMIT", "SEARCH_TEXT_CHARS", "AttachedBlob", "ChatStore"]
 
 MAX_LIST_LIMIT = 200
 """Most chats one `list_chats` page returns."""
@@ -41,6 +43,19 @@ SEARCH_TEXT_CHARS = 100_000
 `tsvector` over 1 MB, and a match is rarely found only past the first 100 KB of one message."""
 
 _CHAT_COLUMNS = [c for c in chats.c if c.name != "id"]
+
+
+class AttachedBlob(Protocol):
+    """What `add_attachment` records of a blob: an `agentchat.blobs.BlobRef` is one."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def filename(self) -> str | None: ...
 
 
 def _now() -> datetime:
@@ -62,6 +77,17 @@ def _record(row: sa.Row[Any]) -> ChatRecord:
         last_turn=row.last_turn,
         message_count=row.message_count,
         state=row.state or {},
+    )
+
+
+def _attachment(row: sa.Row[Any]) -> Attachment:
+    return Attachment(
+        chat_id=row.chat_id,
+        ref=row.ref,
+        media_type=row.media_type,
+        size=row.size,
+        filename=row.filename,
+        created_at=row.created_at,
     )
 
 
@@ -532,8 +558,12 @@ class ChatStore:
             )
         return bool(result.rowcount)
 
-    async def delete_chat(self, chat_id: str) -> None:
-        """Erase the chat's row, its messages and their search entries. Idempotent."""
+    async def delete_chat(self, chat_id: str) -> list[str]:
+        """Erase the chat's row, its messages, their search entries and its attachments.
+
+        Idempotent. Returns the refs of the blobs the chat held that no other chat holds now:
+        the caller deletes them from the blob store.
+        """
         check_chat_id(chat_id)
         async with self._write() as conn:
             if not self._sqlite:
@@ -542,8 +572,98 @@ class ChatStore:
                 await conn.execute(
                     sa.select(chats.c.id).where(chats.c.chat_id == chat_id).with_for_update()
                 )
+            refs = list(
+                (
+                    await conn.execute(
+                        sa.select(attached.c.ref).where(attached.c.chat_id == chat_id)
+                    )
+                ).scalars()
+            )
+            await conn.execute(sa.delete(attached).where(attached.c.chat_id == chat_id))
             await conn.execute(sa.delete(transcript).where(transcript.c.chat_id == chat_id))
             await conn.execute(sa.delete(chats).where(chats.c.chat_id == chat_id))
+            held: set[str] = set()
+            if refs:
+                held = set(
+                    (
+                        await conn.execute(
+                            sa.select(attached.c.ref).where(attached.c.ref.in_(refs)).distinct()
+                        )
+                    ).scalars()
+                )
+        return sorted(set(refs) - held)
+
+    # -- attachments ----------------------------------------------------------------------
+
+    async def add_attachment(self, chat_id: str, blob: AttachedBlob) -> Attachment:
+        """Record that a chat holds a blob (its messages may refer to it). Idempotent: the
+        first upload's media type and file name stay.
+
+        Returns:
+            The chat's record of the blob.
+        """
+        check_chat_id(chat_id)
+        insert = (
+            self._insert(attached)
+            .values(
+                chat_id=chat_id,
+                ref=blob.ref,
+                media_type=blob.media_type,
+                size=blob.size,
+                filename=blob.filename,
+                created_at=_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["chat_id", "ref"])
+        )
+        async with self._write() as conn:
+            await conn.execute(insert)
+            row = (await conn.execute(self._select_attachment(chat_id, blob.ref))).one()
+        return _attachment(row)
+
+    @staticmethod
+    def _select_attachment(chat_id: str, ref: str) -> sa.Select[Any]:
+        return sa.select(*attached.c).where(attached.c.chat_id == chat_id, attached.c.ref == ref)
+
+    async def attachment(self, chat_id: str, ref: str) -> Attachment | None:
+        """The chat's record of a blob, or None when the chat holds no such blob."""
+        check_chat_id(chat_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(self._select_attachment(chat_id, ref))).one_or_none()
+        return None if row is None else _attachment(row)
+
+    async def attachments(self, chat_id: str) -> list[Attachment]:
+        """Every blob the chat holds, oldest first."""
+        check_chat_id(chat_id)
+        select = (
+            sa.select(*attached.c)
+            .where(attached.c.chat_id == chat_id)
+            .order_by(attached.c.created_at, attached.c.ref)
+        )
+        async with self._engine.connect() as conn:
+            return [_attachment(row) for row in (await conn.execute(select)).all()]
+
+    async def has_attachment(self, chat_id: str, ref: str) -> bool:
+        """Whether the chat holds the blob."""
+        return await self.attachment(chat_id, ref) is not None
+
+    async def attached(self, chat_id: str, refs: Sequence[str]) -> set[str]:
+        """Which of `refs` the chat holds (one query for a message's files)."""
+        check_chat_id(chat_id)
+        if not refs:
+            return set()
+        select = sa.select(attached.c.ref).where(
+            attached.c.chat_id == chat_id, attached.c.ref.in_(list(set(refs)))
+        )
+        async with self._engine.connect() as conn:
+            return set((await conn.execute(select)).scalars())
+
+    async def ref_in_use(self, ref: str, *, besides: str | None = None) -> bool:
+        """Whether any chat (other than `besides`) holds the blob."""
+        select = sa.select(attached.c.chat_id).where(attached.c.ref == ref)
+        if besides is not None:
+            select = select.where(attached.c.chat_id != besides)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select.limit(1))).first() is not None
 
     async def children(self, chat_id: str) -> list[str]:
         """Ids of the chats created with `parent=chat_id` (its sub-agents' chats), oldest first."""

@@ -23,9 +23,10 @@ from agentchat.errors import (
     StreamConsumedError,
     StreamError,
     StreamTimeoutError,
-    TurnFailedError,
+    turn_error,
 )
 from agentchat.protocol.chunks import Chunk, ResetStepChunk, parse_chunk
+from agentchat.protocol.contracts import TokenUsage
 from agentchat.protocol.envelope import (
     ATTEMPT,
     ATTEMPT_START,
@@ -70,6 +71,11 @@ class ChatResult:
     tool_results: list[dict[str, Any]] = field(default_factory=list)
     turn: int | None = None
     last_event_id: str | None = None
+    usage: TokenUsage | None = None
+    """The turn's tokens as the providers reported them (its steps, and a compaction in it);
+    None when the stream did not carry them (a turn finished from the transcript)."""
+    chat_usage: TokenUsage | None = None
+    """The chat's running total at the turn's end (titles and summaries included)."""
 
 
 class EntrySource(Protocol):
@@ -218,6 +224,9 @@ class ChatStream:
         self.turn: int | None = follow.turn
         self.status: str | None = None
         self.last_event_id: str | None = None
+        self._error_type: str | None = None
+        """The class name of a failed turn's typed error (its end record says)."""
+        self._error_details: dict[str, Any] | None = None
 
     @property
     def follows_nothing(self) -> bool:
@@ -240,7 +249,12 @@ class ChatStream:
                 pass
         assert self._result is not None
         if self._result.status == "failed":
-            raise TurnFailedError(self._builder.error_text or "turn failed", turn=self.turn)
+            raise turn_error(
+                self._error_type,
+                self._builder.error_text or "turn failed",
+                turn=self.turn,
+                details=self._error_details,
+            )
         return self._result
 
     async def messages(self) -> AsyncIterator[UIMessage]:
@@ -432,6 +446,7 @@ class ChatStream:
         for part in message.parts:
             self._builder.add_part(dict(part))
         self.status = str((message.metadata or {}).get("status", "completed"))
+        self._error_type = (message.metadata or {}).get("errorType")
 
     def _ours(self, entry: Entry) -> bool:
         """Whether the entry belongs to the turn this stream follows (found at its start)."""
@@ -481,6 +496,9 @@ class ChatStream:
         elif kind == TURN_END:
             self.status = str(env.get("status", "completed"))
             self._check_marks(env.get(MARKS) or {})
+            self._error_type = env.get("errorType")
+            budget = env.get("budget")
+            self._error_details = budget if isinstance(budget, dict) else None
         elif kind == SETTLED:  # a gateway finished this turn from the transcript
             self._settle(UIMessage.model_validate(env["message"]))
         return out
@@ -543,6 +561,7 @@ class ChatStream:
         if status == "failed" and self._builder.error_text is None:
             self._builder.error_text = "turn failed"
         message = self._builder.snapshot()
+        metadata = message.metadata or {}
         calls = [
             {
                 "toolCallId": p.get("toolCallId"),
@@ -571,6 +590,8 @@ class ChatStream:
             tool_results=results,
             turn=self.turn,
             last_event_id=self.last_event_id,
+            usage=TokenUsage.from_wire(metadata.get("usage")),
+            chat_usage=TokenUsage.from_wire(metadata.get("chatUsage")),
         )
 
 

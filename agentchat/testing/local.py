@@ -341,6 +341,16 @@ class LocalStack:
             return f"sqlite:///{self._scratch}/chats.db"
         return f"sqlite:///{self.data_dir.resolve()}/chats.db"
 
+    @property
+    def blob_url(self) -> str:
+        """The blob store (attachments): `blobs/` under `data_dir`, or beside the scratch
+        database without one."""
+        from agentchat.blobs import default_blob_url
+
+        if self.data_dir is None:
+            return default_blob_url(self.database_url.removeprefix("sqlite:///").rsplit("/", 1)[0])
+        return default_blob_url(self.data_dir)
+
     def start(self) -> LocalStack:
         db = log_t = log_r = redis_dir = None
         if self.data_dir is not None:

@@ -64,6 +64,18 @@ class FakeOpenAIServer:
     stamp: bool = False
     """Send each token as `<token>@<emission time in µs> ` (for delivery-delay benchmarks)."""
     record: bool = True
+    context_window: int | None = None
+    """Refuse prompts of more tokens than this with a 400 `context_length_exceeded`, as
+    OpenAI does (tokens counted as `count_tokens` does)."""
+    count_tokens: bool = False
+    """Report `prompt_tokens` as counted from the request (about four characters a token,
+    plus four a message) rather than a fixed 10; on whenever `context_window` is set."""
+    cached_tokens: int = 0
+    """Report this many of the prompt's tokens as cached (`prompt_tokens_details`)."""
+    reasoning_tokens: int = 0
+    """Report this many extra output tokens as reasoning (`completion_tokens_details`)."""
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    """Every usage the server reported, in order."""
     host: str = "127.0.0.1"
     port: int = 0
     _server: asyncio.Server | None = None
@@ -91,6 +103,11 @@ class FakeOpenAIServer:
         self.failures.clear()
         self.cut_after.clear()
         self.requests.clear()
+        self.usage.clear()
+        self.context_window = None
+        self.count_tokens = False
+        self.cached_tokens = 0
+        self.reasoning_tokens = 0
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -125,6 +142,10 @@ class FakeOpenAIServer:
             )
             return True
         messages = request.get("messages", [])
+        prompt_tokens, refusal = self._measure(request)
+        if refusal is not None:
+            await self._json(writer, 400, refusal)
+            return True
         answer = self.reply(messages)
         token_delay = self.token_delay
         directive = _directive(messages) if self.directives else None
@@ -202,22 +223,36 @@ class FakeOpenAIServer:
             writer, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         )
         if (request.get("stream_options") or {}).get("include_usage"):
-            await self._event(
-                writer,
-                {
-                    **base,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": 10,
-                        "completion_tokens": len(tokens),
-                        "total_tokens": 10 + len(tokens),
-                    },
-                },
-            )
+            usage = self._usage(prompt_tokens, len(tokens) + len(calls))
+            await self._event(writer, {**base, "choices": [], "usage": usage})
         await self._chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+    def _measure(self, request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """The prompt's tokens, and the error answering it when it overflows the window."""
+        if not self.count_tokens and self.context_window is None:
+            return 10, None
+        tokens = count_prompt_tokens(request)
+        if self.context_window is not None and tokens > self.context_window:
+            return tokens, _context_error(self.context_window, tokens)
+        return tokens, None
+
+    def _usage(self, prompt: int, completion: int) -> dict[str, Any]:
+        """The usage chunk's figures (recorded in `usage`)."""
+        completion += self.reasoning_tokens
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, prompt)}
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        self.usage.append(usage)
+        return usage
 
     async def _event(self, writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
         await self._chunk(writer, b"data: " + json.dumps(payload).encode() + b"\n\n")
@@ -236,6 +271,39 @@ class FakeOpenAIServer:
             + data
         )
         await writer.drain()
+
+
+def count_prompt_tokens(request: dict[str, Any]) -> int:
+    """A request's prompt tokens as the fake counts them: about four characters a token for
+    each message's content and tool calls, plus four a message, plus the tool definitions."""
+    chars = 0
+    messages = request.get("messages", [])
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        chars += len(content or "")
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            chars += len(function.get("name", "")) + len(function.get("arguments", ""))
+    if request.get("tools"):
+        chars += len(json.dumps(request["tools"]))
+    return -(-chars // 4) + 4 * len(messages)
+
+
+def _context_error(window: int, tokens: int) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": (
+                f"This model's maximum context length is {window} tokens. However, your"
+                f" messages resulted in {tokens} tokens. Please reduce the length of the"
+                " messages."
+            ),
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
 
 
 _DIRECTIVE = re.compile(r"\btokens=(\d+)(?:\s+rate=([\d.]+))?")

@@ -226,9 +226,7 @@ async def run_worker(
     settings = settings or Settings()
     client = await get_temporal(settings)
     redis = await get_redis(settings, check=True)
-    chats = await get_store(settings, who="a worker")
-    await open_legacy_window(chats, client, settings.temporal_namespace)
-    await ensure_retention_schedule(client, agents, settings)
+    require_database_url(settings, "a worker")
     # MCP tools: list each server's tools before serving; an unreachable one fails the start.
     for agent in agents:
         await agent.load_tools()
@@ -259,6 +257,14 @@ async def run_worker(
         async with worker:
             if ready is not None:
                 ready.set()
+            # Opened once the worker polls: a crashed worker's chats wait for its replacement,
+            # and what a retried step or a replay needs is not the store (SQLAlchemy's import
+            # and the schema check took ~1 s of every start; activities that need the store
+            # wait for this same opening). A store that cannot be opened still stops the
+            # worker, naming why.
+            chats = await get_store(settings, who="a worker")
+            await open_legacy_window(chats, client, settings.temporal_namespace)
+            await ensure_retention_schedule(client, agents, settings)
             await (stop.wait() if stop is not None else asyncio.Event().wait())
             log.info(
                 "worker draining: running steps get up to %gs to finish", settings.shutdown_grace

@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentchat.errors import UnknownAgentError
+    from agentchat.errors import TokenBudgetExceededError, UnknownAgentError
     from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         CloseAck,
         CloseChatsInput,
         CloseInput,
+        Compacted,
+        CompactInput,
+        CompactResult,
         InputKind,
         OpenChatInput,
         OpenChatResult,
@@ -48,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
         StopAck,
         StopInput,
         StreamMark,
+        TitleInput,
+        TitleResult,
+        TokenUsage,
         ToolResultAck,
         ToolResultInput,
         TurnEndInput,
@@ -59,15 +65,17 @@ with workflow.unsafe.imports_passed_through():
     from agentchat.protocol.messages import UIMessage, fold_digest
     from agentchat.protocol.names import (
         CLOSE_CHATS,
+        COMPACT,
         FLAG_STOP,
         LLM_STEP,
         OPEN_CHAT,
         RUN_PRELOAD,
         SAVE_TURN,
+        TITLE,
         TURN_END,
         TURN_START,
     )
-    from agentchat.workflows import _inbox
+    from agentchat.workflows import _context, _inbox
     from agentchat.workflows._inbox import Move, Rejection, StepEnd, Verdict
     from agentchat.workflows.tool_calls import ToolCalls
 
@@ -93,6 +101,13 @@ _SAVE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=0,  # a turn is never dropped from the store: retried until it is back
     non_retryable_error_types=["ValueError"],
+)
+
+_TITLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,  # a title is a nicety: never worth holding the turn's end for long
+    non_retryable_error_types=["ModelRequestError", UnknownAgentError.__name__],
 )
 
 _LOCAL_RETRY = RetryPolicy(
@@ -145,6 +160,13 @@ class ChatWorkflow:
         self.pending_start: TurnStartInput | None = None
         """The turn's start records, until a step activity has written them."""
         self.tools = ToolCalls(self)
+        self.turn_usage = TokenUsage()
+        """The running turn's usage (its steps, and a compaction during it)."""
+        self.context_marks: dict[str, StreamMark] = {}
+        """How far the running turn's compaction and title calls wrote the stream."""
+        self.step_estimate: int | None = None
+        """The estimated tokens of the prompt of the step under way (compacting agents)."""
+        self.window_estimate = _context.WindowEstimate()
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -311,12 +333,15 @@ class ChatWorkflow:
         self.state.transcript.append(assistant)
         marks: dict[str, StreamMark] = {}
         self.tools.marks = {}
+        self.context_marks = {}
+        self.turn_usage = TokenUsage()
         status: TurnStatus = "completed"
         finish_reason: str | None = None
         error_text: str | None = None
+        budget = self._budget_spent()
         inject: list[UIMessage] = []
         step = 0
-        while True:
+        while budget is None:
             if self.stop_turn == turn:
                 status = "stopped"
                 break
@@ -327,6 +352,7 @@ class ChatWorkflow:
                 finish_reason = result.finish_reason
                 if result.stream is not None:
                     marks[step_producer(turn, step)] = result.stream
+                self._count(result)
             if failure is not None:
                 status, error_text = "failed", failure
                 break
@@ -334,6 +360,9 @@ class ChatWorkflow:
                 status = "stopped"
                 break
             assert result is not None
+            budget = self._budget_exceeded()
+            if budget is not None:  # its tool calls are not run: the turn ends here
+                break
             if result.tool_calls:
                 await self.tools.run(turn, step, result.tool_calls, assistant, item)
                 if self.stop_turn == turn:
@@ -359,8 +388,16 @@ class ChatWorkflow:
                 ]
                 finish_reason = "tool-calls" if result.tool_calls else finish_reason
                 break
+        if budget is not None:
+            status, error_text = "failed", _context.budget_message(budget, refused=step == 0)
         await self._end_turn(
-            turn, assistant, status, finish_reason, error_text, {**marks, **self.tools.marks}
+            turn,
+            assistant,
+            status,
+            finish_reason,
+            error_text,
+            {**marks, **self.tools.marks, **self.context_marks},
+            budget,
         )
         # The turn's messages are final now: they join the settled prefix.
         fresh = self.state.transcript[self.state.settled :]
@@ -378,18 +415,26 @@ class ChatWorkflow:
         finish_reason: str | None,
         error_text: str | None,
         marks: dict[str, StreamMark],
+        budget: _context.Budget | None = None,
     ) -> None:
         """Record the turn's end (after its start, if no step wrote that)."""
         if self.pending_start is not None:  # no step ever ran: announce the turn before its end
             await self.record(TURN_START, self.pending_start)
             self.pending_start = None
+        error_type = TokenBudgetExceededError.__name__ if budget is not None else None
         if status == "failed":
             assistant.metadata = {"status": "failed", "error": error_text}
+            if error_type is not None:
+                assistant.metadata["errorType"] = error_type
         elif status == "stopped":
             assistant.metadata = {"status": "stopped"}
         # From here the turn takes no more input: a steer arriving now is the next turn.
         self.active_turn = None
         self.stop_turn = None
+        # The title first: its tokens are in the chat's total that the turn's save stores.
+        assert self.spec is not None
+        if _context.wants_title(self.spec, self.state, status) and workflow.patched("chat-title"):
+            await self._title(turn, marks)
         if workflow.patched("chat-store"):
             await self._save_turn(turn)
         await self.record(
@@ -401,8 +446,66 @@ class ChatWorkflow:
                 finish_reason=finish_reason,
                 error_text=error_text,
                 marks=marks,
+                usage=self.turn_usage,
+                chat_usage=self.state.usage,
+                error_type=error_type,
+                budget=budget.details() if budget is not None else None,
             ),
         )
+
+    # -- usage, budgets, titles ---------------------------------------------------------------
+
+    def _count(self, result: StepResult) -> None:
+        """Add a step's usage to the turn's and the chat's; note its prompt's size."""
+        used = result.usage()
+        self.turn_usage.add(used)
+        self.state.usage.add(used)
+        if self.step_estimate is not None:
+            self.state.prompt_tokens = result.input_tokens
+            self.state.prompt_estimate = self.step_estimate
+
+    def _budget_spent(self) -> _context.Budget | None:
+        """The chat's budget when none is left: the turn is refused before any step."""
+        assert self.spec is not None
+        budget = _context.chat_budget_spent(self.spec, self.state.usage)
+        # Runs recorded before budgets never saw one (their spec had none): no patch needed
+        # for them, but the marker shows in a history that a budget ended a turn.
+        return budget if budget is not None and workflow.patched("token-budgets") else None
+
+    def _budget_exceeded(self) -> _context.Budget | None:
+        """The budget the turn went over with its last step, if any."""
+        assert self.spec is not None
+        budget = _context.budget_exceeded(self.spec, self.turn_usage, self.state.usage)
+        return budget if budget is not None and workflow.patched("token-budgets") else None
+
+    async def _title(self, turn: int, marks: dict[str, StreamMark]) -> None:
+        """Generate the chat's title (once, after its first turn); a failure is only logged."""
+        state = self.state
+        state.titled = True
+        text, user_text = _context.title_source(state.transcript[state.settled :])
+        producer = f"t{turn}.title"
+        try:
+            result: TitleResult = await workflow.execute_activity(
+                TITLE,
+                TitleInput(
+                    chat_id=state.chat_id,
+                    agent=state.agent,
+                    turn=turn,
+                    producer=producer,
+                    text=text,
+                    user_text=user_text,
+                ),
+                result_type=TitleResult,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=_TITLE_RETRY,
+                summary=f"turn {turn} title",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("chat %s: no title generated: %s", state.chat_id, err)
+            return
+        state.usage.add(result.usage)
+        if result.stream is not None:
+            marks[producer] = result.stream
 
     async def _save_turn(self, turn: int) -> None:
         """Write the turn's messages to the chat store before its end is reported: a reader
@@ -421,9 +524,15 @@ class ChatWorkflow:
                         "subchats": state.subchats,
                         "preloaded": state.preloaded,
                         "preload_context": state.preload_context,
+                        "usage": state.usage.model_dump(),
+                        "compaction": (
+                            state.compaction.model_dump() if state.compaction is not None else None
+                        ),
+                        "titled": state.titled,
                     },
                     owner=self.owner,
                     parent=self.parent,
+                    usage=self.turn_usage,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=_SAVE_RETRY,
@@ -452,14 +561,16 @@ class ChatWorkflow:
         """Run one LLM step; returns its result (possibly partial) or the failure text."""
         assert self.spec is not None
         state = self.state
+        await self._maybe_compact(turn, step, assistant, inject)
         # Steps get the settled part of the transcript by reference (the worker caches it) and
-        # only what is new by value, so inputs and history stay flat as the chat grows.
+        # only what is new by value, so inputs and history stay flat as the chat grows. A
+        # compacted chat's steps get its window only: the messages from the compaction on.
+        start = _context.window_start(state)
         transcript = {
             "transcript": state.transcript[state.settled :],
             "prefix_digest": state.settled_digest,
-            "prefix_len": state.settled,
-            "base_digest": state.sent_digest,
-            "delta": state.transcript[state.sent : state.settled],
+            "prefix_len": state.settled - start,
+            **self._sent_delta(start),
         }
         for _ in range(2):
             result, failure = await self._step_activity(
@@ -469,13 +580,119 @@ class ChatWorkflow:
             if failure != _NOT_CACHED:
                 return result, failure
             transcript = {
-                "transcript": state.transcript,
+                "transcript": state.transcript[start:],
                 "prefix_digest": state.settled_digest,
-                "prefix_len": state.settled,
+                "prefix_len": state.settled - start,
                 "full": True,
                 "attempt_base": self.spec.step_max_attempts,
             }
         return None, "the step's transcript could not be delivered"  # pragma: no cover
+
+    def _sent_delta(self, start: int) -> dict[str, Any]:
+        """The settled messages the worker's cache lacks: those since the last step's prefix,
+        or the whole window when that prefix began elsewhere (before a compaction)."""
+        state = self.state
+        if state.sent >= start:
+            return {
+                "base_digest": state.sent_digest,
+                "delta": state.transcript[state.sent : state.settled],
+            }
+        return {"base_digest": "", "delta": state.transcript[start : state.settled]}
+
+    # -- compaction ---------------------------------------------------------------------------
+
+    async def _maybe_compact(
+        self, turn: int, step: int, assistant: UIMessage, inject: list[UIMessage]
+    ) -> None:
+        """Summarise the window's older turns when the next prompt would not fit (see
+        `_context.plan_compaction`), and note the estimate of the prompt the step sends."""
+        assert self.spec is not None
+        state = self.state
+        self.step_estimate = None
+        if not self.spec.context_window or self.spec.compaction is None:
+            return
+        prompt = self.window_estimate.prompt(state, inject)
+        plan = _context.plan_compaction(state, self.spec, extra=inject, prompt=prompt)
+        if plan is not None and workflow.patched("compaction"):
+            if self.pending_start is not None:  # the turn's start goes before the summary
+                await self.record(TURN_START, self.pending_start)
+                self.pending_start = None
+            result = await self._compact(turn, step, plan)
+            if result is not None:
+                # Recorded before anything else happens: a replay or a retry of what follows
+                # never summarises again.
+                previous = state.compaction
+                state.compaction = Compacted(
+                    upto=plan.upto,
+                    summary=result.summary,
+                    turn=turn,
+                    count=previous.count + 1 if previous is not None else 1,
+                )
+                state.settled_digest = fold_digest("", state.transcript[plan.upto : state.settled])
+                state.sent, state.sent_digest = plan.upto, ""
+                assistant.parts.append(result.part)
+                self.turn_usage.add(result.usage)
+                state.usage.add(result.usage)
+                if result.stream is not None:
+                    self.context_marks[f"t{turn}.s{step}.compact"] = result.stream
+        self.step_estimate = self.window_estimate.prompt(state, inject) if plan else prompt
+
+    async def _compact(
+        self, turn: int, step: int, plan: _context.CompactionPlan
+    ) -> CompactResult | None:
+        """Run the summary activity (resending the window once if the worker lacks it)."""
+        assert self.spec is not None and self.spec.context_window is not None
+        state = self.state
+        base = {
+            "chat_id": state.chat_id,
+            "agent": state.agent,
+            "turn": turn,
+            "step": step,
+            "producer": f"t{turn}.s{step}.compact",
+            "part_id": f"compaction-t{turn}s{step}",
+            "count": plan.upto - plan.start,
+            "previous": state.compaction.summary if state.compaction is not None else None,
+            "upto": plan.upto,
+            "context_window": self.spec.context_window,
+            "prefix_digest": state.settled_digest,
+            "prefix_len": state.settled - plan.start,
+        }
+        ref: dict[str, Any] = self._sent_delta(plan.start)
+        for _ in range(2):
+            try:
+                result: CompactResult = await workflow.execute_activity(
+                    COMPACT,
+                    CompactInput(**base, **ref),
+                    result_type=CompactResult,
+                    start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=self.spec.step_heartbeat_seconds),
+                    retry_policy=RetryPolicy(
+                        initial_interval=_STEP_RETRY_FIRST,
+                        maximum_interval=_STEP_RETRY_MAX,
+                        maximum_attempts=self.spec.step_max_attempts,
+                        non_retryable_error_types=[
+                            "ModelRequestError",
+                            "EmptySummary",
+                            UnknownAgentError.__name__,
+                            "TranscriptNotCached",
+                        ],
+                    ),
+                    summary=f"turn {turn} compaction",
+                )
+                return result
+            except ActivityError as err:
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == "TranscriptNotCached":
+                    ref = {
+                        "transcript": state.transcript[plan.start : state.settled],
+                        "full": True,
+                        "attempt_base": self.spec.step_max_attempts,
+                    }
+                    continue
+                # Not compacted: the step goes on with the whole window (it may not fit).
+                workflow.logger.warning("chat %s: compaction failed: %s", state.chat_id, err)
+                return None
+        return None  # pragma: no cover
 
     async def _step_activity(
         self,
@@ -499,6 +716,8 @@ class ChatWorkflow:
                 client_data=item.client_data,
                 preload_context=self.state.preload_context,
                 start=self.pending_start,
+                summary=self.state.compaction.summary if self.state.compaction else None,
+                window_start=_context.window_start(self.state),
                 **transcript,
             ),
             result_type=StepResult,

@@ -8,13 +8,18 @@ a tampered user token, and an API key. A route added to the gateway without a ro
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.routing import BaseRoute, Mount, Route
+import orjson
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from agentchat import Settings
 from agentchat.gateway import GatewayConfig, create_app
@@ -48,6 +53,8 @@ class Row:
     """The AI SDK's send: the chat id is the body's `id`."""
     other: int = 404
     chat_token: int = 403
+    content: bytes | None = None
+    """A raw body (a file upload) instead of `body` as JSON."""
 
     def expected(self, who: str) -> set[int]:
         if who == "own":
@@ -68,6 +75,8 @@ def use_chat_body(chat_id: str) -> dict[str, Any]:
 
 
 OK, IDLE = {200}, {200, 204}
+FILE = b"a file for the ownership table"
+FILE_REF = "sha256-" + hashlib.sha256(FILE).hexdigest()
 ROUTES: dict[Key, Row] = {
     ("POST", "/v1/chats/{chat_id}/messages"): Row(OK, body=SEND, headers=JSON_ONLY),
     ("GET", "/v1/chats/{chat_id}/events"): Row(IDLE, params={"from": "live"}),
@@ -82,10 +91,19 @@ ROUTES: dict[Key, Row] = {
     # Allowed, and nothing waits for an answer: 409 NotPendingError.
     ("POST", "/v1/chats/{chat_id}/tool-results"): Row({409}, body={"tool_call_id": "c-1"}),
     ("POST", "/v1/chats/{chat_id}/approvals/{approval_id}"): Row({409}, body={"approved": True}),
+    ("POST", "/v1/chats/{chat_id}/session"): Row(OK, body={}),
+    # The WebSocket session: its `ready` frame counts as 200, a refusal (an `error` frame, then
+    # close 1008) as the status its error type has on HTTP.
+    ("WS", "/v1/chats/{chat_id}/ws"): Row(OK),
     ("POST", "/api/chat"): Row(OK, chat_in_body=True),
     ("POST", "/api/{profile}/chat"): Row(OK, chat_in_body=True),
     ("GET", "/api/chat/{chat_id}/stream"): Row(IDLE),
     ("GET", "/api/{profile}/chat/{chat_id}/stream"): Row(IDLE),
+    # The upload first: the read below asks for the file it attached to the chat.
+    ("POST", "/v1/chats/{chat_id}/files"): Row(
+        {201}, content=FILE, headers={"content-type": "text/plain"}
+    ),
+    ("GET", "/v1/chats/{chat_id}/files/{ref}"): Row(OK),
     # Not about one chat. "own": the user token; "other": it names another owner.
     ("GET", "/v1/chats"): Row(OK, other=403),
     ("POST", "/v1/tokens"): Row({403}, api_key=OK, other=403),
@@ -111,6 +129,8 @@ def _flatten(routes: list[BaseRoute]) -> Iterator[Key]:
             yield from _flatten(inner.routes)
         elif isinstance(route, Mount):
             yield ("GET", route.path)
+        elif isinstance(route, WebSocketRoute):
+            yield ("WS", route.path)
         elif isinstance(route, Route):
             for method in sorted((route.methods or set()) - {"HEAD"}):
                 yield (method, route.path)
@@ -170,7 +190,7 @@ async def call(s: Setup, key: Key, row: Row, who: str) -> httpx.Response:
         chat_id = await s.new_chat()
     else:
         chat_id = s.others_chat if who == "other" else s.own_chat
-    path = template.format(chat_id=chat_id, approval_id="a-1", profile="v5")
+    path = template.format(chat_id=chat_id, approval_id="a-1", profile="v5", ref=FILE_REF)
     body, params = row.body, dict(row.params)
     if row.chat_in_body:
         body = use_chat_body(chat_id)
@@ -178,8 +198,11 @@ async def call(s: Setup, key: Key, row: Row, who: str) -> httpx.Response:
         params["owner"] = s.other_user
     if key == ("POST", "/v1/tokens"):
         body = {"chat_id": chat_id}
+    if method == "WS":
+        return await call_ws(s, path, who)
     async with s.gateway.client(s.tokens[who]) as client:
-        request = client.build_request(method, path, json=body, params=params, headers=row.headers)
+        content = {"content": row.content} if row.content is not None else {"json": body}
+        request = client.build_request(method, path, params=params, headers=row.headers, **content)
         response = await client.send(request, stream=True)  # SSE routes: the status only
         await response.aclose()
         if response.status_code >= 400:
@@ -214,6 +237,30 @@ async def test_who_may_do_what_on_every_route(gateway: GatewayServer) -> None:
         assert (await client.get("/static/js/main.js")).status_code == 200
     # Nothing another user did reached the chat.
     assert after["messages"] == before["messages"] and after["chat"] == before["chat"]
+
+
+_WS_STATUS = {"AuthenticationError": 401, "PermissionDeniedError": 403, "ChatNotFoundError": 404}
+
+
+async def call_ws(s: Setup, path: str, who: str) -> httpx.Response:
+    """Open the socket (a token in `?token=`, as browsers pass it; the API key as a header)
+    and answer its first frame as the HTTP status it stands for."""
+    credential = s.tokens[who]
+    url = "ws://" + s.gateway.url.removeprefix("http://") + path
+    headers = {}
+    if who == "api_key":
+        headers["Authorization"] = f"Bearer {credential}"
+    else:
+        url += f"?token={credential}"
+    async with connect(url, additional_headers=headers) as ws:
+        first = orjson.loads(await ws.recv())
+        if first["type"] == "ready":
+            return httpx.Response(200, json=first)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1008, (path, who, ws.close_code)
+    status = _WS_STATUS.get(first["error"]["type"], 500)
+    return httpx.Response(status, json={"error": first["error"]})
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -404,7 +404,7 @@ async def test_meta(chat_store: ChatStore) -> None:
 
 async def test_ping_and_schema_version(chat_store: ChatStore) -> None:
     await chat_store.ping()
-    assert await chat_store.schema_version() == "0002"
+    assert await chat_store.schema_version() == "0003"
 
 
 async def test_bad_input_is_a_value_error_naming_the_field(chat_store: ChatStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.connections import get_redis, get_temporal
+from agentchat.errors import TokenBudgetExceededError
 from agentchat.models import ModelRequest
 from agentchat.models.openai import OpenAIModel
 from agentchat.protocol.chunks import ToolApprovalRequestChunk, ToolInputAvailableChunk
@@ -33,7 +35,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent.parent / "histories"
-VERSION = "v9"
+VERSION = "v10"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
@@ -181,9 +183,7 @@ async def test_replay_of_recorded_histories(
     assert len(histories) > 1
     deleted = await chat.delete()
     assert deleted is not None and deleted.existed
-    histories.append(
-        await client.get_workflow_handle(delete_workflow_id(chat.id)).fetch_history()
-    )
+    histories.append(await client.get_workflow_handle(delete_workflow_id(chat.id)).fetch_history())
     # In Temporal's full sandbox (workers run without one): a restricted call in workflow
     # code, such as the wall clock or I/O, fails the replay.
     replayer = Replayer(
@@ -230,11 +230,65 @@ async def test_record_histories(
             chat.workflow_id, run_id=run.run_id
         ).fetch_history()
         (HISTORIES / f"{VERSION}-chat-run{n}.json").write_text(history.to_json())
+    context_queue = f"{settings.task_queue}-context"
+    for name in await _context_chats(start_worker, new_chat, model_server, context_queue):
+        context_chat = AgentChat(
+            agent="context", id=name, settings=settings, task_queue=context_queue
+        )
+        runs = await all_runs(client, context_chat.workflow_id)
+        for n, run in enumerate(sorted(runs, key=lambda r: r.start_time)):
+            handle = client.get_workflow_handle(context_chat.workflow_id, run_id=run.run_id)
+            (HISTORIES / f"{VERSION}-{name[len('recorded-') :]}-run{n}.json").write_text(
+                (await handle.fetch_history()).to_json()
+            )
     doomed = new_chat(id="recorded-deleted")
     await (await doomed.send_message("forget me")).text()
     await doomed.delete()
     history = await client.get_workflow_handle(delete_workflow_id(doomed.id)).fetch_history()
     (HISTORIES / f"{VERSION}-delete-run0.json").write_text(history.to_json())
+
+
+async def _context_chats(
+    start_worker: StartWorker, new_chat: NewChat, server: FakeOpenAIServer, queue: str
+) -> list[str]:
+    """A chat with a generated title and compactions, and one whose token budget runs out."""
+    from agentchat.agent import Compaction
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+        if "title" in system:
+            return "Recorded Title"
+        if system.startswith("Compact"):
+            return "Summary so far."
+        return "answer " * 10
+
+    server.reply = reply
+    server.token_delay = 0
+    server.context_window = 400
+    await start_worker(
+        Agent(
+            name="context",
+            model=OpenAIModel("gpt-test", base_url=server.base_url),
+            context_window=400,
+            compaction=Compaction(keep_turns=1, instructions="Compact it."),
+            title=True,
+            max_tokens_per_chat=3000,
+        ),
+        task_queue=queue,
+    )
+    chat = new_chat(agent="context", id="recorded-context", task_queue=queue)
+    for i in range(8):
+        await (await chat.send_message(f"turn {i} " + "words " * 20)).text()
+    await chat.close(wait=True)
+    budget = new_chat(agent="context", id="recorded-budget", task_queue=queue)
+    with contextlib.suppress(TokenBudgetExceededError):
+        for i in range(40):
+            await (await budget.send_message(f"turn {i} " + "words " * 20)).text()
+    with contextlib.suppress(TokenBudgetExceededError):
+        await (await budget.send_message("refused")).text()
+    await budget.close(wait=True)
+    server.context_window = None
+    return ["recorded-context", "recorded-budget"]
 
 
 async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -> None:

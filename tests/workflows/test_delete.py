@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from agentchat import Agent, AgentChat, Settings
 from agentchat.activities.store import LEGACY_IMPORT
@@ -51,10 +52,18 @@ async def test_delete_erases_the_chat_everywhere_and_its_id_starts_afresh(
     assert await store.get_chat(chat.id) is None
     assert await store.load_messages(chat.id) == []
     assert await _keys(redis, chat.id) == 0
-    description = (
-        await (await get_temporal(settings)).get_workflow_handle(chat.workflow_id).describe()
-    )
-    assert description.status == WorkflowExecutionStatus.TERMINATED
+    # Its run was ended, and its runs' histories (which hold the conversation) erased.
+    handle = (await get_temporal(settings)).get_workflow_handle(chat.workflow_id)
+    for _ in range(600):
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            assert exc.status == RPCStatusCode.NOT_FOUND
+            break
+        assert description.status == WorkflowExecutionStatus.TERMINATED
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the chat's runs were not erased")
     again = await chat.delete()
     assert again is not None and again.existed is False  # deleting twice is harmless
 

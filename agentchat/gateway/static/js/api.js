@@ -51,10 +51,23 @@ export function getChat() {
   return api('GET', config.base);
 }
 
-/** Send a message; answers with the acknowledgement (`after`: the cursor before its turn). */
-export function sendMessage(text, messageId) {
+/** Send a message; answers with the acknowledgement (`after`: the cursor before its turn).
+ * With `files` (the parts uploads answered), it goes as a UIMessage of text and file parts. */
+export function sendMessage(text, messageId, files = []) {
+  if (files.length) {
+    const parts = [...(text ? [{ type: 'text', text }] : []), ...files];
+    const message = { id: messageId, role: 'user', parts };
+    return api('POST', `${config.base}/messages`, { agent: config.agent, message });
+  }
   const body = { agent: config.agent, message: text, message_id: messageId };
   return api('POST', `${config.base}/messages`, body);
+}
+
+/** Where the page fetches a file part's bytes: the gateway's route, with the page's token. */
+export function fileSrc(part) {
+  const url = part.url || '';
+  if (!config.token || !url.startsWith('/')) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(config.token)}`;
 }
 
 /** Steer the running turn (`injected: false` when it runs as the next turn instead). */

@@ -1,6 +1,7 @@
 // The composer: send while the chat is idle; while it answers, steer it or stop it.
 
 import { sendMessage, steerTurn, stopTurn } from './api.js';
+import { hasAttachments, restoreAttachments, takeAttachments } from './attach.js';
 import { config, newChatId } from './config.js';
 import { followSent } from './events.js';
 import { els, flush, hideError, scrollToBottom, showError, updateComposer } from './render.js';
@@ -20,11 +21,14 @@ export function installComposer() {
   els.form.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = els.input.value.trim();
-    if (!text) return;
+    const active = turnActive();
+    // Files go with a message, never with a steer: they wait in the tray for the next one.
+    const files = !active && hasAttachments();
+    if (!text && !files) return;
     els.input.value = '';
     autosize();
-    if (turnActive()) steer(text);
-    else send(text);
+    if (active) steer(text);
+    else send(text, files);
   });
 
   els.stop.addEventListener('click', stop);
@@ -48,15 +52,16 @@ function giveBack(text) {
   autosize();
 }
 
-async function send(text) {
+async function send(text, withFiles = false) {
   hideError();
   const id = `msg-${newChatId()}`;
-  addSentMessage(id, text);
-  scrollToBottom();
   awaitTurn();
   updateComposer();
+  const files = withFiles ? await takeAttachments() : [];
+  addSentMessage(id, text, false, files);
+  scrollToBottom();
   try {
-    const ack = await sendMessage(text, id);
+    const ack = await sendMessage(text, id, files);
     followSent(ack && ack.after);
     window.dispatchEvent(new CustomEvent('agentchat:activity')); // a new chat is listed now
   } catch (err) {
@@ -64,6 +69,7 @@ async function send(text) {
     removeMessage(id);
     state.awaitingTurn = false;
     giveBack(text);
+    restoreAttachments(files);
     updateComposer();
     flush();
   }

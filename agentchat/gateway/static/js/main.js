@@ -9,8 +9,10 @@
 //   thread.js   the conversation, from the transcript and the stream's envelopes
 //   events.js   the EventSource: resume, reconnect, resync from the transcript
 //   composer.js the input box: send, steer, stop
+//   attach.js   files for the next message: attach button, drag and drop, uploads
 //   sidebar.js  the caller's chats: list, search, rename, delete, new chat
 
+import { installAttach } from './attach.js';
 import { installComposer } from './composer.js';
 import { config } from './config.js';
 import { load, streamInfo } from './events.js';
@@ -20,6 +22,7 @@ import { messages } from './state.js';
 
 els.bannerClose.addEventListener('click', hideError);
 installComposer();
+installAttach();
 installSidebar();
 
 // Expose a little for debugging in the console (and for tests that want the chat id).

@@ -2,6 +2,7 @@
 // connection badge, the composer's mode and the error banner. Every DOM write of the
 // conversation is here (sidebar.js draws the list of chats).
 
+import { fileSrc } from './api.js';
 import { config } from './config.js';
 import { isToolPart } from './fold.js';
 import { state, steers, turnActive } from './state.js';
@@ -178,7 +179,8 @@ function shownPart(part) {
   if (isToolPart(part)) return true;
   if (type === 'data-steer') return true;
   if (type === 'source-url') return true;
-  return false; // step-start, other data-* parts, files
+  if (type === 'file') return Boolean(part.url);
+  return false; // step-start, other data-* parts
 }
 
 function nodeFor(body, part, make) {
@@ -219,7 +221,25 @@ function renderPart(body, part, msg) {
     node.textContent = part.title || part.url;
     return node;
   }
+  if (type === 'file') return renderFile(body, part);
   return renderTool(body, part, msg);
+}
+
+/** An image as a preview (a link to the whole), any other file as a link with its name. */
+function renderFile(body, part) {
+  const image = (part.mediaType || '').startsWith('image/');
+  const node = nodeFor(body, part, () =>
+    h('a', { class: image ? 'file file-image' : 'file', 'data-testid': 'message-file',
+      target: '_blank', rel: 'noopener' }));
+  const src = fileSrc(part);
+  if (node.getAttribute('href') !== src) {
+    node.href = src;
+    node.title = part.filename || part.mediaType || 'file';
+    node.replaceChildren(image
+      ? h('img', { src, alt: part.filename || 'image', loading: 'lazy' })
+      : h('span', { class: 'file-name', text: part.filename || part.mediaType || 'file' }));
+  }
+  return node;
 }
 
 // -- tool cards --------------------------------------------------------------------------------

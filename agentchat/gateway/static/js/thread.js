@@ -81,9 +81,9 @@ export function applyTranscript(chat) {
 // -- messages this page sends ------------------------------------------------------------------
 
 /** Show a message this page sent, pending until its turn starts. */
-export function addSentMessage(id, text, steer = false) {
+export function addSentMessage(id, text, steer = false, files = []) {
   const msg = new Msg(id, 'user');
-  msg.setParts([{ type: 'text', text }]);
+  msg.setParts([...(text ? [{ type: 'text', text }] : []), ...files]);
   msg.pending = true;
   msg.steer = steer;
   messages.set(id, msg);
