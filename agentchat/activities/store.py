@@ -291,12 +291,20 @@ class StoreActivities:
             if exc.status != RPCStatusCode.NOT_FOUND:  # no run, or it already ended
                 raise
         # Its runs' histories hold the conversation too (inputs, results, the transcript):
-        # erased with it, not left for the namespace's retention.
+        # erased with it, not left for the namespace's retention. The newest run is found by
+        # describing the workflow (visibility may not list it yet), the older ones by listing.
+        run_ids: list[str] = []
+        try:
+            run_ids.append((await handle.describe()).run_id)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
         query = f"WorkflowId = '{workflow_id}'"
-        async for run in self.client.list_workflows(query):
+        run_ids += [run.run_id async for run in self.client.list_workflows(query)]
+        for run_id in dict.fromkeys(run_ids):
             request = DeleteWorkflowExecutionRequest(
                 namespace=self.settings.temporal_namespace,
-                workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run.run_id),
+                workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
             )
             try:
                 await self.client.workflow_service.delete_workflow_execution(request)

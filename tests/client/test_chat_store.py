@@ -4,6 +4,7 @@ directory of chats, and everything the store keeps per turn."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,23 +25,23 @@ NewChat = Callable[..., AgentChat]
 
 
 async def _erase_runs(client: Client, settings: Settings, workflow_id: str) -> None:
-    """What Temporal's retention does to a chat's closed runs: they are gone."""
-    runs = [r async for r in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
-    assert runs
-    for run in runs:
-        await client.workflow_service.delete_workflow_execution(
-            DeleteWorkflowExecutionRequest(
-                namespace=settings.temporal_namespace,
-                workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run.run_id),
-            )
-        )
+    """What Temporal's retention does to a chat's closed runs: they are gone. The newest run is
+    found by describing the workflow (visibility may not list a run that just closed)."""
+    handle = client.get_workflow_handle(workflow_id)
     for _ in range(1200):
         try:
-            await client.get_workflow_handle(workflow_id).describe()
+            run_id = (await handle.describe()).run_id
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return
             raise
+        with contextlib.suppress(RPCError):  # already being deleted
+            await client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=settings.temporal_namespace,
+                    workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+                )
+            )
         await asyncio.sleep(0.05)
     raise AssertionError(f"{workflow_id}'s runs were not deleted")
 
