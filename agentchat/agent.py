@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from agentchat.errors import ConfigurationError
 from agentchat.files import FilePolicy
 from agentchat.models import Model, resolve_model
 from agentchat.models._windows import context_window_for
+from agentchat.protocol import templates
 from agentchat.protocol.contracts import AgentSpec, CompactionSpec, OnBusy, ToolSpec
 from agentchat.protocol.identifiers import MAX_AGENT_NAME_LENGTH, is_agent_name
 from agentchat.protocol.messages import UIMessage
-from agentchat.tools import Tool, Toolset
+from agentchat.tools import SET_RESOURCE_TOOL, Tool, ToolContext, Toolset
+from agentchat.triggers import CallTool, Resource, SetResource, Trigger, input_fields
 
 __all__ = ["Agent", "Compaction", "PreloadContext", "SummaryRequest", "load_agents"]
 
@@ -133,6 +137,12 @@ class Agent:
             chat meanwhile) and streamed as a `data-title` chunk.
         files: Which files its messages may carry (`FilePolicy`: size, media types, count),
             checked before each LLM step; see docs/attachments.md.
+        inputs: A pydantic model of the values each chat is created with
+            (`AgentChat(..., inputs={...})`): checked before anything is queued, kept for the
+            chat's life, read by templates (`{{FIELD}}`) and tools (`ctx.inputs`).
+        resources: Persistent named values of each chat (`Resource`), read by templates,
+            set by trigger blocks, tools (`ctx.set_resource`) and, when allowed, the model.
+        triggers: Named ways to start a turn besides a message (`Trigger`).
     """
 
     name: str
@@ -153,6 +163,9 @@ class Agent:
     compaction: Compaction | bool | None = None
     title: bool | str = False
     files: FilePolicy = field(default_factory=FilePolicy)
+    inputs: type[BaseModel] | None = None
+    resources: list[Resource] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     _model: Model | None = field(default=None, init=False, repr=False)
     _summary_model: Model | None = field(default=None, init=False, repr=False)
     _toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
@@ -194,6 +207,69 @@ class Agent:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ConfigurationError(f"agent {self.name!r}: tools named twice: {dupes}")
+        self._check_protocol()
+        writable = [r for r in self.resources if r.model_writable]
+        if writable and SET_RESOURCE_TOOL not in names:
+            self.tools.append(_set_resource_tool(writable))
+
+    def _check_protocol(self) -> None:
+        """Inputs, resources and triggers: names unique, templates referring to known names."""
+        resources = [r.name for r in self.resources]
+        triggers = [t.name for t in self.triggers]
+        for what, listed in (("resources", resources), ("triggers", triggers)):
+            dupes = sorted({n for n in listed if listed.count(n) > 1})
+            if dupes:
+                raise ConfigurationError(f"agent {self.name!r}: {what} named twice: {dupes}")
+        known = [*input_fields(self.inputs), *resources]
+        try:
+            templates.check(
+                self.instructions or "", known, where=f"agent {self.name!r} instructions"
+            )
+            for trigger in self.triggers:
+                self._check_trigger(trigger, known, set(resources))
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+    def _check_trigger(self, trigger: Trigger, known: list[str], resources: set[str]) -> None:
+        names = [*known, *input_fields(trigger.input)]
+        for i, block in enumerate(trigger.steps):
+            where = f"agent {self.name!r} trigger {trigger.name!r} step {i + 1}"
+            spec = block.spec()
+            templates.check(spec.template, names, where=where)
+            for name in templates.value_names(spec.input):
+                templates.check(f"{{{{{name}}}}}", names, where=where)
+            if isinstance(block, SetResource) and block.name not in resources:
+                raise ValueError(f"{where}: no resource named {block.name!r}")
+            if isinstance(block, CallTool):
+                tool = self.tool(block.tool_name)
+                if tool is None and not self._toolsets:
+                    raise ValueError(f"{where}: no tool named {block.tool_name!r}")
+                if tool is not None and tool.is_client:
+                    raise ValueError(f"{where}: {block.tool_name!r} is a client tool")
+                if block.into:
+                    names.append(block.into)
+
+    def validate_inputs(self, raw: dict[str, Any] | None) -> dict[str, Any]:
+        """The chat's inputs, validated and with defaults; `ValueError` names a bad field."""
+        if self.inputs is None:
+            return dict(raw or {})
+        try:
+            return self.inputs.model_validate(raw or {}).model_dump(mode="json")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(inputs)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"invalid inputs for agent {self.name!r}: {problems}") from None
+
+    def render_instructions(self, inputs: dict[str, Any], resources: dict[str, Any]) -> str | None:
+        """The instructions with their `{{NAME}}` references filled in."""
+        if not self.instructions:
+            return self.instructions
+        values = {r.name: r.default for r in self.resources}
+        values.update(resources)
+        values.update(inputs)
+        return templates.render(self.instructions, values)
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -297,6 +373,8 @@ class Agent:
             context_window=window,
             compaction=policy.spec() if policy is not None and window else None,
             title=self.title_instructions() is not None,
+            triggers=[t.spec() for t in self.triggers],
+            resources=[r.spec() for r in self.resources],
             tools=[
                 ToolSpec(
                     name=t.name,
@@ -310,6 +388,30 @@ class Agent:
                 for t in self.tools
             ],
         )
+
+
+def _set_resource_tool(resources: list[Resource]) -> Tool:
+    """The built-in tool through which the model sets the resources it may write."""
+    names = [r.name for r in resources]
+    described = "; ".join(f"{r.name}: {r.description or 'no description'}" for r in resources)
+
+    async def set_resource(name: str, value: Any, ctx: ToolContext) -> str:
+        if name not in names:
+            raise ValueError(f"no writable resource {name!r}; writable: {', '.join(names)}")
+        ctx.set_resource(name, value)
+        return f"{name} set"
+
+    return Tool(
+        name=SET_RESOURCE_TOOL,
+        description=f"Set one of the conversation's persistent resources ({described}).",
+        parameters={
+            "type": "object",
+            "properties": {"name": {"type": "string", "enum": names}, "value": {}},
+            "required": ["name", "value"],
+        },
+        handler=set_resource,
+        takes_context=True,
+    )
 
 
 def load_agents(refs: Iterable[str | Agent]) -> list[Agent]:

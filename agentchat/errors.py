@@ -19,6 +19,8 @@ AgentChatError
 │   ├── ChatClosedError         the chat is closing and takes no more input
 │   ├── ChatBusyError           a turn runs and the agent's on_busy is "reject"
 │   ├── NotPendingError         no tool call or approval of that id is waiting
+│   ├── InvalidInputsError      the chat's inputs do not match the agent's declared inputs
+│   ├── InvalidTriggerError     an unknown trigger, or input its schema refuses
 │   └── ChatDeletingError       the chat is being deleted
 ├── ChatNotFoundError           no such chat, or not one this owner may see
 ├── StreamError                 reading a chat's event stream failed
@@ -51,7 +53,9 @@ __all__ = [
     "CursorTrimmedError",
     "GatewayUnavailableError",
     "InvalidCursorError",
+    "InvalidInputsError",
     "InvalidMessageError",
+    "InvalidTriggerError",
     "MessageTooLargeError",
     "NoWorkerError",
     "NotPendingError",
@@ -138,6 +142,16 @@ class ChatBusyError(ChatRejectedError):
 
 class NotPendingError(ChatRejectedError):
     """No client tool call or approval of that id is waiting for an answer."""
+
+
+class InvalidInputsError(ChatRejectedError):
+    """The chat's inputs are missing a field or have one of the wrong type (the message names
+    it); the chat was not started."""
+
+
+class InvalidTriggerError(ChatRejectedError):
+    """The agent has no trigger of that name, or the trigger's input is missing a field or has
+    one of the wrong type; nothing was queued."""
 
 
 class ChatDeletingError(ChatRejectedError):
@@ -243,6 +257,8 @@ _BY_TYPE: dict[str, type[AgentChatError]] = {
         ChatClosedError,
         ChatBusyError,
         NotPendingError,
+        InvalidInputsError,
+        InvalidTriggerError,
         ChatDeletingError,
         ChatNotFoundError,
         ConfigurationError,

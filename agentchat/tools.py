@@ -23,7 +23,10 @@ from pydantic_core import to_jsonable_python
 
 from agentchat.errors import ConfigurationError
 
-__all__ = ["Tool", "ToolContext", "Toolset", "client_tool", "tool"]
+__all__ = ["SET_RESOURCE_TOOL", "Tool", "ToolContext", "Toolset", "client_tool", "tool"]
+
+SET_RESOURCE_TOOL = "set_resource"
+"""The built-in tool an agent gets when one of its resources is `model_writable`."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
@@ -41,6 +44,8 @@ class ToolContext:
         turn: The turn number.
         step: The LLM step of the turn that made the call.
         attempt: The activity attempt (1 on the first try).
+        inputs: The chat's inputs (`Agent(inputs=...)`), validated when the chat started.
+        resources: The chat's resources as the call began (name -> value).
     """
 
     chat_id: str
@@ -58,6 +63,27 @@ class ToolContext:
     stopped: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     """Set when the turn is stopped: long tools should wind down (the activity is also
     cancelled shortly after)."""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    resource_names: list[str] | None = field(default=None, repr=False)
+    """The agent's declared resources (None: not checked)."""
+    changed_resources: dict[str, Any] = field(default_factory=dict, repr=False)
+    _on_resource: Callable[[str, Any], None] | None = field(default=None, repr=False)
+
+    def set_resource(self, name: str, value: Any) -> None:
+        """Set one of the chat's resources: streamed as a `data-resource` chunk and kept with
+        the chat once the call returns.
+
+        Raises:
+            ValueError: The agent declares no resource of that name.
+        """
+        if self.resource_names is not None and name not in self.resource_names:
+            raise ValueError(f"no resource named {name!r}; declared: {self.resource_names}")
+        value = to_jsonable_python(value)
+        self.resources[name] = value
+        self.changed_resources[name] = value
+        if self._on_resource is not None:
+            self._on_resource(name, value)
 
     def own_chat(self, chat_id: str) -> None:
         """Record a chat this call created that should close when the parent chat closes."""

@@ -7,11 +7,14 @@ import json
 import os
 from datetime import timedelta
 
+from pydantic import BaseModel
+
 from agentchat import Agent
 from agentchat.agent import Compaction, SummaryRequest
 from agentchat.models import OfflineModel
 from agentchat.subagents import agent_tool
 from agentchat.tools import ToolContext, client_tool, tool
+from agentchat.triggers import Resource, Respond, SetResource, Trigger
 
 #: A long, slow, deterministic answer: a retried step reproduces it exactly.
 slow = Agent(
@@ -87,4 +90,38 @@ compacting = Agent(
     step_heartbeat=timedelta(seconds=2),
 )
 
-all = [slow, quick, tooly, clienty, researcher, lead, compacting]
+
+@tool
+async def remember(fact: str, ctx: ToolContext) -> str:
+    """Remember a fact for the rest of the chat.
+
+    Args:
+        fact: The fact.
+    """
+    ctx.set_resource("FACT", fact)
+    return "remembered"
+
+
+class Label(BaseModel):
+    LABEL: str
+
+
+class Who(BaseModel):
+    NAME: str
+
+
+#: Resources set by a tool and by a trigger's block; slow answers, to be killed mid-turn.
+keeper = Agent(
+    name="keeper",
+    model=OfflineModel(
+        tokens_per_second=float(os.environ.get("SLOW_RATE", "25")), first_token_delay=0.0, words=80
+    ),
+    instructions="{{NAME}} told you: {{FACT}}; label: {{LABEL}}",
+    inputs=Who,
+    tools=[remember],
+    resources=[Resource("FACT", default=""), Resource("LABEL", default="none")],
+    triggers=[Trigger("label", input=Label, steps=[SetResource("LABEL", "{{LABEL}}"), Respond()])],
+    step_heartbeat=timedelta(seconds=2),
+)
+
+all = [slow, quick, tooly, clienty, researcher, lead, compacting, keeper]

@@ -126,7 +126,15 @@ class ChatActivities:
         self.turns.saw_chat(req.chat_id, req.agent)
         with log_context(chat_id=req.chat_id):
             opened = await self.stored.open(req)
-        return opened.model_copy(update={"spec": agent.spec()})
+        update: dict[str, Any] = {"spec": agent.spec()}
+        # Inputs are checked for a chat's first run only: a restored chat keeps its own.
+        kept = opened.restored is not None and bool(opened.restored.inputs)
+        if not kept and req.inputs is not None:  # None: a continued run, state carried
+            try:
+                update["inputs"] = agent.validate_inputs(req.inputs)
+            except ValueError as exc:
+                update["inputs_error"] = str(exc)
+        return opened.model_copy(update=update)
 
     @activity.defn(name=TURN_START)
     async def turn_start(self, req: TurnStartInput) -> str:

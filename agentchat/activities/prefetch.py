@@ -77,7 +77,7 @@ def step_key(step: StepInput) -> StepKey:
 
 def model_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) -> ModelRequest:
     """What `agent`'s model is asked in `step`, given the step's whole transcript."""
-    instructions = agent.instructions
+    instructions = agent.render_instructions(step.inputs, step.resources)
     if step.preload_context:
         instructions = (
             f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context

@@ -92,6 +92,8 @@ def state_from_store(
         compaction=compaction,
         # Chats stored before generated titles had their title already.
         titled=bool(extra.get("titled", record.last_turn > 0)),
+        inputs=dict(extra.get("inputs") or {}),
+        resources=dict(extra.get("resources") or {}),
     )
 
 
@@ -104,6 +106,8 @@ def state_extra(state: ChatState) -> dict[str, Any]:
         "usage": state.usage.model_dump(),
         "compaction": state.compaction.model_dump() if state.compaction is not None else None,
         "titled": state.titled,
+        "inputs": state.inputs,
+        "resources": state.resources,
     }
 
 

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from agentchat import metrics
 from agentchat.agent import Agent
 from agentchat.errors import RedisUnavailableError
+from agentchat.protocol.chunks import resource_chunk
 from agentchat.protocol.contracts import StreamMark, ToolCallInput, ToolOutcome
 from agentchat.protocol.envelope import tool_producer
 from agentchat.stream._store import StreamStore, StreamWriter
@@ -58,7 +59,7 @@ async def run_tool_call(
         label = "unknown" if tool is None else tool.name
         kind = "unknown_tool" if tool is None else "invalid_input"
         metrics.tool_call(agent.name, label, "error", error_kind=kind)
-        return await _finish(writer, call.id, ToolOutcome(error=error))
+        return await _finish(writer, call.id, ToolOutcome(error=error), silent=req.silent)
 
     ctx = ToolContext(
         chat_id=req.chat_id,
@@ -70,7 +71,11 @@ async def run_tool_call(
         step=req.step,
         attempt=activity.info().attempt,
         settings=settings,
+        inputs=dict(req.inputs),
+        resources=dict(req.resources),
+        resource_names=[r.name for r in agent.resources],
     )
+    ctx._on_resource = lambda name, value: writer.chunk(resource_chunk(name, value))
     ctx._progress = lambda output: writer.chunk(
         {
             "type": "tool-output-available",
@@ -87,7 +92,8 @@ async def run_tool_call(
         outcome = await _invoke(tool, args, ctx, writer, agent)
         if ctx.owned_chats:
             outcome.subchat = ctx.owned_chats[0]
-        return await _finish(writer, call.id, outcome)
+        outcome.resources = dict(ctx.changed_resources)
+        return await _finish(writer, call.id, outcome, silent=req.silent)
     finally:
         beat.cancel()
 
@@ -128,8 +134,12 @@ async def _invoke(
         watch.cancel()
 
 
-async def _finish(writer: StreamWriter, call_id: str, outcome: ToolOutcome) -> ToolOutcome:
-    if outcome.error is not None:
+async def _finish(
+    writer: StreamWriter, call_id: str, outcome: ToolOutcome, *, silent: bool = False
+) -> ToolOutcome:
+    if silent:  # a handler's call: its output goes into a variable, not to the stream
+        pass
+    elif outcome.error is not None:
         writer.chunk(
             {"type": "tool-output-error", "toolCallId": call_id, "errorText": outcome.error}
         )

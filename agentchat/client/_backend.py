@@ -74,6 +74,15 @@ class ChatBackend(Protocol):
         """
         ...
 
+    async def trigger(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        """Deliver a trigger (`kind` is `trigger`, its carrier message names it), starting
+        the chat's run when none runs; returns as `send` does."""
+        ...
+
+    async def resources(self) -> dict[str, Any]:
+        """The chat's resources; empty when the chat never existed."""
+        ...
+
     async def steer(self, request: SendInput) -> SendAck:
         """Deliver a steer message (`kind` is `steer`) to the running turn, or as the next.
 

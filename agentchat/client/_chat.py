@@ -21,7 +21,7 @@ from agentchat.client._direct import DirectBackend
 from agentchat.client._files import FileInput, Files, files_for
 from agentchat.client._http import BaseUrl, HttpBackend
 from agentchat.client._ws import WebSocketBackend
-from agentchat.errors import InvalidMessageError
+from agentchat.errors import InvalidMessageError, InvalidTriggerError
 from agentchat.protocol.contracts import (
     ApprovalInput,
     ChatStatus,
@@ -44,6 +44,7 @@ from agentchat.protocol.identifiers import (
 )
 from agentchat.protocol.limits import check_user_message
 from agentchat.protocol.messages import UIMessage, user_message
+from agentchat.protocol.triggers import trigger_message
 from agentchat.settings import Settings
 from agentchat.stream._reader import ChatStream, EntrySource, _Follow
 from agentchat.stream._store import check_cursor
@@ -91,6 +92,10 @@ class AgentChat:
             it did not exist. None acts for every owner (a backend's own calls).
         parent: The chat that delegates to this one (as `agent_tool` does): deleting the
             parent deletes this chat too, and the directory does not list it.
+        inputs: The chat's inputs (`Agent(inputs=...)`), given when the chat starts: the
+            worker checks them against the agent's before anything is queued (a missing or
+            mistyped field is `InvalidInputsError`, naming it); the chat keeps them for life,
+            so later clients of the chat need not give them again.
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class AgentChat:
         owner: str | None = None,
         parent: str | None = None,
         transport: Literal["http", "ws"] | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> None:
         self.id = id if id is not None else str(uuid.uuid4())
         if not is_chat_id(self.id):
@@ -133,6 +139,7 @@ class AgentChat:
         self.owner = _checked_owner(owner)
         self.parent = parent
         self.client_data = client_data
+        self.inputs = dict(inputs) if inputs is not None else None
         self.session = session if session is not None else ChatSession()
         self.on_triggered = on_triggered
         self.on_turn_complete = on_turn_complete
@@ -170,6 +177,7 @@ class AgentChat:
                 token=token,
                 http_client=http_client,
                 headers=headers,
+                inputs=self.inputs,
             )
         else:
             self._backend = DirectBackend(
@@ -181,6 +189,7 @@ class AgentChat:
                 new_chat=id is None,
                 owner=self.owner,
                 parent=parent,
+                inputs=self.inputs,
             )
 
     def __repr__(self) -> str:
@@ -282,6 +291,48 @@ class AgentChat:
         stream.ack = ack
         await self._note_run(ack)
         return stream
+
+    async def trigger(
+        self,
+        name: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        trigger_id: str | None = None,
+        client_data: dict[str, Any] | None = None,
+    ) -> ChatStream:
+        """Invoke one of the agent's triggers (`Agent(triggers=[Trigger(name, ...)])`).
+
+        Queued, stopped and steered like a message; the returned stream carries exactly the
+        trigger's turn. Sending the same `trigger_id` again runs no second turn.
+
+        Raises:
+            InvalidTriggerError: The agent has no such trigger, or `input` misses a field or
+                has one of the wrong type (the message names it); nothing was queued.
+        """
+        if not is_agent_name(name):
+            raise InvalidTriggerError(f"trigger name {name[:60]!r}: letters, digits or '_.-'")
+        message = trigger_message(
+            trigger_id or f"trg-{uuid.uuid4()}", name, dict(input) if input is not None else None
+        )
+        check_user_message(message, where="trigger")
+        data = client_data if client_data is not None else self.client_data
+        ack, stream = await self._backend.trigger(
+            SendInput(
+                message=message,
+                agent=self.agent,
+                client_data=data,
+                kind="trigger",
+                owner=self.owner,
+            )
+        )
+        stream.ack = ack
+        await self._note_run(ack)
+        return stream
+
+    async def resources(self) -> dict[str, Any]:
+        """The chat's resources (name -> value): the running run's, else the stored ones.
+        Empty for a chat that never started."""
+        return await self._backend.resources()
 
     async def open_stream(self, cursor: str, follow: _Follow) -> ChatStream:
         """A stream of the followed turn after `cursor` (the gateway's resume route)."""

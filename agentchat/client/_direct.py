@@ -31,6 +31,7 @@ from agentchat.connections import get_redis, get_temporal
 from agentchat.errors import (
     AgentChatError,
     ChatClosedError,
+    ChatNotFoundError,
     CursorTrimmedError,
     NotPendingError,
     NoWorkerError,
@@ -90,6 +91,7 @@ class DirectBackend:
         new_chat: The caller minted the chat id: its first run looks for no earlier one.
         owner: Act for this owner: another owner's chat is refused as unknown (None: any).
         parent: The chat that delegates to this one; deleting it deletes this one.
+        inputs: The chat's inputs, given to its first run (the worker checks them).
     """
 
     def __init__(
@@ -103,8 +105,10 @@ class DirectBackend:
         new_chat: bool = False,
         owner: str | None = None,
         parent: str | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.chat_id = chat_id
+        self.inputs = inputs
         self.owner = owner
         self.parent = parent
         self.agent = agent
@@ -131,12 +135,18 @@ class DirectBackend:
     # -- input --------------------------------------------------------------------------------
 
     async def send(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        return await self._input(ChatWorkflow.send, request)
+
+    async def trigger(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        return await self._input(ChatWorkflow.trigger, request)
+
+    async def _input(self, update: Any, request: SendInput) -> tuple[SendAck, ChatStream]:
         store, _ = await asyncio.gather(self._store(), self._temporal())
         # Where to start reading: the stream's end *before* sending, so our turn's first
         # record cannot slip past us however quickly it is written.
         cursor = await self._redis_call(store.last_id(self.chat_id))
         message_id = request.message.id
-        ack = await self._deliver(ChatWorkflow.send, request, message_id)
+        ack = await self._deliver(update, request, message_id)
         follow = _Follow(user_message_id=message_id)
         if ack.duplicate and ack.turn:
             start = await self._redis_call(store.turn_start(self.chat_id, ack.turn))
@@ -239,6 +249,22 @@ class DirectBackend:
                 return stored
         state = await self._state() if status is not None else None
         return list(state.transcript) if state is not None else []
+
+    async def resources(self) -> dict[str, Any]:
+        # As history(): the running run's, else the store's, else the last run's.
+        status = await self._run_status()
+        if status != WorkflowExecutionStatus.RUNNING and (
+            self.settings.database_url or self.owner is not None
+        ):
+            with contextlib.suppress(ChatNotFoundError):
+                record = await _stored.load_record(self.settings, self.chat_id, self.owner)
+                return dict(record.state.get("resources") or {})
+            if self.owner is not None:
+                raise ChatNotFoundError(f"no chat {self.chat_id!r}")
+        elif self.owner is not None:
+            await _stored.load_record(self.settings, self.chat_id, self.owner)
+        state = await self._state() if status is not None else None
+        return dict(state.resources) if state is not None else {}
 
     async def _run_status(self) -> WorkflowExecutionStatus | None:
         handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
@@ -359,6 +385,7 @@ class DirectBackend:
                 new_chat=self._new_chat,
                 owner=self.owner,
                 parent=self.parent,
+                inputs=self.inputs,
             ),
             id=self.workflow_id,
             task_queue=self.settings.task_queue,

@@ -43,6 +43,7 @@ from agentchat.protocol.contracts import (
 from agentchat.protocol.directory import ChatInfo
 from agentchat.protocol.envelope import ACCEPTED, ERROR, RESYNC, kind_of
 from agentchat.protocol.messages import UIMessage
+from agentchat.protocol.triggers import trigger_of
 from agentchat.stream._reader import ChatStream, _Follow
 from agentchat.stream._store import Entry
 
@@ -94,6 +95,7 @@ class HttpBackend:
         token: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         try:
             import httpx_sse  # noqa: F401  (an optional extra: fail here, not mid-stream)
@@ -102,6 +104,7 @@ class HttpBackend:
                 "AgentChat(base_url=...) needs the http extra: pip install 'agentchat[http]'"
             ) from None
         self.chat_id = chat_id
+        self.inputs = inputs
         self._base_url = base_url
         self._streams = streams
         self._client = http_client
@@ -171,8 +174,33 @@ class HttpBackend:
             "message": message.model_dump(mode="json", exclude_none=True),
             "client_data": request.client_data,
         }
+        if self.inputs is not None:
+            body["inputs"] = self.inputs
+        return await self._turn("/messages", body, message.id)
+
+    async def trigger(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        found = trigger_of(request.message)
+        assert found is not None, "AgentChat.trigger builds the carrier"
+        body: dict[str, Any] = {
+            "agent": request.agent,
+            "input": found[1],
+            "trigger_id": request.message.id,
+            "client_data": request.client_data,
+        }
+        if self.inputs is not None:
+            body["inputs"] = self.inputs
+        return await self._turn(f"/triggers/{found[0]}", body, request.message.id)
+
+    async def resources(self) -> dict[str, Any]:
+        answer = await self._call("GET", "chat", "/resources")
+        return dict(answer["resources"]) if answer else {}
+
+    async def _turn(
+        self, path: str, body: dict[str, Any], message_id: str
+    ) -> tuple[SendAck, ChatStream]:
+        """Post input that starts a turn; the answer is the SSE stream of that turn."""
         try:
-            response = await self._open_stream("POST", "messages", "/messages", body=body)
+            response = await self._open_stream("POST", "messages", path, body=body)
         except httpx.HTTPError as exc:
             raise GatewayUnavailableError(
                 f"cannot reach the gateway at {_origin(self.url('messages'))}: {exc}"
@@ -189,7 +217,7 @@ class HttpBackend:
             turn=accepted.get("turn"),
             new_run=bool(accepted.get("new_run")),
         )
-        follow = _Follow(user_message_id=message.id, turn=ack.turn if ack.duplicate else None)
+        follow = _Follow(user_message_id=message_id, turn=ack.turn if ack.duplicate else None)
         return ack, self._stream(source, str(accepted["after"]), follow)
 
     async def steer(self, request: SendInput) -> SendAck:

@@ -38,11 +38,13 @@ from agentchat.gateway.deps import (
 from agentchat.gateway.owners import not_found, record_of
 from agentchat.gateway.problems import ApiError
 from agentchat.gateway.schemas import (
+    AGENT_PATTERN,
     AnswerAck,
     ApprovalBody,
     ChatView,
     CloseBody,
     PreloadBody,
+    ResourcesView,
     SendAckBody,
     SendBody,
     SteerBody,
@@ -50,6 +52,7 @@ from agentchat.gateway.schemas import (
     TokenBody,
     TokenView,
     ToolResultBody,
+    TriggerBody,
 )
 from agentchat.gateway.sse import json_event, sse_doc, sse_response
 from agentchat.protocol.contracts import ChatStatus
@@ -120,10 +123,18 @@ async def send_message(
     the acknowledgement only."""
     owner = await gateway.input_owner(chat_id, principal, body.owner)
     agent = await gateway.agent_of(chat_id, body.agent, principal)
-    chat = gateway.chat(chat_id, agent, client_data=body.client_data, owner=owner)
+    chat = gateway.chat(
+        chat_id, agent, client_data=body.client_data, owner=owner, inputs=body.inputs
+    )
     stream = await chat.send_message(
         _message(body.message, body.message_id), message_id=body.message_id
     )
+    return _turn_response(gateway, stream, accept)
+
+
+def _turn_response(gateway: Gateway, stream: ChatStream, accept: str | None) -> Response:
+    """The SSE stream of exactly the input's turn; with `Accept: application/json`, its
+    acknowledgement only."""
     view = SendAckBody.of(stream.ack, after=stream.after)
     if accept and "application/json" in accept and "text/event-stream" not in accept:
         return Response(view.model_dump_json(), media_type="application/json")
@@ -135,6 +146,41 @@ async def send_message(
             yield event
 
     return sse_response(gateway, events())
+
+
+@router.post(
+    "/v1/chats/{chat_id}/triggers/{name}",
+    responses={200: _SSE | {"model": SendAckBody}},
+    summary="Invoke one of the agent's triggers; stream its turn",
+)
+async def trigger(
+    chat_id: ChatId,
+    name: Annotated[str, Path(pattern=AGENT_PATTERN)],
+    body: TriggerBody,
+    principal: InputCaller,
+    gateway: Gw,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Queued like a message (creating the chat on first use); an unknown trigger or input
+    that does not fit its schema is `422 InvalidTriggerError`, nothing queued."""
+    owner = await gateway.input_owner(chat_id, principal, body.owner)
+    agent = await gateway.agent_of(chat_id, body.agent, principal)
+    chat = gateway.chat(
+        chat_id, agent, client_data=body.client_data, owner=owner, inputs=body.inputs
+    )
+    stream = await chat.trigger(name, body.input, trigger_id=body.trigger_id)
+    return _turn_response(gateway, stream, accept)
+
+
+@router.get(
+    "/v1/chats/{chat_id}/resources", response_model=ResourcesView, summary="The chat's resources"
+)
+async def resources(chat_id: ChatId, principal: ChatCaller, gateway: Gw) -> ResourcesView:
+    """Its resources (name -> value): the running run's, else the stored ones."""
+    chat = gateway.chat(chat_id, owner=principal.owner)
+    if await chat.status() is None and await record_of(gateway.settings, chat_id) is None:
+        raise not_found(chat_id)
+    return ResourcesView(resources=await chat.resources())
 
 
 @router.get(

@@ -23,6 +23,8 @@ log = logging.getLogger("agentchat.gateway")
 _STATUS: list[tuple[type[errors.AgentChatError], int]] = [
     (errors.MessageTooLargeError, 413),
     (errors.InvalidMessageError, 422),
+    (errors.InvalidInputsError, 422),
+    (errors.InvalidTriggerError, 422),
     (errors.InvalidCursorError, 422),
     (errors.UnknownAgentError, 404),
     (errors.ChatNotFoundError, 404),  # no such chat, or one the caller may not see

@@ -24,6 +24,7 @@ __all__ = [
     "MessageFrame",
     "PingFrame",
     "PreloadBody",
+    "ResourcesView",
     "ResumeFrame",
     "SendAckBody",
     "SendBody",
@@ -36,6 +37,7 @@ __all__ = [
     "TokenView",
     "ToolResultBody",
     "ToolResultFrame",
+    "TriggerBody",
 ]
 
 # The rules `Agent`, `AgentChat` and the workflow apply, published in the OpenAPI schema.
@@ -77,6 +79,27 @@ class SendBody(_Strict):
         default=None,
         description="API keys only: create the chat for this owner (a user token is its user).",
     )
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description="The chat's inputs, for a new chat whose agent declares them (kept for life).",
+    )
+
+
+class TriggerBody(_Strict):
+    agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
+    input: dict[str, Any] | None = Field(default=None, description="The trigger's input.")
+    trigger_id: str | None = Field(
+        default=None,
+        pattern=MESSAGE_ID_PATTERN,
+        description="Makes the trigger idempotent: a resend streams the original turn.",
+    )
+    client_data: dict[str, Any] | None = None
+    owner: Owner | None = None
+    inputs: dict[str, Any] | None = None
+
+
+class ResourcesView(BaseModel):
+    resources: dict[str, Any]
 
 
 class SteerBody(_Strict):

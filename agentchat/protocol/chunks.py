@@ -40,6 +40,7 @@ __all__ = [
     "ToolOutputErrorChunk",
     "UIChunk",
     "parse_chunk",
+    "resource_chunk",
 ]
 
 FinishReason = Literal["stop", "length", "content-filter", "tool-calls", "error", "other"]
@@ -281,3 +282,14 @@ _ADAPTER: TypeAdapter[Chunk] = TypeAdapter(UIChunk)
 def parse_chunk(wire: dict[str, Any]) -> Chunk:
     """Validate a wire dict (camelCase) into its typed chunk model."""
     return _ADAPTER.validate_python(wire)
+
+
+def resource_chunk(name: str, value: Any) -> dict[str, Any]:
+    """A resource's new value, as the stream carries it: a transient data chunk (readers see
+    it live with `onData`; it joins no message, the chat keeps the value)."""
+    return {
+        "type": "data-resource",
+        "id": name,
+        "data": {"name": name, "value": value},
+        "transient": True,
+    }

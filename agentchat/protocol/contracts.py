@@ -15,7 +15,8 @@ from agentchat.protocol.messages import UIMessage
 
 OnBusy = Literal["queue", "reject", "interrupt"]
 TurnStatus = Literal["completed", "stopped", "failed"]
-InputKind = Literal["message", "steer"]
+InputKind = Literal["message", "steer", "trigger"]
+BlockKind = Literal["add_message", "respond", "call_tool", "set_resource"]
 
 
 class ToolSpec(BaseModel):
@@ -37,6 +38,43 @@ class CompactionSpec(BaseModel):
     """Compact when the next prompt's estimated tokens exceed this share of the window."""
     keep_turns: int = 4
     """The most recent turns sent verbatim (fewer when they alone fill half the threshold)."""
+
+
+class BlockSpec(BaseModel):
+    """One step of a trigger's handler (see `agentchat.triggers`)."""
+
+    kind: BlockKind
+    role: str = "user"
+    """`add_message`: the added message's role."""
+    template: str = ""
+    """`add_message`: the message's text; `set_resource`: the value, as templates."""
+    hidden: bool = False
+    """`add_message`: stream nothing to clients (the model still sees it)."""
+    tool: str | None = None
+    """`call_tool`: the tool's name."""
+    input: Any = None
+    """`call_tool`: the arguments, a JSON-like value whose strings are templates."""
+    into: str | None = None
+    """`call_tool`: the handler variable its output is stored in."""
+    resource: str | None = None
+    """`set_resource`: the resource's name."""
+
+
+class TriggerSpec(BaseModel):
+    """A named way to start a turn besides a user message."""
+
+    name: str
+    input_schema: dict[str, Any] | None = None
+    """JSON schema of the trigger's input (None: it takes none)."""
+    steps: list[BlockSpec] = Field(default_factory=list)
+
+
+class ResourceSpec(BaseModel):
+    """A persistent named value of a chat that blocks, tools and the model may write."""
+
+    name: str
+    default: Any = None
+    model_writable: bool = False
 
 
 class AgentSpec(BaseModel):
@@ -61,6 +99,9 @@ class AgentSpec(BaseModel):
     """None: never compact."""
     title: bool = False
     """Generate the chat's title with a model step after its first turn."""
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    """Named triggers besides the user message (checked in the `trigger` update)."""
+    resources: list[ResourceSpec] = Field(default_factory=list)
 
 
 class TokenUsage(BaseModel):
@@ -175,6 +216,10 @@ class ChatState(BaseModel):
     """Our estimate of that same prompt: the next estimate is the report plus what changed."""
     titled: bool = False
     """The title step ran (or was tried): it runs once per chat."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """The chat's inputs, validated against the agent's when its first run opened."""
+    resources: dict[str, Any] = Field(default_factory=dict)
+    """The chat's resources: name -> value (defaults filled in when a run opens)."""
 
 
 class ChatInput(BaseModel):
@@ -189,6 +234,8 @@ class ChatInput(BaseModel):
     """Who the chat belongs to, fixed when the chat store first records it."""
     parent: str | None = None
     """The chat that delegated to this one (a sub-agent chat): deleted with it."""
+    inputs: dict[str, Any] | None = None
+    """The chat's inputs, for a chat's first run (validated by the worker when it opens)."""
 
 
 class SendInput(BaseModel):
@@ -264,6 +311,8 @@ class OpenChatInput(BaseModel):
     restore: bool
     owner: str | None = None
     parent: str | None = None
+    inputs: dict[str, Any] | None = None
+    """Inputs to validate against the agent's (a chat's first run)."""
 
 
 class OpenChatResult(BaseModel):
@@ -274,6 +323,10 @@ class OpenChatResult(BaseModel):
     """The chat is being deleted: the run refuses everything and ends."""
     owner: str | None = None
     """The chat's owner as the store has it (fixed when it was first recorded)."""
+    inputs: dict[str, Any] | None = None
+    """The validated inputs, defaults filled in (None: none were checked)."""
+    inputs_error: str | None = None
+    """Why the inputs were refused (the run then refuses its input)."""
 
 
 class TurnStartInput(BaseModel):
@@ -358,6 +411,9 @@ class StepInput(BaseModel):
     """The compaction summary of what precedes the window, sent with the instructions."""
     window_start: int = 0
     """The transcript position the step's transcript starts at (the compaction point)."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    """The chat's inputs and resources, for the instructions' templates."""
 
 
 class ToolCallRecord(BaseModel):
@@ -402,6 +458,10 @@ class ToolCallInput(BaseModel):
     step: int
     call: ToolCallRecord
     client_data: dict[str, Any] | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    silent: bool = False
+    """Run by a handler block: stream no tool output (resource changes still stream)."""
 
 
 class ToolOutcome(BaseModel):
@@ -414,6 +474,8 @@ class ToolOutcome(BaseModel):
     """A persistent sub-agent chat the call created (closed with this chat)."""
     stream: StreamMark | None = None
     """How far the call's activity wrote the stream (None when no activity ran)."""
+    resources: dict[str, Any] = Field(default_factory=dict)
+    """Resources the call set (`ctx.set_resource`): name -> new value."""
 
 
 class PublishInput(BaseModel):

@@ -163,7 +163,7 @@ def screen(
     known = is_known(state, message.id)
     if state.closed and not known:
         return closed(state.chat_id)
-    if kind == "message" and on_busy == "reject" and is_busy(state, active_turn) and not known:
+    if kind != "steer" and on_busy == "reject" and is_busy(state, active_turn) and not known:
         return busy(state.chat_id)
     return None
 
@@ -205,7 +205,7 @@ def admit(
         return Admission(Verdict.REJECT, rejection=closed(state.chat_id))
     if req.kind == "steer" and active_turn is not None:
         return Admission(Verdict.INJECT, turn=active_turn)
-    if req.kind == "message" and is_busy(state, active_turn):
+    if req.kind != "steer" and is_busy(state, active_turn):
         if on_busy == "reject":
             return Admission(Verdict.REJECT, rejection=busy(state.chat_id))
         if on_busy == "interrupt" and active_turn is not None:

@@ -22,10 +22,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentchat.errors import TokenBudgetExceededError, UnknownAgentError
+    from agentchat.errors import InvalidInputsError, TokenBudgetExceededError, UnknownAgentError
+    from agentchat.protocol import templates
+    from agentchat.protocol.chunks import resource_chunk
     from agentchat.protocol.contracts import (
         AgentSpec,
         ApprovalInput,
+        BlockSpec,
         ChatInput,
         ChatState,
         ChatStatus,
@@ -42,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         PreloadHookInput,
         PreloadHookResult,
         PreloadInput,
+        PublishInput,
         QueuedInput,
         SaveTurnInput,
         SendAck,
@@ -54,14 +58,18 @@ with workflow.unsafe.imports_passed_through():
         TitleInput,
         TitleResult,
         TokenUsage,
+        ToolCallInput,
+        ToolCallRecord,
+        ToolOutcome,
         ToolResultAck,
         ToolResultInput,
+        TriggerSpec,
         TurnEndInput,
         TurnStartInput,
         TurnStatus,
         TurnStopInput,
     )
-    from agentchat.protocol.envelope import step_producer
+    from agentchat.protocol.envelope import step_producer, tool_producer
     from agentchat.protocol.messages import UIMessage, fold_digest
     from agentchat.protocol.names import (
         CLOSE_CHATS,
@@ -69,13 +77,16 @@ with workflow.unsafe.imports_passed_through():
         FLAG_STOP,
         LLM_STEP,
         OPEN_CHAT,
+        PUBLISH,
         RUN_PRELOAD,
         SAVE_TURN,
         TITLE,
+        TOOL_CALL,
         TURN_END,
         TURN_START,
     )
-    from agentchat.workflows import _context, _inbox
+    from agentchat.protocol.triggers import trigger_of
+    from agentchat.workflows import _context, _inbox, _triggers
     from agentchat.workflows._inbox import Move, Rejection, StepEnd, Verdict
     from agentchat.workflows.tool_calls import ToolCalls
 
@@ -127,6 +138,11 @@ async def _local(activity: str, arg: Any, result_type: type[Any] | None = None) 
         start_to_close_timeout=timedelta(seconds=10),
         retry_policy=_LOCAL_RETRY,
     )
+
+
+_TurnEnd = tuple[TurnStatus, str | None, str | None, _context.Budget | None, int]
+"""How a turn's blocks ended: status, finish reason, error text, the budget that ended it,
+and the last LLM step's number."""
 
 
 def workflow_id_for(chat_id: str) -> str:
@@ -261,6 +277,8 @@ class ChatWorkflow:
                 restore=restore,
                 owner=input.owner,
                 parent=input.parent,
+                # A chat's first run checks its inputs; a continued one carries them.
+                inputs=(input.inputs or {}) if input.state is None else None,
             ),
             OpenChatResult,
         )
@@ -272,6 +290,8 @@ class ChatWorkflow:
             self.refusal = _refuse(_inbox.unknown_agent(input.agent, info.task_queue))
         elif result.deleting:
             self.refusal = _refuse(_inbox.deleting(input.chat_id))
+        elif result.inputs_error is not None:
+            self.refusal = _refuse(Rejection(InvalidInputsError, result.inputs_error))
         restored = _inbox.restored_state(
             self.state, result.restored, chat_id=input.chat_id, agent=input.agent
         )
@@ -279,6 +299,12 @@ class ChatWorkflow:
             self.refusal = _refuse(restored)
         elif restored is not None:
             self.state = restored
+        # State only (no command): inputs are kept for the chat's life, resources start at
+        # their defaults.
+        if result.inputs is not None and not self.state.inputs:
+            self.state.inputs = result.inputs
+        if self.spec is not None:
+            self.state.resources = _triggers.fill_resources(self.state, self.spec)
         self.opened = True
 
     def _idle_timeout(self) -> timedelta | None:
@@ -317,7 +343,12 @@ class ChatWorkflow:
         self.state.message_turns[item.message.id] = turn
         self.active_turn = turn
         assistant = UIMessage(id=str(workflow.uuid4()), role="assistant")
-        self.state.transcript.append(item.message)
+        # A trigger's carrier message stays out of the transcript: its blocks add messages.
+        # Only runs on this code queue triggers; the marker shows one in a history.
+        triggered = item.kind == "trigger" and workflow.patched("triggers")
+        trigger = self._trigger(item) if triggered else None
+        if not triggered:
+            self.state.transcript.append(item.message)
         start = TurnStartInput(
             chat_id=self.state.chat_id,
             turn=turn,
@@ -335,12 +366,50 @@ class ChatWorkflow:
         self.tools.marks = {}
         self.context_marks = {}
         self.turn_usage = TokenUsage()
+        end: _TurnEnd
+        if not triggered:
+            end = await self._respond(turn, assistant, item, marks, 0)
+        elif trigger is None:  # accepted, then the agent lost it (a deployment meanwhile)
+            end = ("failed", None, "the agent has no such trigger any more", None, 0)
+        else:
+            end = await self._handle(trigger[0], trigger[1], turn, assistant, item, marks)
+        status, finish_reason, error_text, budget, step = end
+        if budget is not None:
+            status, error_text = "failed", _context.budget_message(budget, refused=step == 0)
+        await self._end_turn(
+            turn,
+            assistant,
+            status,
+            finish_reason,
+            error_text,
+            {**marks, **self.tools.marks, **self.context_marks},
+            budget,
+        )
+        # The turn's messages are final now: they join the settled prefix.
+        fresh = self.state.transcript[self.state.settled :]
+        self.state.settled_digest = fold_digest(self.state.settled_digest, fresh)
+        self.state.settled = len(self.state.transcript)
+        self._queue_pending_steers()
+        self.tools.forget()
+        self._forget_old_message_ids()
+
+    async def _respond(
+        self,
+        turn: int,
+        assistant: UIMessage,
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+        step: int,
+    ) -> _TurnEnd:
+        """The agentic loop: LLM steps and their tool calls until the model answers, the turn
+        is stopped, fails, runs out of steps or of budget. Steps count on from `step`."""
+        assert self.spec is not None
         status: TurnStatus = "completed"
         finish_reason: str | None = None
         error_text: str | None = None
         budget = self._budget_spent()
         inject: list[UIMessage] = []
-        step = 0
+        first = step
         while budget is None:
             if self.stop_turn == turn:
                 status = "stopped"
@@ -371,7 +440,7 @@ class ChatWorkflow:
             end = _inbox.after_step(
                 tool_calls=bool(result.tool_calls),
                 steers=bool(self.state.pending_steers),
-                step=step,
+                step=step - first,
                 max_steps=self.spec.max_steps,
             )
             # Steers that arrived during the step join the turn (and the next step's input).
@@ -388,24 +457,149 @@ class ChatWorkflow:
                 ]
                 finish_reason = "tool-calls" if result.tool_calls else finish_reason
                 break
-        if budget is not None:
-            status, error_text = "failed", _context.budget_message(budget, refused=step == 0)
-        await self._end_turn(
-            turn,
-            assistant,
-            status,
-            finish_reason,
-            error_text,
-            {**marks, **self.tools.marks, **self.context_marks},
-            budget,
+        return status, finish_reason, error_text, budget, step
+
+    # -- triggers -----------------------------------------------------------------------------
+
+    def _trigger(self, item: QueuedInput) -> tuple[TriggerSpec, Any] | None:
+        assert self.spec is not None
+        found = trigger_of(item.message)
+        trigger = _triggers.find(self.spec, found[0]) if found is not None else None
+        if found is None or trigger is None:
+            return None  # checked when it was accepted: only an agent changed since
+        return trigger, found[1]
+
+    async def _handle(
+        self,
+        trigger: TriggerSpec,
+        value: Any,
+        turn: int,
+        assistant: UIMessage,
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+    ) -> _TurnEnd:
+        """Run a trigger's blocks in order; a `respond` that does not complete ends it."""
+        assert self.spec is not None
+        if self.pending_start is not None:  # blocks may write before any step does
+            await self.record(TURN_START, self.pending_start)
+            self.pending_start = None
+        variables: dict[str, Any] = {}
+        end: _TurnEnd = ("completed", None, None, None, 0)
+        for index, block in enumerate(trigger.steps):
+            if self.stop_turn == turn:
+                return ("stopped", *end[1:])
+            values = _triggers.template_values(self.state, self.spec, value, variables)
+            if block.kind == "add_message":
+                await self._add_message(turn, index, block, values, assistant, marks)
+            elif block.kind == "respond":
+                end = await self._respond(turn, assistant, item, marks, end[4])
+                if end[0] != "completed" or end[3] is not None:
+                    return end
+            elif block.kind == "call_tool":
+                outcome = await self._block_tool(turn, index, block, values, item, marks)
+                if block.into:
+                    variables[block.into] = (
+                        outcome.output if outcome.error is None else {"error": outcome.error}
+                    )
+            elif block.kind == "set_resource" and block.resource:
+                changed = {block.resource: templates.render_value(block.template, values)}
+                await self._set_resources(turn, f"t{turn}.b{index}.resource", changed, marks)
+        return end
+
+    async def _add_message(
+        self,
+        turn: int,
+        index: int,
+        block: BlockSpec,
+        values: dict[str, Any],
+        assistant: UIMessage,
+        marks: dict[str, StreamMark],
+    ) -> None:
+        """Put a message in the transcript before the turn's answer (what the model reads);
+        a shown one is also streamed, as a transient `data-message` chunk."""
+        text = templates.render(block.template, values)
+        message = UIMessage(
+            id=str(workflow.uuid4()),
+            role=block.role,
+            parts=[{"type": "text", "text": text}],
+            metadata={"hidden": True} if block.hidden else None,
         )
-        # The turn's messages are final now: they join the settled prefix.
-        fresh = self.state.transcript[self.state.settled :]
-        self.state.settled_digest = fold_digest(self.state.settled_digest, fresh)
-        self.state.settled = len(self.state.transcript)
-        self._queue_pending_steers()
-        self.tools.forget()
-        self._forget_old_message_ids()
+        self.state.transcript.insert(self.state.transcript.index(assistant), message)
+        if block.hidden:
+            return
+        # Transient: readers see it live; history has the message itself, not a copy of it.
+        part = {
+            "type": "data-message",
+            "id": message.id,
+            "data": {"role": block.role, "text": text},
+            "transient": True,
+        }
+        producer = f"t{turn}.b{index}.message"
+        marks[producer] = StreamMark(seq=1)
+        await self.record(
+            PUBLISH,
+            PublishInput(chat_id=self.state.chat_id, turn=turn, producer=producer, chunks=[part]),
+        )
+
+    async def _block_tool(
+        self,
+        turn: int,
+        index: int,
+        block: BlockSpec,
+        values: dict[str, Any],
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+    ) -> ToolOutcome:
+        """Run a tool for a handler, as the usual tool activity, streaming no output."""
+        assert self.spec is not None and block.tool is not None
+        spec = next((t for t in self.spec.tools if t.name == block.tool), None)
+        call = ToolCallRecord(
+            id=f"b{index}", name=block.tool, input=templates.render_value(block.input, values)
+        )
+        timeout = spec.timeout_seconds if spec is not None else 300.0
+        handle = workflow.start_activity(
+            TOOL_CALL,
+            ToolCallInput(
+                chat_id=self.state.chat_id,
+                agent=self.state.agent,
+                turn=turn,
+                step=0,
+                call=call,
+                client_data=item.client_data,
+                inputs=self.state.inputs,
+                resources=self.state.resources,
+                silent=True,
+            ),
+            result_type=ToolOutcome,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            heartbeat_timeout=timedelta(seconds=spec.heartbeat_seconds if spec else 5.0),
+            retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts if spec else 3),
+            cancellation_type=ActivityCancellationType.TRY_CANCEL,
+            summary=f"turn {turn} block {index + 1} tool {block.tool}",
+        )
+        await self.await_or_stop(handle, turn)
+        try:
+            outcome: ToolOutcome = await handle
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            return ToolOutcome(error=f"{block.tool} failed: {message}")
+        if outcome.stream is not None:
+            marks[tool_producer(turn, 0, call.id)] = outcome.stream
+        self.state.resources.update(outcome.resources)
+        return outcome
+
+    async def _set_resources(
+        self, turn: int, producer: str, changed: dict[str, Any], marks: dict[str, StreamMark]
+    ) -> None:
+        """Keep new resource values with the chat and stream each as a `data-resource`."""
+        self.state.resources.update(changed)
+        chunks = [resource_chunk(name, value) for name, value in changed.items()]
+        marks[producer] = StreamMark(seq=len(chunks))
+        await self.record(
+            PUBLISH,
+            PublishInput(chat_id=self.state.chat_id, turn=turn, producer=producer, chunks=chunks),
+        )
 
     async def _end_turn(
         self,
@@ -529,6 +723,8 @@ class ChatWorkflow:
                             state.compaction.model_dump() if state.compaction is not None else None
                         ),
                         "titled": state.titled,
+                        "inputs": state.inputs,
+                        "resources": state.resources,
                     },
                     owner=self.owner,
                     parent=self.parent,
@@ -718,6 +914,8 @@ class ChatWorkflow:
                 start=self.pending_start,
                 summary=self.state.compaction.summary if self.state.compaction else None,
                 window_start=_context.window_start(self.state),
+                inputs=self.state.inputs,
+                resources=self.state.resources,
                 **transcript,
             ),
             result_type=StepResult,
@@ -793,6 +991,10 @@ class ChatWorkflow:
         foreign = _inbox.check_owner(self.state.chat_id, self.owner, req.owner)
         if foreign is not None:
             raise _refuse(foreign)
+        if req.kind == "trigger":  # the first update arrives before the agent is known
+            unfit = _triggers.check(self.spec, req.message)
+            if unfit is not None:
+                raise _refuse(unfit)
         info = workflow.info()
         admission = _inbox.admit(
             self.state, req, active_turn=self.active_turn, on_busy=self.spec.on_busy
@@ -835,6 +1037,19 @@ class ChatWorkflow:
     @steer.validator
     def _validate_steer(self, req: SendInput) -> None:
         self._screen(req, "steer")
+
+    @workflow.update(name="trigger")
+    async def trigger(self, req: SendInput) -> SendAck:
+        """Queue one of the agent's triggers as a turn (its carrier message gives it an id)."""
+        return await self._accept(req.model_copy(update={"kind": "trigger"}))
+
+    @trigger.validator
+    def _validate_trigger(self, req: SendInput) -> None:
+        self._screen(req, "trigger")
+        if self.opened and self.spec is not None:
+            unfit = _triggers.check(self.spec, req.message)
+            if unfit is not None:
+                raise _refuse(unfit)
 
     @workflow.update(name="stop")
     def stop(self, req: StopInput) -> StopAck:

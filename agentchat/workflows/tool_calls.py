@@ -114,6 +114,8 @@ class ToolCalls:
             fold_tool_chunk(part, _outcome_chunk(call.id, outcome))
             if outcome.subchat and outcome.subchat not in self.host.state.subchats:
                 self.host.state.subchats.append(outcome.subchat)
+            # Resources the call set (it streamed them): kept with the chat.
+            self.host.state.resources.update(outcome.resources)
 
     def _spec(self, name: str) -> ToolSpec | None:
         assert self.host.spec is not None
@@ -146,6 +148,8 @@ class ToolCalls:
                 step=step,
                 call=call,
                 client_data=item.client_data,
+                inputs=self.host.state.inputs,
+                resources=self.host.state.resources,
             ),
             result_type=ToolOutcome,
             start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),

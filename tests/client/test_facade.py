@@ -117,6 +117,16 @@ class FakeBackend:
         ack = SendAck(chat_id="c", message_id=message_id, run_id="run-1", new_run=self.new_run)
         return ack, self._stream("0-0", _Follow(user_message_id=message_id))
 
+    async def trigger(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        self._record("trigger", request)
+        message_id = request.message.id
+        ack = SendAck(chat_id="c", message_id=message_id, run_id="run-1", new_run=self.new_run)
+        return ack, self._stream("0-0", _Follow(user_message_id=message_id))
+
+    async def resources(self) -> dict[str, Any]:
+        self._record("resources", None)
+        return {}
+
     async def steer(self, request: SendInput) -> SendAck:
         self._record("steer", request)
         return SendAck(
@@ -255,6 +265,7 @@ def test_without_a_url_the_direct_backend_serves_the_chat(built: Built) -> None:
         "new_chat": False,
         "owner": None,
         "parent": None,
+        "inputs": None,
     }
     assert new.args[0] == fresh.id and new.options["new_chat"] is True
     assert direct.streams == chat._stream  # its streams report to this chat
@@ -284,6 +295,7 @@ def test_a_base_url_or_agentchat_url_picks_the_gateway(
         "token": "t",
         "http_client": client,
         "headers": {"X": "1"},
+        "inputs": None,
     }
     assert explicit.streams == chat._stream
     assert from_env.kind == "http" and from_env.args == ("chat-2", "http://env-gw")

@@ -85,6 +85,9 @@ ROUTES: dict[Key, Row] = {
     ("PATCH", "/v1/chats/{chat_id}"): Row(OK, body={"title": "renamed"}),
     ("DELETE", "/v1/chats/{chat_id}"): Row(OK, fresh=True),
     ("POST", "/v1/chats/{chat_id}/steer"): Row(OK, body={"message": "and this"}),
+    # Allowed, but the agent has no such trigger: 422 InvalidTriggerError, nothing queued.
+    ("POST", "/v1/chats/{chat_id}/triggers/{name}"): Row({422}, body={"input": {}}),
+    ("GET", "/v1/chats/{chat_id}/resources"): Row(OK),
     ("POST", "/v1/chats/{chat_id}/stop"): Row(OK, body={}),
     ("POST", "/v1/chats/{chat_id}/preload"): Row(OK, body={"agent": "quick"}),
     ("POST", "/v1/chats/{chat_id}/close"): Row(OK, body={}, fresh=True),
@@ -190,7 +193,9 @@ async def call(s: Setup, key: Key, row: Row, who: str) -> httpx.Response:
         chat_id = await s.new_chat()
     else:
         chat_id = s.others_chat if who == "other" else s.own_chat
-    path = template.format(chat_id=chat_id, approval_id="a-1", profile="v5", ref=FILE_REF)
+    path = template.format(
+        chat_id=chat_id, approval_id="a-1", profile="v5", ref=FILE_REF, name="no-such-trigger"
+    )
     body, params = row.body, dict(row.params)
     if row.chat_in_body:
         body = use_chat_body(chat_id)

@@ -35,7 +35,7 @@ from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent.parent / "histories"
-VERSION = "v10"
+VERSION = "v11"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
@@ -241,6 +241,14 @@ async def test_record_histories(
             (HISTORIES / f"{VERSION}-{name[len('recorded-') :]}-run{n}.json").write_text(
                 (await handle.fetch_history()).to_json()
             )
+    protocol_queue = f"{settings.task_queue}-protocol"
+    protocol_chat = await _protocol_chat(start_worker, new_chat, model_server, protocol_queue)
+    runs = await all_runs(client, protocol_chat.workflow_id)
+    for n, run in enumerate(sorted(runs, key=lambda r: r.start_time)):
+        handle = client.get_workflow_handle(protocol_chat.workflow_id, run_id=run.run_id)
+        (HISTORIES / f"{VERSION}-protocol-run{n}.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
     doomed = new_chat(id="recorded-deleted")
     await (await doomed.send_message("forget me")).text()
     await doomed.delete()
@@ -289,6 +297,25 @@ async def _context_chats(
     await budget.close(wait=True)
     server.context_window = None
     return ["recorded-context", "recorded-budget"]
+
+
+async def _protocol_chat(
+    start_worker: StartWorker, new_chat: NewChat, server: FakeOpenAIServer, queue: str
+) -> AgentChat:
+    """A chat with inputs, resources set by the model, a tool and a block, and a trigger."""
+    from tests.workflows.test_agent_protocol import reply, support_agent
+
+    server.reply = reply
+    server.token_delay = 0
+    await start_worker(support_agent(server), task_queue=queue)
+    chat = new_chat(
+        agent="support", id="recorded-protocol", task_queue=queue, inputs={"COMPANY_NAME": "A"}
+    )
+    for text in ("hello", "set summary", "take a note"):
+        await (await chat.send_message(text)).text()
+    await (await chat.trigger("request-human", {"REASON": "stuck"})).text()
+    await chat.close(wait=True)
+    return chat
 
 
 async def _tool_chat(start_worker: StartWorker, new_chat: NewChat, queue: str) -> None:
