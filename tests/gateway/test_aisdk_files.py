@@ -1,4 +1,4 @@
-"""`useChat`'s `sendMessage({ text, files })` through the real `ai` package (v5 and v6): the
+"""`useChat`'s `sendMessage({ text, files })` through the real `ai` package (v5, v6, v7): the
 gateway turns the inline files into uploads, the transcript keeps references, and the SDK's
 strict chunk schemas accept the answer (tests/gateway/aisdk/files.mjs)."""
 
@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import GatewayServer
-from tests.gateway.test_aisdk import AISDK, MAJORS, TIMEOUT, node_packages
+from tests.gateway.test_aisdk import AISDK, MAJORS, TIMEOUT, node_env, node_packages
 
 __all__ = ["node_packages"]  # the module's autouse fixture: npm installs the ai package
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 
 
-async def send_with_files(gateway: GatewayServer, major: str, chat_id: str) -> dict[str, Any]:
+async def send_with_files(
+    gateway: GatewayServer, major: str, route: str | None, chat_id: str
+) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         "node",
         "files.mjs",
@@ -32,6 +34,7 @@ async def send_with_files(gateway: GatewayServer, major: str, chat_id: str) -> d
         gateway.api_key,
         base64.b64encode(PNG).decode(),
         cwd=AISDK,
+        env=node_env(route),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -40,16 +43,18 @@ async def send_with_files(gateway: GatewayServer, major: str, chat_id: str) -> d
     except TimeoutError:
         process.kill()
         await process.wait()
-        pytest.fail(f"ai@{major} files timed out")
-    assert process.returncode == 0, f"ai@{major} files failed:\n{err.decode()}"
+        pytest.fail(f"ai@{major} {route} files timed out")
+    assert process.returncode == 0, f"ai@{major} {route} files failed:\n{err.decode()}"
     result: dict[str, Any] = json.loads(out.decode().splitlines()[-1])
     return result
 
 
 @MAJORS
-async def test_send_message_with_files(gateway: GatewayServer, major: str) -> None:
+async def test_send_message_with_files(
+    gateway: GatewayServer, major: str, route: str | None
+) -> None:
     chat_id = f"aisdk-files-{uuid.uuid4().hex[:10]}"
-    result = await send_with_files(gateway, major, chat_id)
+    result = await send_with_files(gateway, major, route, chat_id)
     assert result["status"] == "ready", result
     messages = result["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]

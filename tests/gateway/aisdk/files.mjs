@@ -2,7 +2,7 @@
 // `useChat` wraps) and DefaultChatTransport: `sendMessage({ text, files })` as a page calls it.
 // In a browser `files` is a FileList that the SDK reads into data URLs; Node has no FileList,
 // so the same file parts (`{ type: 'file', mediaType, filename, url: 'data:...' }`) are given.
-// usage: node files.mjs <major 5|6> <baseUrl> <chatId> <agent> <token> <base64 png>
+// usage: node files.mjs <major 5|6|7> <baseUrl> <chatId> <agent> <token> <base64 png>
 // Prints one JSON line: the chat's messages after the turn, and the chunk types read.
 const [major, baseUrl, chatId, agent, token, png] = process.argv.slice(2);
 const { AbstractChat, DefaultChatTransport } = await import(`ai${major}`);
@@ -37,7 +37,8 @@ class Chat extends AbstractChat {
   }
 }
 
-const api = major === '5' ? `${baseUrl}/api/v5/chat` : `${baseUrl}/api/chat`;
+const routes = { 5: '/api/v5/chat', 6: '/api/chat', 7: '/api/v7/chat' };
+const api = `${baseUrl}${process.env.AISDK_ROUTE || routes[major]}`;
 const chunks = [];
 const transport = new DefaultChatTransport({
   api,
