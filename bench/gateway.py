@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
@@ -104,25 +105,16 @@ async def gateway(harness: Harness, entries: int, readers: int, rounds: int) -> 
     try:
         ids = await _write_turn(harness, chat_id, entries)
         async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
-            for _ in range(100):
-                try:
-                    await client.get(f"http://127.0.0.1:{port}/openapi.json")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+            await _until_answering(client, port)
             gateway_rates, redis_rates, resume_ms, xread_ms = [], [], [], []
             for _ in range(rounds):
-                started = time.perf_counter()
-                counts = await asyncio.gather(
-                    *(_sse_count(client, url, "0-0") for _ in range(readers))
-                )
-                gateway_rates.append(sum(counts) / (time.perf_counter() - started))
+                rate, counts = await _rate([_sse_count(client, url, "0-0") for _ in range(readers)])
+                gateway_rates.append(rate)
                 assert all(c == entries for c in counts), f"delivered {counts} of {entries}"
-                started = time.perf_counter()
-                counts = await asyncio.gather(
-                    *(_xread_count(harness, chat_id, entries) for _ in range(readers))
+                rate, counts = await _rate(
+                    [_xread_count(harness, chat_id, entries) for _ in range(readers)]
                 )
-                redis_rates.append(sum(counts) / (time.perf_counter() - started))
+                redis_rates.append(rate)
             middle = ids[len(ids) // 2]
             for _ in range(rounds * 10):
                 resume_ms.append(await _first_event_ms(client, url, middle))
@@ -203,25 +195,18 @@ async def websocket(harness: Harness, entries: int, readers: int, rounds: int) -
         ids = await _write_turn(harness, chat_id, entries)
         middle = ids[len(ids) // 2]
         async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
-            for _ in range(100):
-                try:
-                    await client.get(f"http://127.0.0.1:{port}/openapi.json")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+            await _until_answering(client, port)
             sse_rates, ws_rates, sse_ms, ws_ms = [], [], [], []
             for _ in range(rounds):
-                started = time.perf_counter()
-                counts = await asyncio.gather(
-                    *(_sse_events(client, sse_url, "0-0", entries) for _ in range(readers))
+                rate, counts = await _rate(
+                    [_sse_events(client, sse_url, "0-0", entries) for _ in range(readers)]
                 )
-                sse_rates.append(sum(counts) / (time.perf_counter() - started))
+                sse_rates.append(rate)
                 assert all(c == entries for c in counts), f"SSE delivered {counts} of {entries}"
-                started = time.perf_counter()
-                counts = await asyncio.gather(
-                    *(_ws_events(f"{ws_url}?last_event_id=0-0", entries) for _ in range(readers))
+                rate, counts = await _rate(
+                    [_ws_events(f"{ws_url}?last_event_id=0-0", entries) for _ in range(readers)]
                 )
-                ws_rates.append(sum(counts) / (time.perf_counter() - started))
+                ws_rates.append(rate)
                 assert all(c == entries for c in counts), f"WS delivered {counts} of {entries}"
             for _ in range(rounds * 10):
                 started = time.perf_counter()
@@ -243,3 +228,20 @@ async def websocket(harness: Harness, entries: int, readers: int, rounds: int) -
         "ws_resume_ms": ws_resume,
         "resume_ratio": ws_resume["p50_ms"] / sse_resume["p50_ms"],
     }
+
+
+async def _until_answering(client: httpx.AsyncClient, port: int) -> None:
+    """Wait (up to ~10 s) for a just-started gateway to answer HTTP."""
+    for _ in range(100):
+        try:
+            await client.get(f"http://127.0.0.1:{port}/openapi.json")
+            return
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+
+
+async def _rate(readers: list[Coroutine[Any, Any, int]]) -> tuple[float, list[int]]:
+    """Run the readers at once: entries delivered per second in all, and each one's count."""
+    started = time.perf_counter()
+    counts = list(await asyncio.gather(*readers))
+    return sum(counts) / (time.perf_counter() - started), counts
