@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,9 +22,24 @@ from agentchat.protocol.contracts import AgentSpec, CompactionSpec, OnBusy, Tool
 from agentchat.protocol.identifiers import MAX_AGENT_NAME_LENGTH, is_agent_name
 from agentchat.protocol.messages import UIMessage
 from agentchat.tools import SET_RESOURCE_TOOL, Tool, ToolContext, Toolset
-from agentchat.triggers import CallTool, Resource, SetResource, Trigger, input_fields
+from agentchat.triggers import (
+    CallTool,
+    Resource,
+    SetResource,
+    StartThread,
+    Trigger,
+    input_fields,
+)
 
-__all__ = ["Agent", "Compaction", "PreloadContext", "SummaryRequest", "load_agents"]
+__all__ = [
+    "Agent",
+    "ChatContext",
+    "Compaction",
+    "Instructions",
+    "PreloadContext",
+    "SummaryRequest",
+    "load_agents",
+]
 
 DEFAULT_SUMMARY_INSTRUCTIONS = (
     "You compact a conversation between a user and an AI assistant so that the assistant can"
@@ -96,6 +114,34 @@ class PreloadContext:
 PreloadHook = Callable[[PreloadContext], Awaitable[str | None]]
 
 
+@dataclass(frozen=True)
+class ChatContext:
+    """What instructions that depend on the chat get (`Agent(instructions=<callable>)`).
+
+    Attributes:
+        chat_id: The chat.
+        agent: Its agent's name.
+        owner: The chat's owner (None for a chat without one).
+        client_data: The client data sent with the turn's message.
+        inputs: The chat's inputs (see `Agent.inputs`).
+        resources: The chat's resources as the step starts.
+        turn: The turn (1 for the chat's first).
+    """
+
+    chat_id: str
+    agent: str
+    owner: str | None
+    client_data: dict[str, Any] | None
+    inputs: dict[str, Any]
+    resources: dict[str, Any]
+    turn: int
+
+
+Instructions = Callable[[ChatContext], str | Awaitable[str]]
+"""Instructions that depend on the chat: a function (sync or async) of its `ChatContext`,
+called in the LLM step's activity (never in workflow code), which may do I/O."""
+
+
 @dataclass
 class Agent:
     """An agent definition.
@@ -103,7 +149,11 @@ class Agent:
     Args:
         name: How chats and workers refer to the agent.
         model: A model string (`openai:gpt-4o-mini`, `offline`) or a `Model` instance.
-        instructions: The system prompt.
+        instructions: The system prompt: a string (a template over the agent's inputs and
+            resources, `{{NAME}}`), or a function of the chat's `ChatContext` (sync or
+            async) returning it, called before each LLM step in the step's activity: where
+            the prompt depends on who is asking, it may read a database. A sync function
+            runs in a thread; what it raises fails the step (retried like the model call).
         tools: Tools the model may call (`@tool`, `client_tool`, `agent_tool`), and the tools
             of MCP servers (`mcp_tools`), listed by `load_tools` before the worker serves.
         max_steps: LLM steps per turn at most (each steer injection is a step).
@@ -147,7 +197,7 @@ class Agent:
 
     name: str
     model: str | Model = "offline"
-    instructions: str | None = None
+    instructions: str | Instructions | None = None
     tools: list[Tool] = field(default_factory=list)
     max_steps: int = 10
     idle_timeout: timedelta | float | None = timedelta(minutes=30)
@@ -168,6 +218,7 @@ class Agent:
     triggers: list[Trigger] = field(default_factory=list)
     _model: Model | None = field(default=None, init=False, repr=False)
     _summary_model: Model | None = field(default=None, init=False, repr=False)
+    _thread_models: dict[str, Model] = field(default_factory=dict, init=False, repr=False)
     _toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
     _loaded_toolsets: list[Toolset] = field(default_factory=list, init=False, repr=False)
 
@@ -221,10 +272,16 @@ class Agent:
             if dupes:
                 raise ConfigurationError(f"agent {self.name!r}: {what} named twice: {dupes}")
         known = [*input_fields(self.inputs), *resources]
-        try:
-            templates.check(
-                self.instructions or "", known, where=f"agent {self.name!r} instructions"
+        if self.instructions is not None and not (
+            isinstance(self.instructions, str) or callable(self.instructions)
+        ):
+            raise ConfigurationError(
+                f"agent {self.name!r}: instructions must be a string or a function of"
+                f" the chat's context, not {type(self.instructions).__name__}"
             )
+        try:
+            if isinstance(self.instructions, str):
+                templates.check(self.instructions, known, where=f"agent {self.name!r} instructions")
             for trigger in self.triggers:
                 self._check_trigger(trigger, known, set(resources))
         except ValueError as exc:
@@ -232,6 +289,7 @@ class Agent:
 
     def _check_trigger(self, trigger: Trigger, known: list[str], resources: set[str]) -> None:
         names = [*known, *input_fields(trigger.input)]
+        threads = self.threads()
         for i, block in enumerate(trigger.steps):
             where = f"agent {self.name!r} trigger {trigger.name!r} step {i + 1}"
             spec = block.spec()
@@ -241,13 +299,60 @@ class Agent:
             if isinstance(block, SetResource) and block.name not in resources:
                 raise ValueError(f"{where}: no resource named {block.name!r}")
             if isinstance(block, CallTool):
-                tool = self.tool(block.tool_name)
-                if tool is None and not self._toolsets:
-                    raise ValueError(f"{where}: no tool named {block.tool_name!r}")
-                if tool is not None and tool.is_client:
-                    raise ValueError(f"{where}: {block.tool_name!r} is a client tool")
-                if block.into:
-                    names.append(block.into)
+                self._check_tool(block.tool_name, where)
+            if isinstance(block, StartThread):
+                for tool_name in block.tools:
+                    self._check_tool(tool_name, where)
+            elif spec.thread is not None and spec.thread not in threads:
+                raise ValueError(
+                    f"{where}: no thread named {spec.thread!r} (start it with StartThread)"
+                )
+            if spec.into:
+                names.append(spec.into)
+
+    def _check_tool(self, tool_name: str, where: str) -> None:
+        tool = self.tool(tool_name)
+        if tool is None and not self._toolsets:
+            raise ValueError(f"{where}: no tool named {tool_name!r}")
+        if tool is not None and tool.is_client:
+            raise ValueError(f"{where}: {tool_name!r} is a client tool")
+
+    def threads(self) -> dict[str, StartThread]:
+        """The named threads the agent's triggers start, by name (the first start of each)."""
+        found: dict[str, StartThread] = {}
+        for trigger in self.triggers:
+            for block in trigger.steps:
+                if isinstance(block, StartThread):
+                    found.setdefault(block.name, block)
+        return found
+
+    @classmethod
+    def from_protocol(
+        cls,
+        folder: str | Path,
+        *,
+        tools: Iterable[Tool] = (),
+        **options: Any,
+    ) -> Agent:
+        """Load an agent written in Octavus's protocol layout (see docs/agent-protocol.md).
+
+        Args:
+            folder: A folder with `protocol.yaml` and `prompts/*.md`.
+            tools: The Python tools the protocol's `tools` name (attached by name).
+            **options: Any other `Agent` argument (`name`, `model`, `max_steps`, ...),
+                overriding what the protocol says.
+
+        Raises:
+            ConfigurationError: The folder is not a valid protocol: the message names the
+                file, the key and what is wrong.
+        """
+        from agentchat.protocol_loader import PROTOCOL_FILE, protocol_arguments  # YAML when asked
+
+        arguments = protocol_arguments(folder, tools=tools, **options)
+        try:
+            return cls(**arguments)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{PROTOCOL_FILE}: {exc} (protocol folder {folder})") from None
 
     def validate_inputs(self, raw: dict[str, Any] | None) -> dict[str, Any]:
         """The chat's inputs, validated and with defaults; `ValueError` names a bad field."""
@@ -263,13 +368,39 @@ class Agent:
             raise ValueError(f"invalid inputs for agent {self.name!r}: {problems}") from None
 
     def render_instructions(self, inputs: dict[str, Any], resources: dict[str, Any]) -> str | None:
-        """The instructions with their `{{NAME}}` references filled in."""
-        if not self.instructions:
-            return self.instructions
+        """The string instructions with their `{{NAME}}` references filled in (None for a
+        function's: see `instructions_for`)."""
+        if not isinstance(self.instructions, str) or not self.instructions:
+            return self.instructions if isinstance(self.instructions, str) else None
         values = {r.name: r.default for r in self.resources}
         values.update(resources)
         values.update(inputs)
         return templates.render(self.instructions, values)
+
+    @property
+    def has_dynamic_instructions(self) -> bool:
+        """Whether the instructions are a function, called before each step."""
+        return self.instructions is not None and not isinstance(self.instructions, str)
+
+    async def instructions_for(self, context: ChatContext) -> str | None:
+        """Call the instructions function for `context` (a sync one in a thread).
+
+        Raises:
+            TypeError: It returned something other than a string or None.
+        """
+        function = self.instructions
+        assert function is not None and not isinstance(function, str)
+        if inspect.iscoroutinefunction(function):
+            result = await function(context)
+        else:
+            result = await asyncio.to_thread(function, context)
+            if inspect.isawaitable(result):  # a callable object whose __call__ is async
+                result = await result
+        if result is not None and not isinstance(result, str):
+            raise TypeError(
+                f"agent {self.name!r}: instructions returned {type(result).__name__}, not a string"
+            )
+        return result
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -335,6 +466,15 @@ class Agent:
             self._model = resolve_model(self.model)
         return self._model
 
+    def model_for(self, name: str | None) -> Model:
+        """The model a step runs: a thread's own (`StartThread(model=)`), else the agent's."""
+        if name is None:
+            return self.resolved_model()
+        model = self._thread_models.get(name)
+        if model is None:
+            model = self._thread_models[name] = resolve_model(name)
+        return model
+
     def summary_model(self) -> Model:
         """The model that writes compaction summaries: the policy's, else the agent's."""
         policy = self.compaction_policy()
@@ -346,7 +486,7 @@ class Agent:
 
     async def aclose(self) -> None:
         """Close the model's and the toolsets' connections (`run_worker` does on stopping)."""
-        for model in (self._model, self._summary_model):
+        for model in (self._model, self._summary_model, *self._thread_models.values()):
             close = getattr(model, "aclose", None)
             if close is not None:
                 await close()
@@ -384,6 +524,7 @@ class Agent:
                     heartbeat_seconds=t.heartbeat.total_seconds(),
                     requires_approval=t.requires_approval,
                     client_timeout_seconds=t.client_timeout.total_seconds(),
+                    display=t.display,
                 )
                 for t in self.tools
             ],

@@ -31,7 +31,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentchat.errors import AgentChatError, ConfigurationError
-from agentchat.tools import Tool, ToolContext, Toolset
+from agentchat.protocol.contracts import Display
+from agentchat.tools import Tool, ToolContext, Toolset, check_display
 
 try:
     import httpx2
@@ -224,8 +225,11 @@ class MCPServerTools(Toolset):
         timeout: float,
         tool_timeouts: Mapping[str, float],
         connect_timeout: float,
+        display: Display = "stream",
     ) -> None:
-        super().__init__(name="mcp", description=f"MCP server {label}", parameters={})
+        super().__init__(
+            name="mcp", description=f"MCP server {label}", parameters={}, display=display
+        )
         self.label = label
         self.allowed = allowed
         self.prefix = prefix
@@ -326,6 +330,7 @@ class MCPServerTools(Toolset):
                 parameters=schema,
                 timeout=timedelta(seconds=self.connect_timeout + call_timeout + _CALL_MARGIN),
                 requires_approval=needs_approval,
+                display=self.display,
                 remote_name=remote.name,
                 server=self,
                 call_timeout=call_timeout,
@@ -417,6 +422,7 @@ def mcp_tools(
     timeout: Seconds = timedelta(minutes=1),
     tool_timeouts: Mapping[str, Seconds] | None = None,
     connect_timeout: Seconds = timedelta(seconds=10),
+    display: Display = "stream",
 ) -> MCPServerTools:
     """The tools of an MCP server, for `Agent(tools=[...])`.
 
@@ -445,12 +451,21 @@ def mcp_tools(
         timeout: Longest one call may take; past it the model gets a tool error.
         tool_timeouts: Per tool (by the server's name), instead of `timeout`.
         connect_timeout: Longest connecting (and starting `command`) may take.
+        display: What clients see of the calls of every tool of the server (see
+            `agentchat.tools.Tool`): "stream", "description", "name" or "hidden". Hidden tools
+            cannot require approval.
 
     Raises:
-        ConfigurationError: Neither or both of `url` and `command`.
+        ConfigurationError: Neither or both of `url` and `command`, or a bad `display`.
     """
     if (url is None) == (command is None):
         raise ConfigurationError("mcp_tools: pass either a url or a command, not both")
+    check_display(display, "mcp_tools")
+    if display == "hidden" and approval:
+        raise ConfigurationError(
+            "mcp_tools: hidden tools cannot require approval (approving needs the client"
+            " to see the call)"
+        )
     open_client: Callable[[], AbstractAsyncContextManager[Client]]
     if url is not None:
         if not url.startswith(("http://", "https://")):
@@ -477,6 +492,7 @@ def mcp_tools(
         timeout=_seconds(timeout),
         tool_timeouts={k: _seconds(v) for k, v in (tool_timeouts or {}).items()},
         connect_timeout=_seconds(connect_timeout),
+        display=display,
     )
 
 

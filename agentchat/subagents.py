@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
+from agentchat.protocol.contracts import Display
 from agentchat.protocol.identifiers import MAX_CHAT_ID_LENGTH, safe_id_part
 from agentchat.tools import Tool, ToolContext, tool
 
@@ -36,6 +37,7 @@ def agent_tool(
     description: str | None = None,
     persistent: bool = False,
     timeout: timedelta = timedelta(minutes=30),
+    display: Display = "stream",
 ) -> Tool:
     """A tool that delegates a task to `agent` and returns its answer.
 
@@ -47,6 +49,9 @@ def agent_tool(
             earlier tasks), closed when the parent chat closes. By default every call gets
             a fresh sub-chat that is closed when it answers.
         timeout: Longest a delegation may take.
+        display: What the parent's clients see of a delegation (see `agentchat.tools.Tool`):
+            "stream" its growing answer, "description" or "name" only that it ran, "hidden"
+            nothing.
     """
     tool_name = name or f"ask_{agent}".replace("-", "_")
 
@@ -107,5 +112,9 @@ def agent_tool(
         f"Args:\n    task: What the {agent} agent should do, with all the context it needs."
     )
     return tool(
-        name=tool_name, description=description, timeout=timeout, heartbeat=timedelta(seconds=5)
+        name=tool_name,
+        description=description,
+        timeout=timeout,
+        heartbeat=timedelta(seconds=5),
+        display=display,
     )(delegate)

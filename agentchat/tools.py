@@ -6,6 +6,10 @@ back to the model as a tool error so it can correct itself. `client_tool` declar
 caller answers (`AgentChat.submit_tool_result`); `requires_approval=True` pauses the turn until
 `AgentChat.approve` or `deny`. A `Toolset` stands for tools known only at run time, such as
 an MCP server's (`agentchat.mcp.mcp_tools`).
+
+`display` says what clients see of a tool's calls (the model and the transcript always get
+everything): "stream" (default) all of it; "name" that it ran and its name (empty input, null
+output, a generic error); "description" that plus its description; "hidden" nothing at all.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from agentchat.errors import ConfigurationError
+from agentchat.protocol.contracts import Display
+from agentchat.protocol.tool_display import DISPLAYS
 
-__all__ = ["SET_RESOURCE_TOOL", "Tool", "ToolContext", "Toolset", "client_tool", "tool"]
+__all__ = ["SET_RESOURCE_TOOL", "Display", "Tool", "ToolContext", "Toolset", "client_tool", "tool"]
 
 SET_RESOURCE_TOOL = "set_resource"
 """The built-in tool an agent gets when one of its resources is `model_writable`."""
@@ -114,6 +120,10 @@ class Tool:
         heartbeat: How soon a call whose worker died is retried on another worker.
         requires_approval: Pause for `approve`/`deny` before running.
         client_timeout: How long a client tool waits for its result.
+        display: What clients see of its calls: "stream" (all), "description", "name" or
+            "hidden" (nothing). The model and the transcript get everything either way; the
+            transcript's part of a call not displayed "stream" carries
+            `callProviderMetadata: {"agentchat": {"display": ..., "description": ...}}`.
     """
 
     name: str
@@ -127,11 +137,22 @@ class Tool:
     heartbeat: timedelta = timedelta(seconds=5)
     requires_approval: bool = False
     client_timeout: timedelta = timedelta(hours=24)
+    display: Display = "stream"
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigurationError(
                 f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'"
+            )
+        check_display(self.display, f"tool {self.name!r}")
+        if self.display == "hidden" and self.requires_approval:
+            raise ConfigurationError(
+                f"tool {self.name!r}: a hidden tool cannot require approval"
+                " (approving needs the client to see the call)"
+            )
+        if self.display == "hidden" and self.is_client:
+            raise ConfigurationError(
+                f"tool {self.name!r}: a client tool cannot be hidden (the client runs it)"
             )
 
     @property
@@ -171,6 +192,14 @@ class Tool:
             if inspect.isawaitable(result):
                 result = await result
         return to_jsonable_python(result)
+
+
+def check_display(display: Any, where: str) -> None:
+    """Raise `ConfigurationError` unless `display` is one of `DISPLAYS`."""
+    if display not in DISPLAYS:
+        raise ConfigurationError(
+            f"{where}: display must be one of {', '.join(map(repr, DISPLAYS))}, not {display!r}"
+        )
 
 
 class Toolset(Tool):
@@ -227,6 +256,7 @@ def _from_function(
     max_attempts: int,
     heartbeat: timedelta,
     requires_approval: bool,
+    display: Display,
 ) -> Tool:
     tool_name = name or fn.__name__
     summary, arg_docs = _describe(fn)
@@ -262,6 +292,7 @@ def _from_function(
         max_attempts=max_attempts,
         heartbeat=heartbeat,
         requires_approval=requires_approval,
+        display=display,
     )
 
 
@@ -278,6 +309,7 @@ def tool(
     max_attempts: int = 3,
     heartbeat: timedelta = timedelta(seconds=5),
     requires_approval: bool = False,
+    display: Display = "stream",
 ) -> Callable[[Handler], Tool]: ...
 
 
@@ -291,6 +323,7 @@ def tool(
     max_attempts: int = 3,
     heartbeat: timedelta = timedelta(seconds=5),
     requires_approval: bool = False,
+    display: Display = "stream",
 ) -> Tool | Callable[[Handler], Tool]:
     """Turn an async (or sync) function into a `Tool`.
 
@@ -301,6 +334,8 @@ def tool(
     ```
 
     A parameter annotated `ToolContext` and named `ctx` receives the call's context.
+    `display` ("stream", "description", "name" or "hidden") says what clients see of its
+    calls (see `Tool`); a hidden tool cannot require approval.
     """
 
     def wrap(func: Handler) -> Tool:
@@ -312,6 +347,7 @@ def tool(
             max_attempts=max_attempts,
             heartbeat=heartbeat,
             requires_approval=requires_approval,
+            display=display,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -324,6 +360,7 @@ def client_tool(
     *,
     timeout: timedelta = timedelta(hours=24),
     requires_approval: bool = False,
+    display: Display = "stream",
 ) -> Tool:
     """A tool the caller runs: the turn pauses until `AgentChat.submit_tool_result`.
 
@@ -333,6 +370,9 @@ def client_tool(
         parameters: A pydantic model or a JSON schema for its arguments.
         timeout: How long the turn waits for the result before the call fails.
         requires_approval: Ask for approval before forwarding the call.
+        display: "stream", "description" or "name" (see `Tool`); the client still gets the
+            call's whole input with `tool-input-available`, since it runs the call, but no
+            streamed input and a null output. A client tool cannot be "hidden".
     """
     model = parameters if isinstance(parameters, type) else None
     schema: dict[str, Any]
@@ -350,4 +390,5 @@ def client_tool(
         args_model=model,
         client_timeout=timeout,
         requires_approval=requires_approval,
+        display=display,
     )

@@ -40,23 +40,29 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from agentchat.errors import ConfigurationError
-from agentchat.protocol.contracts import BlockSpec, ResourceSpec, TriggerSpec
+from agentchat.protocol.contracts import BlockSpec, Display, ResourceSpec, TriggerSpec
 from agentchat.protocol.identifiers import is_agent_name
 
 __all__ = [
+    "MAIN_THREAD",
     "USER_MESSAGE",
     "AddMessage",
     "Block",
     "CallTool",
     "Resource",
     "Respond",
+    "SerializeThread",
     "SetResource",
+    "StartThread",
     "Trigger",
     "input_fields",
 ]
 
 USER_MESSAGE = "user-message"
 """The built-in trigger: a user message (`send_message`), added and answered."""
+
+MAIN_THREAD = "main"
+"""The chat's own thread: what `send_message` adds to and `history()` returns."""
 
 
 @dataclass(frozen=True)
@@ -89,24 +95,51 @@ class AddMessage:
         role: "user", "assistant" or "system".
         prompt_template: Its text, a template.
         hidden: Stream nothing to clients; the model still sees it.
+        thread: The thread it goes to (None: the main thread); started by a `StartThread`.
     """
 
     role: Literal["user", "assistant", "system"]
     prompt_template: str
     hidden: bool = False
+    thread: str | None = None
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
-            kind="add_message", role=self.role, template=self.prompt_template, hidden=self.hidden
+            kind="add_message",
+            role=self.role,
+            template=self.prompt_template,
+            hidden=self.hidden,
+            thread=_thread(self.thread),
+            display="hidden" if self.hidden else "stream",
         )
 
 
 @dataclass(frozen=True)
 class Respond:
-    """Run the agentic loop: LLM steps and tool calls until the model answers."""
+    """Run the agentic loop: LLM steps and tool calls until the model answers.
+
+    Args:
+        thread: The thread that answers (None: the main thread, with the agent's model,
+            instructions and tools; else a thread's own, see `StartThread`).
+        into: A handler variable that takes the answer's text (`{{VAR}}` in later blocks).
+        display: "stream" shows the answer as it is written (a named thread's chunks carry
+            its name); "hidden" streams nothing; "name"/"description" show an operation.
+        description: What the operation shows with display "description".
+    """
+
+    thread: str | None = None
+    into: str | None = None
+    display: Display = "stream"
+    description: str = ""
 
     def spec(self) -> BlockSpec:
-        return BlockSpec(kind="respond")
+        return BlockSpec(
+            kind="respond",
+            thread=_thread(self.thread),
+            into=self.into,
+            display=self.display,
+            description=self.description,
+        )
 
 
 @dataclass(frozen=True)
@@ -123,10 +156,17 @@ class CallTool:
     tool_name: str
     input_template: Any = field(default_factory=dict)
     into: str | None = None
+    display: Display = "name"
+    description: str = ""
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
-            kind="call_tool", tool=self.tool_name, input=self.input_template, into=self.into
+            kind="call_tool",
+            tool=self.tool_name,
+            input=self.input_template,
+            into=self.into,
+            display=self.display,
+            description=self.description,
         )
 
 
@@ -136,12 +176,97 @@ class SetResource:
 
     name: str
     value_template: str
+    display: Display = "name"
+    description: str = ""
 
     def spec(self) -> BlockSpec:
-        return BlockSpec(kind="set_resource", resource=self.name, template=self.value_template)
+        return BlockSpec(
+            kind="set_resource",
+            resource=self.name,
+            template=self.value_template,
+            display=self.display,
+            description=self.description,
+        )
 
 
-Block = AddMessage | Respond | CallTool | SetResource
+@dataclass(frozen=True)
+class StartThread:
+    """Start (or restart, emptied) a named thread: a message list of its own in the chat.
+
+    A thread's `Respond` sends the model the thread's messages only, with the thread's
+    instructions, model and tools; the main thread's model never sees them unless a block
+    puts them there (`SerializeThread` into a variable, then `AddMessage`).
+
+    Args:
+        name: The thread's name (letters, digits, '_.-'; not "main").
+        instructions: Its system prompt, a template.
+        model: Its model (None: the agent's).
+        max_steps: LLM steps per `Respond` in it.
+        tools: Names of the agent's tools its model may call.
+    """
+
+    name: str
+    instructions: str = ""
+    model: str | None = None
+    max_steps: int = 1
+    tools: list[str] = field(default_factory=list)
+    display: Display = "hidden"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not is_agent_name(self.name) or self.name == MAIN_THREAD:
+            raise ConfigurationError(
+                f"thread name {self.name!r}: letters, digits or '_.-', and not {MAIN_THREAD!r}"
+            )
+        if self.max_steps < 1:
+            raise ConfigurationError(f"thread {self.name!r}: max_steps must be at least 1")
+
+    def spec(self) -> BlockSpec:
+        return BlockSpec(
+            kind="start_thread",
+            thread=self.name,
+            template=self.instructions,
+            model=self.model,
+            max_steps=self.max_steps,
+            tools=list(self.tools),
+            display=self.display,
+            description=self.description,
+        )
+
+
+@dataclass(frozen=True)
+class SerializeThread:
+    """Write a thread's messages as text into a handler variable.
+
+    Args:
+        into: The variable (`{{VAR}}` in later blocks).
+        thread: The thread (None: the main thread).
+        format: "markdown" (a "**role**: text" paragraph per message) or "json".
+    """
+
+    into: str
+    thread: str | None = None
+    format: Literal["markdown", "json"] = "markdown"
+    display: Display = "name"
+    description: str = ""
+
+    def spec(self) -> BlockSpec:
+        return BlockSpec(
+            kind="serialize_thread",
+            thread=_thread(self.thread),
+            into=self.into,
+            format=self.format,
+            display=self.display,
+            description=self.description,
+        )
+
+
+def _thread(name: str | None) -> str | None:
+    """The spec's thread name: None for the main thread."""
+    return None if name in (None, MAIN_THREAD) else name
+
+
+Block = AddMessage | Respond | CallTool | SetResource | StartThread | SerializeThread
 
 
 @dataclass(frozen=True)
@@ -169,7 +294,10 @@ class Trigger:
     def spec(self) -> TriggerSpec:
         schema = self.input.model_json_schema() if self.input is not None else None
         return TriggerSpec(
-            name=self.name, input_schema=schema, steps=[block.spec() for block in self.steps]
+            name=self.name,
+            description=self.description,
+            input_schema=schema,
+            steps=[block.spec() for block in self.steps],
         )
 
 

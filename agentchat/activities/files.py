@@ -21,7 +21,7 @@ from agentchat.agent import Agent
 from agentchat.blobs import BlobNotFoundError, BlobStoreUnavailableError
 from agentchat.connections import get_blob_store
 from agentchat.errors import ConfigurationError
-from agentchat.models import ModelRequest, ModelRequestError
+from agentchat.models import Model, ModelRequest, ModelRequestError
 from agentchat.models.base import ModelEvent, _Retryable
 from agentchat.protocol.files import file_ref, is_file_part, media_type_allowed
 from agentchat.protocol.messages import UIMessage
@@ -36,20 +36,19 @@ log = logging.getLogger("agentchat.activities")
 
 
 def model_events(
-    agent: Agent, request: ModelRequest, settings: Settings | None
+    agent: Agent, model: Model, request: ModelRequest, settings: Settings | None
 ) -> AsyncIterator[ModelEvent]:
-    """The model's stream for `request`, its files checked and loaded first (if it has any)."""
-    model = agent.resolved_model()
+    """`model`'s stream for `request`, its files checked and loaded first (if it has any)."""
     if not any(is_file_part(p) for m in request.messages for p in m.parts):
         return model.stream(request)  # the usual case: nothing in between
-    return _with_files(agent, request, settings)
+    return _with_files(agent, model, request, settings)
 
 
 async def _with_files(
-    agent: Agent, request: ModelRequest, settings: Settings | None
+    agent: Agent, model: Model, request: ModelRequest, settings: Settings | None
 ) -> AsyncIterator[ModelEvent]:
-    request = await load_files(agent, request, settings or Settings())
-    async for event in agent.resolved_model().stream(request):
+    request = await load_files(agent, request, settings or Settings(), model)
+    async for event in model.stream(request):
         yield event
 
 
@@ -62,21 +61,24 @@ def _current(messages: list[UIMessage]) -> int:
     return -1
 
 
-async def load_files(agent: Agent, request: ModelRequest, settings: Settings) -> ModelRequest:
-    """`request` with the bytes of the files the agent and its model take (by ref).
+async def load_files(
+    agent: Agent, request: ModelRequest, settings: Settings, model: Model | None = None
+) -> ModelRequest:
+    """`request` with the bytes of the files the agent and its `model` (default: the
+    agent's) take (by ref).
 
     Raises:
         ModelRequestError: A file of the turn's message is refused (policy, model, missing).
         _Retryable: The blob store is unavailable (the step is retried).
     """
-    model = agent.resolved_model()
+    model = model or agent.resolved_model()
     model_types: Collection[str] | None = getattr(model, "file_types", None)
     current = _current(request.messages)
     wanted: dict[str, int] = {}
     for index, message in enumerate(request.messages):
         parts = [p for p in message.parts if is_file_part(p)]
         for position, part in enumerate(parts):
-            problem = _refusal(agent, model_types, part, position, len(parts))
+            problem = _refusal(agent, model, model_types, part, position, len(parts))
             ref = file_ref(part)
             if problem is None and ref is not None:
                 if model_types is not None:
@@ -93,6 +95,7 @@ async def load_files(agent: Agent, request: ModelRequest, settings: Settings) ->
 
 def _refusal(
     agent: Agent,
+    model: Model,
     model_types: Collection[str] | None,
     part: dict[str, Any],
     position: int,
@@ -110,8 +113,7 @@ def _refusal(
     if problem is not None:
         return f"agent {agent.name!r} refuses it: {problem}"
     if model_types is not None and not media_type_allowed(media_type, model_types):
-        name = agent.resolved_model().name
-        return f"model {name} does not take {media_type} files"
+        return f"model {model.name} does not take {media_type} files"
     return None
 
 

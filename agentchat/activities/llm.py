@@ -22,11 +22,11 @@ from temporalio.exceptions import ApplicationError
 from agentchat import metrics
 from agentchat.activities.files import model_events
 from agentchat.activities.observe import TurnTracker
-from agentchat.activities.prefetch import StepPrefetch, model_request
+from agentchat.activities.prefetch import StepPrefetch, model_request, step_request
 from agentchat.activities.transcripts import TranscriptCache
 from agentchat.agent import Agent
 from agentchat.errors import RedisUnavailableError
-from agentchat.models import ModelRequestError, StepFinish, TextDelta
+from agentchat.models import Model, ModelRequestError, StepFinish, TextDelta
 from agentchat.models.base import (
     ModelEvent,
     ReasoningDelta,
@@ -38,9 +38,11 @@ from agentchat.models.base import (
 )
 from agentchat.protocol.contracts import StepInput, StepResult, StreamMark, ToolCallRecord
 from agentchat.protocol.envelope import step_producer
-from agentchat.protocol.messages import MessageBuilder
+from agentchat.protocol.messages import MessageBuilder, UIMessage
+from agentchat.protocol.tool_display import client_tool_chunk, marked_tool_chunk
 from agentchat.settings import Settings
 from agentchat.stream._store import StreamStore, StreamWriter
+from agentchat.tools import Tool
 
 __all__ = ["run_llm_step"]
 
@@ -72,6 +74,7 @@ async def run_llm_step(
         producer=step_producer(step.turn, step.step),
         attempt=step.attempt_base + info.attempt,
         turn=step.turn,
+        thread=step.thread,
     )
     recorder = _StepRecorder(writer, agent, step, began)
     if step.start is not None:  # this step opens the turn: its records go first
@@ -86,10 +89,13 @@ async def run_llm_step(
         recorder.emit(part)
     recorder.emit({"type": "start-step"})
 
+    model = agent.model_for(step.model)
     if prefetched is not None:  # begun while Temporal recorded this step (see .prefetch)
         events = prefetched.events()
+    elif step.thread is None and agent.has_dynamic_instructions:
+        events = _dynamic_events(agent, model, step, transcript, settings)
     else:
-        events = model_events(agent, model_request(agent, step, transcript), settings)
+        events = model_events(agent, model, model_request(agent, step, transcript), settings)
 
     writer.start()
     model_task = asyncio.create_task(
@@ -113,11 +119,12 @@ async def run_llm_step(
             and model_task.done()
             and not model_task.cancelled()
             and model_task.exception() is None
+            and not step.silent
         ):
             writer.chunk({"type": "finish-step"})
         await _close(writer, beat, failed=failed)
     finish = recorder.finish
-    model_name = agent.resolved_model().name
+    model_name = model.name
     metrics.llm_step(agent.name, "stopped" if stopped else "ok")
     metrics.tokens(
         agent.name,
@@ -142,6 +149,41 @@ async def run_llm_step(
     )
 
 
+async def _dynamic_events(
+    agent: Agent,
+    model: Model,
+    step: StepInput,
+    transcript: list[UIMessage],
+    settings: Settings | None,
+) -> AsyncIterator[ModelEvent]:
+    """The step's model events once the agent's instructions function has written the
+    prompt (in the model task: what it raises fails the step like a model error)."""
+    try:
+        request = await step_request(agent, step, transcript)
+    except Exception as exc:
+        raise ApplicationError(
+            f"the instructions of agent {agent.name!r} failed: {type(exc).__name__}: {exc}",
+            type="InstructionsFailed",
+        ) from None
+    async for event in model_events(agent, model, request, settings):
+        yield event
+
+
+_THREAD_TAGGED = frozenset(
+    {
+        "text-start",
+        "text-delta",
+        "text-end",
+        "reasoning-start",
+        "reasoning-delta",
+        "reasoning-end",
+        "tool-input-start",
+        "tool-input-available",
+    }
+)
+"""The chunks whose `providerMetadata` names a named thread (the AI SDK keeps it on the part)."""
+
+
 class _StepRecorder:
     """A step's model events -> the chunks it writes, and its parts as the fold of them.
 
@@ -160,10 +202,19 @@ class _StepRecorder:
         self._text_id: str | None = None
         self._reasoning_id: str | None = None
         self._started_calls: set[str] = set()
+        self._quiet: dict[str, Tool] = {}
+        """Call id -> its tool, for calls of tools not displayed "stream" (see `_emit_call`)."""
         self._first_token = False
+        self._silent = step.silent
+        self._thread = {"thread": step.thread} if step.thread is not None else None
 
     def emit(self, chunk: dict[str, Any]) -> None:
-        self.writer.chunk(chunk)
+        if self._thread is not None and chunk.get("type") in _THREAD_TAGGED:
+            metadata = chunk.get("providerMetadata") or {}
+            agentchat = {**metadata.get("agentchat", {}), **self._thread}
+            chunk = {**chunk, "providerMetadata": {**metadata, "agentchat": agentchat}}
+        if not self._silent:
+            self.writer.chunk(chunk)
         self.message.apply_wire(chunk)
 
     async def consume(self, events: AsyncIterator[ModelEvent]) -> None:
@@ -188,6 +239,8 @@ class _StepRecorder:
             elif isinstance(event, ToolCallStart):
                 self._call_begins(event.id, event.name)
             elif isinstance(event, ToolCallDelta):
+                if self._quiet and event.id in self._quiet:
+                    continue  # its tool shows clients no streamed input; the fold needs none
                 self.emit(
                     {
                         "type": "tool-input-delta",
@@ -197,7 +250,7 @@ class _StepRecorder:
                 )
             elif isinstance(event, ToolCall):
                 self._call_begins(event.id, event.name)
-                self.calls.append(_record_call(event, self.emit, self.agent))
+                self.calls.append(_record_call(event, self._emit_call, self.agent))
             elif isinstance(event, StepFinish):
                 self.finish = event
 
@@ -237,7 +290,28 @@ class _StepRecorder:
         self.close_text()
         if call_id not in self._started_calls:
             self._started_calls.add(call_id)
-            self.emit({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
+            tool = self.agent.tool(name)  # once per call: a tool's display is all it needs
+            if tool is not None and tool.display != "stream":
+                self._quiet[call_id] = tool
+            self._emit_call({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
+
+    def _emit_call(self, chunk: dict[str, Any]) -> None:
+        """A tool call's chunk: whole for the transcript, on the stream as its tool's display
+        allows (`agentchat.protocol.tool_display`). Calls of "stream" tools cost nothing more
+        than the lookup of their id while any call of the step is quiet."""
+        tool = self._quiet.get(chunk["toolCallId"]) if self._quiet else None
+        if tool is None:
+            self.emit(chunk)
+            return
+        display, description = tool.display, tool.description
+        shown = client_tool_chunk(chunk, display, description, client_runs=tool.is_client)
+        if shown is not None:
+            self.emit(shown)  # what clients see; the transcript's fold is overridden next
+        silent, self._silent = self._silent, True  # fold, not write: `emit` tags it as usual
+        try:
+            self.emit(marked_tool_chunk(chunk, display, description))
+        finally:
+            self._silent = silent
 
 
 async def _until_done_or_stopped(

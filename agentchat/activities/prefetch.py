@@ -44,15 +44,22 @@ from temporalio.worker import (
 
 from agentchat import metrics
 from agentchat.activities.transcripts import TranscriptCache
-from agentchat.agent import Agent
-from agentchat.models import ModelRequest
+from agentchat.agent import Agent, ChatContext
+from agentchat.models import Model, ModelRequest
 from agentchat.models.base import ModelEvent, ToolDefinition
 from agentchat.protocol.contracts import StepInput
 from agentchat.protocol.files import has_files
 from agentchat.protocol.messages import UIMessage
 from agentchat.protocol.names import LLM_STEP
 
-__all__ = ["PrefetchInterceptor", "Prefetched", "StepPrefetch", "model_request"]
+__all__ = [
+    "PrefetchInterceptor",
+    "Prefetched",
+    "StepPrefetch",
+    "chat_context",
+    "model_request",
+    "step_request",
+]
 
 log = logging.getLogger("agentchat.activities")
 
@@ -75,9 +82,24 @@ def step_key(step: StepInput) -> StepKey:
     return (step.chat_id, step.turn, step.step, step.message_id, step.attempt_base)
 
 
-def model_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) -> ModelRequest:
-    """What `agent`'s model is asked in `step`, given the step's whole transcript."""
-    instructions = agent.render_instructions(step.inputs, step.resources)
+def model_request(
+    agent: Agent, step: StepInput, transcript: list[UIMessage], instructions: str | None = None
+) -> ModelRequest:
+    """What `agent`'s model is asked in `step`, given the step's whole transcript.
+
+    `instructions` is what the agent's instructions function returned for this step (see
+    `step_request`); string instructions are rendered here.
+    """
+    if step.thread is not None:  # a named thread: its own prompt and tools, none of main's
+        allowed = step.tools or []
+        tools = [
+            ToolDefinition(t.name, t.description, t.parameters)
+            for t in agent.tools
+            if t.name in allowed
+        ]
+        return ModelRequest(step.thread_instructions or None, transcript, step.client_data, tools)
+    if not agent.has_dynamic_instructions:
+        instructions = agent.render_instructions(step.inputs, step.resources)
     if step.preload_context:
         instructions = (
             f"{instructions}\n\n{step.preload_context}" if instructions else step.preload_context
@@ -87,6 +109,35 @@ def model_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) ->
         instructions = f"{instructions}\n\n{summary}" if instructions else summary
     tools = [ToolDefinition(t.name, t.description, t.parameters) for t in agent.tools]
     return ModelRequest(instructions, transcript + step.inject, step.client_data, tools)
+
+
+def chat_context(step: StepInput) -> ChatContext:
+    """What an instructions function is told about the step's chat."""
+    return ChatContext(
+        chat_id=step.chat_id,
+        agent=step.agent,
+        owner=step.owner,
+        client_data=step.client_data,
+        inputs=step.inputs,
+        resources=step.resources,
+        turn=step.turn,
+    )
+
+
+async def step_request(agent: Agent, step: StepInput, transcript: list[UIMessage]) -> ModelRequest:
+    """`model_request`, calling the agent's instructions function first if it has one."""
+    if step.thread is None and agent.has_dynamic_instructions:
+        instructions = await agent.instructions_for(chat_context(step))
+        return model_request(agent, step, transcript, instructions)
+    return model_request(agent, step, transcript)
+
+
+async def _requested(
+    agent: Agent, model: Model, step: StepInput, transcript: list[UIMessage]
+) -> AsyncIterator[ModelEvent]:
+    """The model's stream for a step whose instructions a function writes first."""
+    async for event in model.stream(await step_request(agent, step, transcript)):
+        yield event
 
 
 @dataclass
@@ -209,7 +260,7 @@ class StepPrefetch:
             agent = self.agents.get(step.agent)
             if agent is None:
                 return
-            model = agent.resolved_model()
+            model = agent.model_for(step.model)
             if not getattr(model, "prefetchable", False):
                 return
             try:
@@ -218,7 +269,10 @@ class StepPrefetch:
                 return  # not cached: the activity fails fast and the workflow resends it
             if has_files(transcript) or has_files(step.inject):
                 return  # its files are read (and checked) by the activity: see .files
-            stream = model.stream(model_request(agent, step, transcript))
+            if step.thread is None and agent.has_dynamic_instructions:
+                stream = _requested(agent, model, step, transcript)
+            else:
+                stream = model.stream(model_request(agent, step, transcript))
             first = asyncio.ensure_future(anext(stream))
         except Exception:  # only ever an optimisation: the activity makes its own request
             log.warning("could not begin a step's model request early", exc_info=True)

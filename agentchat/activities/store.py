@@ -33,6 +33,7 @@ from agentchat.protocol.contracts import (
     RetentionInput,
     RetentionResult,
     SaveTurnInput,
+    ThreadState,
     TokenUsage,
 )
 from agentchat.protocol.messages import UIMessage, fold_digest
@@ -94,6 +95,10 @@ def state_from_store(
         titled=bool(extra.get("titled", record.last_turn > 0)),
         inputs=dict(extra.get("inputs") or {}),
         resources=dict(extra.get("resources") or {}),
+        threads={
+            name: ThreadState.model_validate(thread)
+            for name, thread in (extra.get("threads") or {}).items()
+        },
     )
 
 
@@ -108,6 +113,7 @@ def state_extra(state: ChatState) -> dict[str, Any]:
         "titled": state.titled,
         "inputs": state.inputs,
         "resources": state.resources,
+        "threads": {name: thread.model_dump() for name, thread in state.threads.items()},
     }
 
 

@@ -19,8 +19,9 @@ from agentchat import metrics
 from agentchat.agent import Agent
 from agentchat.errors import RedisUnavailableError
 from agentchat.protocol.chunks import resource_chunk
-from agentchat.protocol.contracts import StreamMark, ToolCallInput, ToolOutcome
+from agentchat.protocol.contracts import Display, StreamMark, ToolCallInput, ToolOutcome
 from agentchat.protocol.envelope import tool_producer
+from agentchat.protocol.tool_display import client_tool_chunk
 from agentchat.stream._store import StreamStore, StreamWriter
 from agentchat.tools import Tool, ToolContext
 
@@ -59,7 +60,10 @@ async def run_tool_call(
         label = "unknown" if tool is None else tool.name
         kind = "unknown_tool" if tool is None else "invalid_input"
         metrics.tool_call(agent.name, label, "error", error_kind=kind)
-        return await _finish(writer, call.id, ToolOutcome(error=error), silent=req.silent)
+        display = "stream" if tool is None else tool.display
+        return await _finish(
+            writer, call.id, ToolOutcome(error=error), silent=req.silent, display=display
+        )
 
     ctx = ToolContext(
         chat_id=req.chat_id,
@@ -76,14 +80,15 @@ async def run_tool_call(
         resource_names=[r.name for r in agent.resources],
     )
     ctx._on_resource = lambda name, value: writer.chunk(resource_chunk(name, value))
-    ctx._progress = lambda output: writer.chunk(
-        {
-            "type": "tool-output-available",
-            "toolCallId": call.id,
-            "output": output,
-            "preliminary": True,
-        }
-    )
+    if tool.display == "stream":  # other displays show clients no progress
+        ctx._progress = lambda output: writer.chunk(
+            {
+                "type": "tool-output-available",
+                "toolCallId": call.id,
+                "output": output,
+                "preliminary": True,
+            }
+        )
     writer.start()
     # The heartbeat goes on until the writer is closed: closing waits for Redis when it is
     # down, and a call that stopped heartbeating would be retried elsewhere meanwhile.
@@ -93,7 +98,7 @@ async def run_tool_call(
         if ctx.owned_chats:
             outcome.subchat = ctx.owned_chats[0]
         outcome.resources = dict(ctx.changed_resources)
-        return await _finish(writer, call.id, outcome, silent=req.silent)
+        return await _finish(writer, call.id, outcome, silent=req.silent, display=tool.display)
     finally:
         beat.cancel()
 
@@ -135,18 +140,23 @@ async def _invoke(
 
 
 async def _finish(
-    writer: StreamWriter, call_id: str, outcome: ToolOutcome, *, silent: bool = False
+    writer: StreamWriter,
+    call_id: str,
+    outcome: ToolOutcome,
+    *,
+    silent: bool = False,
+    display: Display = "stream",
 ) -> ToolOutcome:
-    if silent:  # a handler's call: its output goes into a variable, not to the stream
-        pass
-    elif outcome.error is not None:
-        writer.chunk(
+    """Publish the call's outcome as its tool's display allows (the workflow gets it whole)."""
+    if not silent:  # a handler's call: its output goes into a variable, not to the stream
+        chunk: dict[str, Any] = (
             {"type": "tool-output-error", "toolCallId": call_id, "errorText": outcome.error}
+            if outcome.error is not None
+            else {"type": "tool-output-available", "toolCallId": call_id, "output": outcome.output}
         )
-    else:
-        writer.chunk(
-            {"type": "tool-output-available", "toolCallId": call_id, "output": outcome.output}
-        )
+        shown = client_tool_chunk(chunk, display)
+        if shown is not None:
+            writer.chunk(shown)
     await writer.close()
     outcome.stream = StreamMark(seq=writer.seq, attempt=writer.attempt)
     return outcome

@@ -18,7 +18,7 @@ import click
 
 from agentchat.agent import Agent, load_agents
 from agentchat.cli._common import exit_now, run
-from agentchat.cli._serve import gateway_server, serve_worker
+from agentchat.cli._serve import gateway_server, protocol_agents, protocol_options, serve_worker
 from agentchat.cli._talk import print_stream
 from agentchat.client import AgentChat
 from agentchat.errors import AgentChatError, ConfigurationError
@@ -48,6 +48,10 @@ __all__ = ["dev"]
     metavar="MODULE:ATTR",
     help="Your agents, served beside the built-in demo agent; repeatable.",
 )
+@protocol_options(
+    "the demo's (offline unless OPENAI_API_KEY or OPENAI_BASE_URL is set) when not given;"
+    " 'file' for the protocol's own agent.model."
+)
 @click.option(
     "--gateway-port",
     type=int,
@@ -66,12 +70,19 @@ def dev(
     temporal_port: int,
     redis_port: int,
     agent_refs: tuple[str, ...],
+    protocol_folders: tuple[Path, ...],
+    protocol_model: str | None,
     gateway_port: int,
     demo_message: str,
 ) -> None:
-    """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all."""
+    """Run everything locally: Temporal dev server, Redis, and a worker. Ctrl-C stops it all.
+
+    `--protocol examples/support` also serves the support agent of an Octavus protocol folder,
+    offline by default (see docs/agent-protocol.md).
+    """
     try:
-        agents = load_agents(["agentchat.demo:agents", *agent_refs])
+        protocols = protocol_agents(protocol_folders, _protocol_model(protocol_model))
+        agents = load_agents(["agentchat.demo:agents", *agent_refs, *protocols])
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None
     stack = LocalStack(data_dir=data_dir, temporal_port=temporal_port, redis_port=redis_port)
@@ -114,6 +125,19 @@ def dev(
         finally:
             stack.stop()
     exit_now(code)
+
+
+def _protocol_model(option: str | None) -> str | None:
+    """The model `--protocol` agents run on: the option ('file': the protocol's), else the
+    demo's (offline unless an OpenAI provider is configured)."""
+    if option == "file":
+        return None
+    if option:
+        return option
+    from agentchat.demo import demo_model
+
+    model = demo_model()
+    return model if isinstance(model, str) else str(getattr(model, "name", "offline"))
 
 
 def _banner(settings: Settings, agents: list[Agent], gateway_port: int) -> str:

@@ -7,21 +7,92 @@ which drains on SIGTERM (see `agentchat.worker._signals` and `agentchat.gateway.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentchat.agent import Agent, load_agents
 from agentchat.cli._common import connection_options, exit_now, run, settings_from
-from agentchat.errors import AgentChatError
+from agentchat.errors import AgentChatError, ConfigurationError
 from agentchat.settings import Settings
+from agentchat.tools import Tool
 from agentchat.worker._signals import serve_until_signalled
 
 if TYPE_CHECKING:
     from agentchat.gateway.serve import GatewayServer
 
-__all__ = ["gateway", "gateway_server", "serve_worker", "worker"]
+__all__ = [
+    "gateway",
+    "gateway_server",
+    "protocol_agents",
+    "protocol_options",
+    "serve_worker",
+    "worker",
+]
+
+PROTOCOL_TOOLS = "tools.py"
+"""The file of a protocol folder whose `tools` list `--protocol` attaches to the protocol."""
+
+
+def protocol_options(model_help: str) -> Callable[[Any], Any]:
+    """`--protocol FOLDER` (repeatable) and `--protocol-model MODEL`."""
+
+    def add(func: Any) -> Any:
+        func = click.option(
+            "--protocol-model",
+            metavar="MODEL",
+            default=None,
+            help=f"The model of the --protocol agents: {model_help}",
+        )(func)
+        return click.option(
+            "--protocol",
+            "protocol_folders",
+            multiple=True,
+            metavar="FOLDER",
+            type=click.Path(path_type=Path),
+            help="Also serve the agent of an Octavus protocol folder (protocol.yaml,"
+            f" prompts/*.md); the `tools` list of its {PROTOCOL_TOOLS}, if any, implements"
+            " its tools. Repeatable.",
+        )(func)
+
+    return add
+
+
+def protocol_agents(folders: Sequence[Path], model: str | None) -> list[Agent]:
+    """The agents of protocol folders (`Agent.from_protocol`), with each folder's tools.
+
+    Raises:
+        ConfigurationError: A folder is not a protocol, or its tools.py cannot be used.
+    """
+    options: dict[str, Any] = {"model": model} if model else {}
+    return [
+        Agent.from_protocol(folder, tools=_folder_tools(folder), **options) for folder in folders
+    ]
+
+
+def _folder_tools(folder: Path) -> list[Tool]:
+    path = folder / PROTOCOL_TOOLS
+    if not path.is_file():
+        return []
+    name = f"agentchat_protocol_tools.{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigurationError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ConfigurationError(f"{path}: importing it failed: {exc!r}") from exc
+    tools = getattr(module, "tools", None)
+    if not isinstance(tools, list | tuple) or not all(isinstance(t, Tool) for t in tools):
+        raise ConfigurationError(f"{path}: expected a list of Tool objects named `tools`")
+    return list(tools)
 
 
 async def serve_worker(
@@ -46,19 +117,33 @@ async def serve_worker(
     "--agents",
     "agent_refs",
     multiple=True,
-    required=True,
     metavar="MODULE:ATTR",
     help="Agents to serve (an Agent or a list of them); repeatable.",
 )
+@protocol_options("the file's agent.model when not given.")
 @click.option("--demo/--no-demo", default=False, help="Also serve the built-in demo agent.")
 @connection_options
-def worker(agent_refs: tuple[str, ...], demo: bool, **conn: Any) -> None:
-    """Serve agents: run the chat workflow and its activities."""
+def worker(
+    agent_refs: tuple[str, ...],
+    protocol_folders: tuple[Path, ...],
+    protocol_model: str | None,
+    demo: bool,
+    **conn: Any,
+) -> None:
+    """Serve agents: run the chat workflow and its activities.
+
+    Give the agents with --agents (Python) or --protocol (an Octavus protocol folder, such as
+    examples/support), or both.
+    """
+    if not agent_refs and not protocol_folders:
+        raise click.UsageError(
+            "give the agents to serve: --agents MODULE:ATTR or --protocol FOLDER"
+        )
     settings = settings_from(**conn)
-    refs: list[str | Agent] = list(agent_refs)
-    if demo:
-        refs.append("agentchat.demo:agents")
     try:
+        refs: list[str | Agent] = [*agent_refs, *protocol_agents(protocol_folders, protocol_model)]
+        if demo:
+            refs.append("agentchat.demo:agents")
         agents = load_agents(refs)
     except AgentChatError as exc:
         raise click.UsageError(str(exc)) from None

@@ -140,6 +140,10 @@ class ChatBackend(Protocol):
         """The stored conversation plus the running turn; empty when the chat never existed."""
         ...
 
+    async def thread(self, name: str) -> list[UIMessage]:
+        """A named thread's messages; empty when the chat never started it."""
+        ...
+
     async def info(self) -> ChatInfo:
         """The chat's record in the chat store (`ChatNotFoundError` when there is none)."""
         ...

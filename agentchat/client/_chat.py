@@ -48,6 +48,7 @@ from agentchat.protocol.triggers import trigger_message
 from agentchat.settings import Settings
 from agentchat.stream._reader import ChatStream, EntrySource, _Follow
 from agentchat.stream._store import check_cursor
+from agentchat.triggers import MAIN_THREAD
 from agentchat.workflows.chat import workflow_id_for
 
 __all__ = ["AgentChat", "ChatSession"]
@@ -425,9 +426,16 @@ class AgentChat:
             check_cursor(cursor)
         return await self._backend.reconnect(cursor)
 
-    async def history(self) -> list[UIMessage]:
+    async def history(self, thread: str | None = None) -> list[UIMessage]:
         """The conversation as `UIMessage`s: what the chat store keeps plus the running turn,
-        whether or not a workflow run is open."""
+        whether or not a workflow run is open.
+
+        Args:
+            thread: A named thread of the chat (`agentchat.triggers.StartThread`) instead of
+                the main one: its messages as the chat keeps them (empty when never started).
+        """
+        if thread is not None and thread != MAIN_THREAD:
+            return await self._backend.thread(thread)
         return await self._backend.history()
 
     # -- the chat's record --------------------------------------------------------------------

@@ -251,20 +251,30 @@ class DirectBackend:
         return list(state.transcript) if state is not None else []
 
     async def resources(self) -> dict[str, Any]:
-        # As history(): the running run's, else the store's, else the last run's.
+        state = await self._kept_state()
+        return dict(state.get("resources") or {})
+
+    async def thread(self, name: str) -> list[UIMessage]:
+        state = await self._kept_state()
+        thread = (state.get("threads") or {}).get(name) or {}
+        return [UIMessage.model_validate(m) for m in thread.get("messages") or []]
+
+    async def _kept_state(self) -> dict[str, Any]:
+        """What the chat keeps besides its transcript (resources, threads), as history():
+        the running run's, else the store's, else the last run's."""
         status = await self._run_status()
         if status != WorkflowExecutionStatus.RUNNING and (
             self.settings.database_url or self.owner is not None
         ):
             with contextlib.suppress(ChatNotFoundError):
                 record = await _stored.load_record(self.settings, self.chat_id, self.owner)
-                return dict(record.state.get("resources") or {})
+                return dict(record.state)
             if self.owner is not None:
                 raise ChatNotFoundError(f"no chat {self.chat_id!r}")
         elif self.owner is not None:
             await _stored.load_record(self.settings, self.chat_id, self.owner)
         state = await self._state() if status is not None else None
-        return dict(state.resources) if state is not None else {}
+        return state.model_dump(include={"resources", "threads"}) if state is not None else {}
 
     async def _run_status(self) -> WorkflowExecutionStatus | None:
         handle = (await self._temporal()).get_workflow_handle(self.workflow_id)
@@ -358,6 +368,10 @@ class DirectBackend:
         if state is None:
             return None
         owner = next((m for m, t in state.message_turns.items() if t == turn), None)
+        answer = state.trigger_answers.get(owner) if owner is not None else None
+        if answer is not None:  # a trigger's turn: its carrier is not in the transcript
+            found = next((m for m in state.transcript if m.id == answer), None)
+            return (turn, found) if found is not None else None
         for i, message in enumerate(state.transcript):
             if message.id == owner and i + 1 < len(state.transcript):
                 following = state.transcript[i + 1]

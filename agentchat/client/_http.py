@@ -279,6 +279,10 @@ class HttpBackend:
         view = await self._view()
         return [UIMessage.model_validate(m) for m in view["messages"]] if view else []
 
+    async def thread(self, name: str) -> list[UIMessage]:
+        answer = await self._call("GET", "chat", f"/threads/{name}")
+        return [UIMessage.model_validate(m) for m in answer["messages"]] if answer else []
+
     async def status(self) -> ChatStatus | None:
         view = await self._view()
         return ChatStatus.model_validate(view["status"]) if view else None

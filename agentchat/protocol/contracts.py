@@ -16,7 +16,12 @@ from agentchat.protocol.messages import UIMessage
 OnBusy = Literal["queue", "reject", "interrupt"]
 TurnStatus = Literal["completed", "stopped", "failed"]
 InputKind = Literal["message", "steer", "trigger"]
-BlockKind = Literal["add_message", "respond", "call_tool", "set_resource"]
+BlockKind = Literal[
+    "add_message", "respond", "call_tool", "set_resource", "start_thread", "serialize_thread"
+]
+Display = Literal["hidden", "name", "description", "stream"]
+"""How much of a block or tool clients see: nothing, its name, its description, or all of it
+(a tool's streamed input and output; a block's messages and answer)."""
 
 
 class ToolSpec(BaseModel):
@@ -29,6 +34,8 @@ class ToolSpec(BaseModel):
     heartbeat_seconds: float = 5.0
     requires_approval: bool = False
     client_timeout_seconds: float = 86400.0
+    display: Display = "stream"
+    """What clients see of its calls (see `agentchat.tools.tool`)."""
 
 
 class CompactionSpec(BaseModel):
@@ -58,12 +65,28 @@ class BlockSpec(BaseModel):
     """`call_tool`: the handler variable its output is stored in."""
     resource: str | None = None
     """`set_resource`: the resource's name."""
+    thread: str | None = None
+    """`add_message`, `respond`, `serialize_thread`: the thread it works on (None: the
+    chat's main thread); `start_thread`: the thread it starts."""
+    display: Display | None = None
+    """What clients see of it (None: the block kind's default; see `agentchat.triggers`)."""
+    description: str = ""
+    """What an operation part shows with display "description"."""
+    model: str | None = None
+    """`start_thread`: the thread's model (None: the agent's)."""
+    max_steps: int = 1
+    """`start_thread`: LLM steps per `respond` in the thread."""
+    tools: list[str] = Field(default_factory=list)
+    """`start_thread`: the agent's tools the thread's model may call."""
+    format: Literal["markdown", "json"] = "markdown"
+    """`serialize_thread`: how the thread's messages are written into the variable."""
 
 
 class TriggerSpec(BaseModel):
     """A named way to start a turn besides a user message."""
 
     name: str
+    description: str = ""
     input_schema: dict[str, Any] | None = None
     """JSON schema of the trigger's input (None: it takes none)."""
     steps: list[BlockSpec] = Field(default_factory=list)
@@ -174,6 +197,17 @@ class Compacted(BaseModel):
     """How many compactions the chat has had (each summarises the one before)."""
 
 
+class ThreadState(BaseModel):
+    """A named thread of a chat: its own messages, and how its `respond` blocks run."""
+
+    instructions: str = ""
+    """Its system prompt, a template rendered at each `respond`."""
+    model: str | None = None
+    max_steps: int = 1
+    tools: list[str] = Field(default_factory=list)
+    messages: list[UIMessage] = Field(default_factory=list)
+
+
 class QueuedInput(BaseModel):
     """A user input waiting for its turn."""
 
@@ -215,6 +249,12 @@ class ChatState(BaseModel):
     prompt_estimate: int = 0
     """Our estimate of that same prompt: the next estimate is the report plus what changed."""
     titled: bool = False
+    threads: dict[str, ThreadState] = Field(default_factory=dict)
+    trigger_answers: dict[str, str] = Field(default_factory=dict)
+    """A trigger's carrier message id -> the id of its turn's answer (the carrier is not in
+    the transcript): how a reader whose stream was lost finds the turn's answer. Bounded
+    like `message_turns`."""
+    """The chat's named threads (trigger blocks start them); the main thread is `transcript`."""
     """The title step ran (or was tried): it runs once per chat."""
     inputs: dict[str, Any] = Field(default_factory=dict)
     """The chat's inputs, validated against the agent's when its first run opened."""
@@ -414,6 +454,18 @@ class StepInput(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     resources: dict[str, Any] = Field(default_factory=dict)
     """The chat's inputs and resources, for the instructions' templates."""
+    owner: str | None = None
+    """The chat's owner, for instructions that depend on the chat."""
+    thread: str | None = None
+    """A named thread's step: `transcript` is the thread's messages (by value), answered
+    with `thread_instructions`, `model` and `tools` instead of the agent's."""
+    thread_instructions: str | None = None
+    model: str | None = None
+    """The thread's model (None: the agent's)."""
+    tools: list[str] | None = None
+    """The tools the thread's model may call (None: all of the agent's)."""
+    silent: bool = False
+    """Write none of the step's chunks to the stream (a hidden block's answer)."""
 
 
 class ToolCallRecord(BaseModel):

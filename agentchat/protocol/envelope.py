@@ -29,6 +29,7 @@ __all__ = [
     "RESYNC",
     "SEQ",
     "SETTLED",
+    "THREAD",
     "TURN",
     "TURN_END",
     "TURN_START",
@@ -48,6 +49,8 @@ CHUNK_KEY = "c"
 TURN = "turn"
 PRODUCER = "p"
 ATTEMPT = "a"
+THREAD = "thread"
+"""On the records of a named thread's step (see `agentchat.triggers.StartThread`): its name."""
 
 # Record kinds written to the stream.
 CHUNK = "chunk"

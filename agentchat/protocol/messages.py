@@ -88,10 +88,14 @@ def fold_tool_chunk(part: dict[str, Any], wire: dict[str, Any]) -> None:
     if kind == "tool-input-available":
         part["input"] = wire.get("input")
         part["state"] = "input-available"
+        _keep_call_metadata(part, wire)
     elif kind == "tool-input-error":
         part["input"] = wire.get("input")
         part["state"] = "output-error"
         part["errorText"] = wire.get("errorText", "")
+        _keep_call_metadata(part, wire)
+    elif kind == "tool-input-start":
+        _keep_call_metadata(part, wire)
     elif kind == "tool-output-available":
         part["output"] = wire.get("output")
         part["state"] = "output-available"
@@ -107,6 +111,14 @@ def fold_tool_chunk(part: dict[str, Any], wire: dict[str, Any]) -> None:
         part["approval"] = {"id": wire.get("approvalId")}
     elif kind == "tool-output-denied":
         part["state"] = "output-denied"
+
+
+def _keep_call_metadata(part: dict[str, Any], wire: dict[str, Any]) -> None:
+    """A call's opening chunk's `providerMetadata` goes on its part as `callProviderMetadata`,
+    as the AI SDK keeps it: agentchat's display marker (`agentchat.protocol.tool_display`)."""
+    metadata = wire.get("providerMetadata")
+    if metadata is not None:
+        part["callProviderMetadata"] = metadata
 
 
 def _keep_provider_metadata(part: dict[str, Any], wire: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from agentchat.protocol.envelope import (
     KIND,
     PRODUCER,
     SEQ,
+    THREAD,
     TURN,
     TURN_START,
     VERSION,
@@ -88,6 +89,7 @@ class StreamWriter:
         role: Literal["start", "step", "end"] = "step",
         flush_interval: float = 0.02,
         stop_poll: float = 1.0,
+        thread: str | None = None,
     ) -> None:
         self.store = store
         self.chat_id = chat_id
@@ -95,6 +97,8 @@ class StreamWriter:
         self.attempt = attempt
         self.turn = turn
         self.role = role
+        self.thread = thread
+        """A named thread's name, written on each of its records (`THREAD`)."""
         self.flush_interval = flush_interval
         self.stop_poll = stop_poll
         self.stop_requested = False
@@ -251,6 +255,8 @@ class StreamWriter:
                     ATTEMPT: self.attempt,
                 }
                 envelope[SEQ] = self._seq
+                if self.thread is not None:
+                    envelope[THREAD] = self.thread
                 envelope.update(item)
                 self._unsent.append((self._seq, orjson.dumps(envelope)))
             self._pending.clear()

@@ -15,15 +15,14 @@ request body is recorded. Failures can be scripted per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentchat.testing._loopback import LoopbackServer, Request, directive, words
 from agentchat.testing.openai_server import FakeToolCall
 
 __all__ = ["FakeAnthropicServer", "FakeRedactedThinking", "FakeThinking", "FakeToolCall"]
@@ -78,7 +77,7 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
 
 
 @dataclass
-class FakeAnthropicServer:
+class FakeAnthropicServer(LoopbackServer):
     """Start with `await server.start()`; point `ANTHROPIC_BASE_URL` at `server.base_url`.
 
     Attributes:
@@ -113,9 +112,6 @@ class FakeAnthropicServer:
     validate: bool = True
     """Refuse (400) what the real API refuses among the checks above."""
     record: bool = True
-    host: str = "127.0.0.1"
-    port: int = 0
-    _server: asyncio.Server | None = field(default=None, init=False, repr=False)
     _cache: set[str] = field(default_factory=set, init=False, repr=False)
     """Keys of the prompt prefixes cached so far."""
     _signed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -127,16 +123,8 @@ class FakeAnthropicServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> FakeAnthropicServer:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await super().start()
         return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
 
     def reset(self) -> None:
         """Back to the defaults, with nothing recorded, cached or signed."""
@@ -155,30 +143,11 @@ class FakeAnthropicServer:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await self._one_request(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {
-            k.strip().lower(): v.strip()
-            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
-        }
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        if method != "POST" or path.split("?")[0] != "/v1/messages":
-            await _error(writer, 404, f"no route {method} {path}")
+    async def _handle(self, http: Request, writer: asyncio.StreamWriter) -> bool:
+        if http.method != "POST" or http.path.split("?")[0] != "/v1/messages":
+            await _error(writer, 404, f"no route {http.method} {http.path}")
             return True
-        request = json.loads(body)
+        request = json.loads(http.body)
         if self.record:
             self.requests.append(request)
         if self.failures:
@@ -244,7 +213,7 @@ class FakeAnthropicServer:
             {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": delta_usage},
         )
         await _event(writer, "message_stop", {})
-        await _end(writer)
+        await LoopbackServer._end(writer)
         return True
 
     async def _block(
@@ -284,10 +253,10 @@ class FakeAnthropicServer:
             return [_Text([f"w{i} " for i in range(count)])], 1.0 / rate if rate else 0.0
         answer = self.reply(messages)
         if isinstance(answer, str):
-            return [_Text(_words(answer))], self.token_delay
+            return [_Text(words(answer))], self.token_delay
         if all(isinstance(a, str) for a in answer):  # the tokens of one text block
             return [_Text([str(a) for a in answer])], self.token_delay
-        blocks = [_Text(_words(a)) if isinstance(a, str) else a for a in answer]
+        blocks = [_Text(words(a)) if isinstance(a, str) else a for a in answer]
         return blocks, self.token_delay
 
     def _cache_usage(self, request: dict[str, Any]) -> dict[str, int]:
@@ -353,12 +322,12 @@ class _Pacer:
         """Send the scripted `error` event, which ends the answer (the response is complete)."""
         message = "Overloaded" if self.error == "overloaded_error" else "scripted error"
         await _event(writer, "error", {"error": {"type": self.error, "message": message}})
-        await _end(writer)
+        await LoopbackServer._end(writer)
 
 
 def _deltas(block: _Block) -> list[dict[str, Any]]:
     if isinstance(block, FakeThinking):
-        return [{"type": "thinking_delta", "thinking": t} for t in _words(block.text)]
+        return [{"type": "thinking_delta", "thinking": t} for t in words(block.text)]
     if isinstance(block, FakeRedactedThinking):
         return []
     if isinstance(block, FakeToolCall):
@@ -500,17 +469,7 @@ def _result_text(block: dict[str, Any]) -> str:
 
 async def _event(writer: asyncio.StreamWriter, name: str, payload: dict[str, Any]) -> None:
     data = json.dumps({"type": name, **payload})
-    await _chunk(writer, f"event: {name}\ndata: {data}\n\n".encode())
-
-
-async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-    await writer.drain()
-
-
-async def _end(writer: asyncio.StreamWriter) -> None:
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
+    await LoopbackServer._chunk(writer, f"event: {name}\ndata: {data}\n\n".encode())
 
 
 async def _error(
@@ -518,17 +477,8 @@ async def _error(
 ) -> None:
     kind = _ERROR_TYPES.get(status, "api_error")
     payload = {"type": "error", "error": {"type": kind, "message": message}}
-    data = json.dumps({**payload, "request_id": "req_fake"}).encode()
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    writer.write(
-        f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nrequest-id: req_fake\r\n"
-        f"{extra}content-length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    await writer.drain()
-
-
-_DIRECTIVE = re.compile(r"\btokens=(\d+)(?:\s+rate=([\d.]+))?")
+    extra = {"request-id": "req_fake", **(headers or {})}
+    await LoopbackServer._json(writer, status, {**payload, "request_id": "req_fake"}, extra)
 
 
 def _directive(messages: list[dict[str, Any]]) -> tuple[int, float] | None:
@@ -541,14 +491,7 @@ def _directive(messages: list[dict[str, Any]]) -> tuple[int, float] | None:
         if isinstance(content, str)
         else " ".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
     )
-    match = _DIRECTIVE.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), float(match.group(2) or 0)
-
-
-def _words(text: str) -> list[str]:
-    return [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
+    return directive(text)
 
 
 async def _serve_forever(server: FakeAnthropicServer) -> None:

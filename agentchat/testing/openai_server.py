@@ -9,13 +9,13 @@ body is recorded. Failures can be scripted per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from agentchat.testing._loopback import LoopbackServer, Request, directive, words
 
 __all__ = ["FakeOpenAIServer", "FakeToolCall"]
 
@@ -38,7 +38,7 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
 
 
 @dataclass
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """Start with `await server.start()`; point `OPENAI_BASE_URL` at `server.base_url`.
 
     Attributes:
@@ -76,25 +76,14 @@ class FakeOpenAIServer:
     """Report this many extra output tokens as reasoning (`completion_tokens_details`)."""
     usage: list[dict[str, Any]] = field(default_factory=list)
     """Every usage the server reported, in order."""
-    host: str = "127.0.0.1"
-    port: int = 0
-    _server: asyncio.Server | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> FakeOpenAIServer:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await super().start()
         return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
 
     def reset(self) -> None:
         self.reply = default_reply
@@ -109,30 +98,12 @@ class FakeOpenAIServer:
         self.cached_tokens = 0
         self.reasoning_tokens = 0
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await self._one_request(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {
-            k.strip().lower(): v.strip()
-            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
-        }
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        if method != "POST" or not path.endswith("/chat/completions"):
-            await self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
+    async def _handle(self, http: Request, writer: asyncio.StreamWriter) -> bool:
+        if http.method != "POST" or not http.path.endswith("/chat/completions"):
+            message = f"no route {http.method} {http.path}"
+            await self._json(writer, 404, {"error": {"message": message}})
             return True
-        request = json.loads(body)
+        request = json.loads(http.body)
         if self.record:
             self.requests.append(request)
         if self.failures:
@@ -148,15 +119,15 @@ class FakeOpenAIServer:
             return True
         answer = self.reply(messages)
         token_delay = self.token_delay
-        directive = _directive(messages) if self.directives else None
-        if directive is not None:
-            count, rate = directive
+        asked = _directive(messages) if self.directives else None
+        if asked is not None:
+            count, rate = asked
             answer = [f"w{i} " for i in range(count)]
             token_delay = 1.0 / rate if rate else 0.0
         calls = (
             [a for a in answer if isinstance(a, FakeToolCall)] if isinstance(answer, list) else []
         )
-        tokens = [] if calls else (answer if isinstance(answer, list) else _words(answer))
+        tokens = [] if calls else (answer if isinstance(answer, list) else words(answer))
         if not request.get("stream"):
             await self._json(writer, 200, _completion(request, "".join(map(str, tokens))))
             return True
@@ -226,8 +197,7 @@ class FakeOpenAIServer:
             usage = self._usage(prompt_tokens, len(tokens) + len(calls))
             await self._event(writer, {**base, "choices": [], "usage": usage})
         await self._chunk(writer, b"data: [DONE]\n\n")
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        await self._end(writer)
         return True
 
     def _measure(self, request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
@@ -256,21 +226,6 @@ class FakeOpenAIServer:
 
     async def _event(self, writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
         await self._chunk(writer, b"data: " + json.dumps(payload).encode() + b"\n\n")
-
-    @staticmethod
-    async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        await writer.drain()
-
-    @staticmethod
-    async def _json(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        writer.write(
-            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(data)}\r\n\r\n".encode()
-            + data
-        )
-        await writer.drain()
 
 
 def count_prompt_tokens(request: dict[str, Any]) -> int:
@@ -306,26 +261,13 @@ def _context_error(window: int, tokens: int) -> dict[str, Any]:
     }
 
 
-_DIRECTIVE = re.compile(r"\btokens=(\d+)(?:\s+rate=([\d.]+))?")
-
-
 def _directive(messages: list[dict[str, Any]]) -> tuple[int, float] | None:
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
-    match = _DIRECTIVE.search(str(last.get("content", ""))) if last else None
-    if match is None:
-        return None
-    return int(match.group(1)), float(match.group(2) or 0)
+    return directive(str(last.get("content", ""))) if last else None
 
 
 def _delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-
-
-def _words(text: str) -> list[str]:
-    out: list[str] = []
-    for i, word in enumerate(text.split(" ")):
-        out.append(word if i == 0 else " " + word)
-    return out
 
 
 def _completion(request: dict[str, Any], text: str) -> dict[str, Any]:

@@ -6,16 +6,27 @@ the agent has it and its input fits, the values its templates see, a resource's 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agentchat.errors import InvalidTriggerError
-from agentchat.protocol.contracts import AgentSpec, ChatState, TriggerSpec
+from agentchat.protocol.contracts import AgentSpec, BlockSpec, ChatState, ThreadState, TriggerSpec
 from agentchat.protocol.messages import UIMessage
 from agentchat.protocol.schemas import problem
 from agentchat.protocol.triggers import trigger_of
 from agentchat.workflows._inbox import Rejection
 
-__all__ = ["check", "fill_resources", "find", "template_values"]
+__all__ = [
+    "check",
+    "fill_resources",
+    "find",
+    "operation",
+    "operation_part",
+    "serialize",
+    "template_values",
+    "text_of",
+    "unstarted",
+]
 
 
 def find(spec: AgentSpec, name: str) -> TriggerSpec | None:
@@ -61,3 +72,75 @@ def template_values(
         values.update(trigger_input)
     values.update(variables)
     return values
+
+
+_DEFAULT_DISPLAY = {
+    "add_message": "stream",
+    "respond": "stream",
+    "call_tool": "name",
+    "set_resource": "name",
+    "start_thread": "hidden",
+    "serialize_thread": "name",
+}
+"""What clients see of a block whose spec names no display (specs from before displays)."""
+
+
+def operation(block: BlockSpec) -> str | None:
+    """The label of the operation part a block streams, or None when it streams none: hidden
+    blocks, messages, and answers shown as they are written."""
+    display = block.display or ("hidden" if block.hidden else _DEFAULT_DISPLAY[block.kind])
+    if display == "hidden" or block.kind == "add_message":
+        return None
+    if block.kind == "respond" and display == "stream":
+        return None
+    if display == "description" and block.description:
+        return block.description
+    if block.kind == "call_tool":
+        return str(block.tool)
+    if block.kind == "set_resource":
+        return f"Set {block.resource}"
+    if block.kind == "start_thread":
+        return f"Start thread {block.thread}"
+    if block.kind == "serialize_thread":
+        return f"Serialize thread {block.thread or 'main'}"
+    return f"Respond in thread {block.thread}" if block.thread else "Respond"
+
+
+def operation_part(
+    turn: int, index: int, block: BlockSpec, label: str, status: str
+) -> dict[str, Any]:
+    """A block's `data-operation` part: one id per block of a turn, so the AI SDK replaces
+    the running part with the done one."""
+    return {
+        "type": "data-operation",
+        "id": f"op-t{turn}-b{index}",
+        "data": {"kind": block.kind, "label": label, "status": status, "thread": block.thread},
+    }
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    """The text an answer's parts say (its text parts, joined)."""
+    return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+
+
+def serialize(messages: list[UIMessage], format: str) -> str:
+    """A thread's messages as text for a variable: markdown paragraphs or a JSON list."""
+    rows = [(m.role, text_of(m.parts)) for m in messages]
+    rows = [(role, text) for role, text in rows if text]
+    if format == "json":
+        return json.dumps([{"role": role, "text": text} for role, text in rows])
+    return "\n\n".join(f"**{role}**: {text}" for role, text in rows)
+
+
+def unstarted(spec: AgentSpec | None, name: str) -> ThreadState:
+    """A thread used before this chat ran its `start_thread`: as the agent starts it."""
+    for trigger in spec.triggers if spec is not None else []:
+        for block in trigger.steps:
+            if block.kind == "start_thread" and block.thread == name:
+                return ThreadState(
+                    instructions=block.template,
+                    model=block.model,
+                    max_steps=block.max_steps,
+                    tools=block.tools,
+                )
+    return ThreadState()

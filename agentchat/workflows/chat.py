@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StopAck,
         StopInput,
         StreamMark,
+        ThreadState,
         TitleInput,
         TitleResult,
         TokenUsage,
@@ -183,6 +184,8 @@ class ChatWorkflow:
         self.step_estimate: int | None = None
         """The estimated tokens of the prompt of the step under way (compacting agents)."""
         self.window_estimate = _context.WindowEstimate()
+        self.silent = False
+        """The main thread's steps stream nothing (a `respond` block not displayed)."""
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -367,6 +370,8 @@ class ChatWorkflow:
         self.context_marks = {}
         self.turn_usage = TokenUsage()
         end: _TurnEnd
+        if triggered:  # state only: where a reader that lost the stream finds the answer
+            self.state.trigger_answers[item.message.id] = assistant.id
         if not triggered:
             end = await self._respond(turn, assistant, item, marks, 0)
         elif trigger is None:  # accepted, then the agent lost it (a deployment meanwhile)
@@ -485,26 +490,185 @@ class ChatWorkflow:
             self.pending_start = None
         variables: dict[str, Any] = {}
         end: _TurnEnd = ("completed", None, None, None, 0)
+        # Operation parts are new commands: only runs on this code stream them.
+        operations = workflow.patched("operations")
         for index, block in enumerate(trigger.steps):
             if self.stop_turn == turn:
                 return ("stopped", *end[1:])
             values = _triggers.template_values(self.state, self.spec, value, variables)
-            if block.kind == "add_message":
-                await self._add_message(turn, index, block, values, assistant, marks)
-            elif block.kind == "respond":
-                end = await self._respond(turn, assistant, item, marks, end[4])
-                if end[0] != "completed" or end[3] is not None:
-                    return end
-            elif block.kind == "call_tool":
-                outcome = await self._block_tool(turn, index, block, values, item, marks)
-                if block.into:
-                    variables[block.into] = (
-                        outcome.output if outcome.error is None else {"error": outcome.error}
-                    )
-            elif block.kind == "set_resource" and block.resource:
-                changed = {block.resource: templates.render_value(block.template, values)}
-                await self._set_resources(turn, f"t{turn}.b{index}.resource", changed, marks)
+            shown = _triggers.operation(block) if operations else None
+            if shown is not None:
+                await self._operation(turn, index, block, shown, "running", assistant, marks)
+            end, failed = await self._block(
+                turn, index, block, values, variables, assistant, item, marks, end
+            )
+            if end[0] != "completed" or end[3] is not None:  # a respond that did not complete
+                if shown is not None:
+                    await self._operation(turn, index, block, shown, "failed", assistant, marks)
+                return end
+            if shown is not None:
+                status = "failed" if failed else "done"
+                await self._operation(turn, index, block, shown, status, assistant, marks)
         return end
+
+    async def _block(
+        self,
+        turn: int,
+        index: int,
+        block: BlockSpec,
+        values: dict[str, Any],
+        variables: dict[str, Any],
+        assistant: UIMessage,
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+        end: _TurnEnd,
+    ) -> tuple[_TurnEnd, bool]:
+        """Run one block; returns how the turn stands after it and whether it failed."""
+        failed = False
+        if block.kind == "add_message":
+            await self._add_message(turn, index, block, values, assistant, marks)
+        elif block.kind == "respond":
+            end, answer = await self._respond_block(
+                block, values, turn, assistant, item, marks, end
+            )
+            if block.into:
+                variables[block.into] = answer
+        elif block.kind == "call_tool":
+            outcome = await self._block_tool(turn, index, block, values, item, marks)
+            failed = outcome.error is not None
+            if block.into:
+                variables[block.into] = (
+                    outcome.output if outcome.error is None else {"error": outcome.error}
+                )
+        elif block.kind == "set_resource" and block.resource:
+            changed = {block.resource: templates.render_value(block.template, values)}
+            await self._set_resources(turn, f"t{turn}.b{index}.resource", changed, marks)
+        elif block.kind == "start_thread" and block.thread:
+            self.state.threads[block.thread] = ThreadState(
+                instructions=block.template,
+                model=block.model,
+                max_steps=block.max_steps,
+                tools=block.tools,
+            )
+        elif block.kind == "serialize_thread" and block.into:
+            messages = self._thread_messages(block.thread, assistant)
+            variables[block.into] = _triggers.serialize(messages, block.format)
+        return end, failed
+
+    async def _respond_block(
+        self,
+        block: BlockSpec,
+        values: dict[str, Any],
+        turn: int,
+        assistant: UIMessage,
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+        end: _TurnEnd,
+    ) -> tuple[_TurnEnd, str]:
+        """A `respond` block: the agentic loop in the main thread or a named one; returns how
+        it ended and the text it answered."""
+        silent = block.display not in (None, "stream")
+        if block.thread is None:
+            before = len(assistant.parts)
+            self.silent = silent
+            try:
+                ended = await self._respond(turn, assistant, item, marks, end[4])
+            finally:
+                self.silent = False
+            return ended, _triggers.text_of(assistant.parts[before:])
+        thread = self.state.threads.get(block.thread)
+        if thread is None:  # started by another trigger of the agent, never in this chat
+            thread = self.state.threads[block.thread] = _triggers.unstarted(self.spec, block.thread)
+        answer = UIMessage(
+            id=str(workflow.uuid4()), role="assistant", metadata={"thread": block.thread}
+        )
+        thread.messages.append(answer)
+        ended = await self._respond_thread(
+            block.thread, thread, values, turn, answer, item, marks, end[4], silent
+        )
+        return ended, _triggers.text_of(answer.parts)
+
+    async def _respond_thread(
+        self,
+        name: str,
+        thread: ThreadState,
+        values: dict[str, Any],
+        turn: int,
+        answer: UIMessage,
+        item: QueuedInput,
+        marks: dict[str, StreamMark],
+        step: int,
+        silent: bool,
+    ) -> _TurnEnd:
+        """The agentic loop of a named thread: its messages, instructions, model and tools
+        only; steers wait for the main thread. Steps count on from `step`."""
+        assert self.spec is not None
+        instructions = templates.render(thread.instructions, values)
+        finish_reason: str | None = None
+        for taken in range(thread.max_steps):
+            if self.stop_turn == turn:
+                return ("stopped", finish_reason, None, None, step)
+            step += 1
+            result, failure = await self._step_activity(
+                turn,
+                step,
+                answer,
+                [],
+                item,
+                {"transcript": thread.messages},
+                thread=(name, instructions, thread),
+                silent=silent,
+            )
+            if result is not None:
+                answer.parts.extend(result.parts)
+                finish_reason = result.finish_reason
+                if result.stream is not None:
+                    marks[step_producer(turn, step)] = result.stream
+                self._count(result)
+            if failure is not None:
+                return ("failed", finish_reason, f"thread {name!r}: {failure}", None, step)
+            assert result is not None
+            if self.stop_turn == turn or result.stopped:
+                return ("stopped", finish_reason, None, None, step)
+            budget = self._budget_exceeded()
+            if budget is not None:
+                return ("completed", finish_reason, None, budget, step)
+            if not result.tool_calls:
+                break
+            await self.tools.run(turn, step, result.tool_calls, answer, item)
+            if taken + 1 == thread.max_steps:
+                finish_reason = "tool-calls"
+        return ("completed", finish_reason, None, None, step)
+
+    def _thread_messages(self, name: str | None, assistant: UIMessage) -> list[UIMessage]:
+        """A thread's messages: the main one's are the transcript (without the turn's answer
+        while it is still empty)."""
+        if name is None:
+            return [m for m in self.state.transcript if m is not assistant or m.parts]
+        thread = self.state.threads.get(name)
+        return thread.messages if thread is not None else []
+
+    async def _operation(
+        self,
+        turn: int,
+        index: int,
+        block: BlockSpec,
+        label: str,
+        status: str,
+        assistant: UIMessage,
+        marks: dict[str, StreamMark],
+    ) -> None:
+        """Stream a block's operation part (running, then done or failed); the last one stays
+        in the answer's parts, so history shows what ran."""
+        part = _triggers.operation_part(turn, index, block, label, status)
+        producer = f"t{turn}.b{index}.{status}"
+        marks[producer] = StreamMark(seq=1)
+        if status != "running":
+            assistant.parts.append(part)
+        await self.record(
+            PUBLISH,
+            PublishInput(chat_id=self.state.chat_id, turn=turn, producer=producer, chunks=[part]),
+        )
 
     async def _add_message(
         self,
@@ -518,22 +682,31 @@ class ChatWorkflow:
         """Put a message in the transcript before the turn's answer (what the model reads);
         a shown one is also streamed, as a transient `data-message` chunk."""
         text = templates.render(block.template, values)
+        metadata: dict[str, Any] = {"hidden": True} if block.hidden else {}
+        if block.thread is not None:
+            metadata["thread"] = block.thread
         message = UIMessage(
             id=str(workflow.uuid4()),
             role=block.role,
             parts=[{"type": "text", "text": text}],
-            metadata={"hidden": True} if block.hidden else None,
+            metadata=metadata or None,
         )
-        self.state.transcript.insert(self.state.transcript.index(assistant), message)
+        if block.thread is None:
+            self.state.transcript.insert(self.state.transcript.index(assistant), message)
+        else:
+            thread = self.state.threads.get(block.thread)
+            if thread is None:
+                thread = self.state.threads[block.thread] = _triggers.unstarted(
+                    self.spec, block.thread
+                )
+            thread.messages.append(message)
         if block.hidden:
             return
         # Transient: readers see it live; history has the message itself, not a copy of it.
-        part = {
-            "type": "data-message",
-            "id": message.id,
-            "data": {"role": block.role, "text": text},
-            "transient": True,
-        }
+        data: dict[str, Any] = {"role": block.role, "text": text}
+        if block.thread is not None:
+            data["thread"] = block.thread
+        part = {"type": "data-message", "id": message.id, "data": data, "transient": True}
         producer = f"t{turn}.b{index}.message"
         marks[producer] = StreamMark(seq=1)
         await self.record(
@@ -725,6 +898,7 @@ class ChatWorkflow:
                         "titled": state.titled,
                         "inputs": state.inputs,
                         "resources": state.resources,
+                        "threads": {k: t.model_dump() for k, t in state.threads.items()},
                     },
                     owner=self.owner,
                     parent=self.parent,
@@ -898,8 +1072,20 @@ class ChatWorkflow:
         inject: list[UIMessage],
         item: QueuedInput,
         transcript: dict[str, Any],
+        *,
+        thread: tuple[str, str, ThreadState] | None = None,
+        silent: bool | None = None,
     ) -> tuple[StepResult | None, str | None]:
         assert self.spec is not None
+        threaded: dict[str, Any] = {}
+        if thread is not None:  # a named thread's step: nothing of the main thread's
+            name, instructions, state = thread
+            threaded = {
+                "thread": name,
+                "thread_instructions": instructions,
+                "model": state.model,
+                "tools": state.tools,
+            }
         handle = workflow.start_activity(
             LLM_STEP,
             StepInput(
@@ -916,7 +1102,10 @@ class ChatWorkflow:
                 window_start=_context.window_start(self.state),
                 inputs=self.state.inputs,
                 resources=self.state.resources,
+                owner=self.owner,
+                silent=self.silent if silent is None else silent,
                 **transcript,
+                **threaded,
             ),
             result_type=StepResult,
             start_to_close_timeout=timedelta(seconds=self.spec.step_timeout_seconds),
@@ -970,6 +1159,7 @@ class ChatWorkflow:
     def _forget_old_message_ids(self) -> None:
         for key in _inbox.forgotten_ids(self.state.message_turns):
             del self.state.message_turns[key]
+            self.state.trigger_answers.pop(key, None)
 
     # -- input --------------------------------------------------------------------------------
     # The decisions are `_inbox`'s; the handlers wait, raise and keep the state.

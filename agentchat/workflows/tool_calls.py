@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         AgentSpec,
         ApprovalInput,
         ChatState,
+        Display,
         PublishInput,
         QueuedInput,
         StreamMark,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from agentchat.protocol.envelope import tool_producer, workflow_producer
     from agentchat.protocol.messages import UIMessage, fold_tool_chunk
     from agentchat.protocol.names import PUBLISH, TOOL_CALL
+    from agentchat.protocol.tool_display import client_tool_chunk
 
 __all__ = ["ToolCalls", "TurnHost"]
 
@@ -169,7 +171,9 @@ class ToolCalls:
                 cause = err.cause
                 message = cause.message if isinstance(cause, ApplicationError) else str(err)
                 error = f"{call.name} failed: {message}"
-            await self._publish(turn, step, call.id, "error", [_error_chunk(call.id, error)])
+            await self._publish(
+                turn, step, call.id, "error", [_error_chunk(call.id, error)], spec.display
+            )
             return ToolOutcome(error=error)
 
     def _interrupted(self, turn: int) -> bool:
@@ -203,7 +207,7 @@ class ToolCalls:
         if part is not None:
             fold_tool_chunk(part, request)
         self.waiting_approvals[approval_id] = turn
-        await self._publish(turn, step, call.id, "approval", [request])
+        await self._publish(turn, step, call.id, "approval", [request], spec.display)
         # Runs recorded before approvals could time out waited without a timer.
         timeout = (
             timedelta(seconds=spec.client_timeout_seconds)
@@ -222,7 +226,9 @@ class ToolCalls:
             error = self._why_unanswered(turn, "approval", spec)
             if part is not None:
                 part.pop("approval", None)
-            await self._publish(turn, step, call.id, "unapproved", [_error_chunk(call.id, error)])
+            await self._publish(
+                turn, step, call.id, "unapproved", [_error_chunk(call.id, error)], spec.display
+            )
             return ToolOutcome(error=error)
         if part is not None:
             # The caller's answer, which the AI SDK records on the part (no stream chunk has it).
@@ -235,7 +241,9 @@ class ToolCalls:
         if decision.approved:
             return None
         denial = ToolOutcome(denied=True, error=decision.reason or "denied")
-        await self._publish(turn, step, call.id, "denied", [_outcome_chunk(call.id, denial)])
+        await self._publish(
+            turn, step, call.id, "denied", [_outcome_chunk(call.id, denial)], spec.display
+        )
         return denial
 
     async def _client_result(
@@ -256,12 +264,24 @@ class ToolCalls:
             outcome = ToolOutcome(error=answer.error)
         else:
             outcome = ToolOutcome(output=answer.output)
-        await self._publish(turn, step, call.id, "result", [_outcome_chunk(call.id, outcome)])
+        await self._publish(
+            turn, step, call.id, "result", [_outcome_chunk(call.id, outcome)], spec.display
+        )
         return outcome
 
     async def _publish(
-        self, turn: int, step: int, call_id: str, what: str, chunks: list[dict[str, Any]]
+        self,
+        turn: int,
+        step: int,
+        call_id: str,
+        what: str,
+        chunks: list[dict[str, Any]],
+        display: Display = "stream",
     ) -> None:
+        # What clients see of the call's tool (`display`); the part folds the chunks whole.
+        # A hidden call's publish still runs, with no chunks: the same commands either way.
+        if display != "stream":
+            chunks = [c for c in (client_tool_chunk(c, display) for c in chunks) if c is not None]
         producer = workflow_producer(turn, step, call_id, what)
         # One record per chunk, none merged (tool results and approvals): seq = their count.
         self.marks[producer] = StreamMark(seq=len(chunks))

@@ -18,6 +18,7 @@ from agentchat.models.openai import OpenAIModel
 from agentchat.protocol.chunks import DataChunk
 from agentchat.stream._store import Retention, StreamStore
 from agentchat.testing import FakeOpenAIServer
+from agentchat.triggers import Respond, Trigger
 from agentchat.worker import create_worker
 from tests.conftest import StartWorker
 
@@ -333,7 +334,7 @@ async def serving_with(
 ) -> AsyncIterator[StreamStore]:
     """An echo worker whose stream store keeps chats by `retention`."""
     store = StreamStore(await get_redis(settings), retention)
-    agent = echo_agent(model_server)
+    agent = echo_agent(model_server, triggers=[Trigger("ping", steps=[Respond()])])
     worker = create_worker(
         await get_temporal(settings),
         store,
@@ -354,6 +355,19 @@ async def test_a_turn_read_after_retention_trimmed_it_finishes_from_the_transcri
         for text in ("two", "three"):  # their ends trim the turns before them from Redis
             assert await (await chat.send_message(text)).text() == f"Echo: {text}"
         assert await asyncio.wait_for(unread.text(), 4) == "Echo: one"  # not after 5 s idle
+
+
+async def test_a_trigger_turn_read_after_retention_trimmed_it_finishes_from_the_transcript(
+    new_chat: NewChat, model_server: FakeOpenAIServer, settings: Settings
+) -> None:
+    async with serving_with(Retention(keep_turns=1), settings, model_server):
+        chat = new_chat()
+        await (await chat.send_message("hello")).text()
+        unread = await chat.trigger("ping")  # its carrier message is not in the transcript
+        for text in ("two", "three"):
+            assert await (await chat.send_message(text)).text() == f"Echo: {text}"
+        assert await asyncio.wait_for(unread.text(), 4) == "Echo: hello"
+        assert unread.turn == 2
 
 
 async def test_a_turn_after_the_stream_expired_is_read_from_the_stream_even_once_ended(

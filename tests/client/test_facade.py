@@ -168,6 +168,10 @@ class FakeBackend:
         self._record("history", None)
         return [user_message("hi", "m-1"), ANSWER]
 
+    async def thread(self, name: str) -> list[UIMessage]:
+        self._record("thread", name)
+        return [ANSWER]
+
     async def status(self) -> ChatStatus | None:
         self._record("status", None)
         return ChatStatus(
@@ -525,6 +529,9 @@ async def test_history_and_status_come_from_the_backend(new_chat: NewChat) -> No
     status = await chat.status()
     assert status is not None and status.message_turns == {"m-1": 1}
     assert backend.calls == [("history", None), ("status", None)]
+    assert [m.id for m in await chat.history(thread="summary")] == ["a-1"]
+    assert [m.id for m in await chat.history(thread="main")] == ["m-1", "a-1"]
+    assert backend.calls[2:] == [("thread", "summary"), ("history", None)]
 
 
 async def test_streams_take_the_timeout_and_the_backends_probe(new_chat: NewChat) -> None:

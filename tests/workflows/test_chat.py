@@ -29,13 +29,14 @@ from agentchat.workflows import (
     DeleteChatWorkflow,
     RetentionWorkflow,
     delete_workflow_id,
+    workflow_id_for,
 )
 from tests import agents as test_agents
 from tests.conftest import StartWorker
 
 NewChat = Callable[..., AgentChat]
 HISTORIES = Path(__file__).parent.parent / "histories"
-VERSION = "v11"
+VERSION = "v12"
 """Prefix of newly recorded histories; older files stay, so old runs must keep replaying."""
 
 
@@ -213,47 +214,31 @@ async def test_record_histories(
     await _tool_chat(start_worker, new_chat, tools_queue)
     client = await get_temporal(settings)
     HISTORIES.mkdir(exist_ok=True)
-    tools_chat = AgentChat(
-        agent="ops", id="recorded-tools", settings=settings, task_queue=tools_queue
-    )
-    for n, run in enumerate(
-        sorted(await all_runs(client, tools_chat.workflow_id), key=lambda r: r.start_time)
-    ):
-        handle = client.get_workflow_handle(tools_chat.workflow_id, run_id=run.run_id)
-        (HISTORIES / f"{VERSION}-tools-run{n}.json").write_text(
-            (await handle.fetch_history()).to_json()
-        )
-    for n, run in enumerate(
-        sorted(await all_runs(client, chat.workflow_id), key=lambda r: r.start_time)
-    ):
-        history = await client.get_workflow_handle(
-            chat.workflow_id, run_id=run.run_id
-        ).fetch_history()
-        (HISTORIES / f"{VERSION}-chat-run{n}.json").write_text(history.to_json())
+    await _save_runs(client, workflow_id_for("recorded-tools"), "tools")
+    await _save_runs(client, chat.workflow_id, "chat")
     context_queue = f"{settings.task_queue}-context"
     for name in await _context_chats(start_worker, new_chat, model_server, context_queue):
-        context_chat = AgentChat(
-            agent="context", id=name, settings=settings, task_queue=context_queue
-        )
-        runs = await all_runs(client, context_chat.workflow_id)
-        for n, run in enumerate(sorted(runs, key=lambda r: r.start_time)):
-            handle = client.get_workflow_handle(context_chat.workflow_id, run_id=run.run_id)
-            (HISTORIES / f"{VERSION}-{name[len('recorded-') :]}-run{n}.json").write_text(
-                (await handle.fetch_history()).to_json()
-            )
+        await _save_runs(client, workflow_id_for(name), name[len("recorded-") :])
     protocol_queue = f"{settings.task_queue}-protocol"
     protocol_chat = await _protocol_chat(start_worker, new_chat, model_server, protocol_queue)
-    runs = await all_runs(client, protocol_chat.workflow_id)
-    for n, run in enumerate(sorted(runs, key=lambda r: r.start_time)):
-        handle = client.get_workflow_handle(protocol_chat.workflow_id, run_id=run.run_id)
-        (HISTORIES / f"{VERSION}-protocol-run{n}.json").write_text(
-            (await handle.fetch_history()).to_json()
-        )
+    await _save_runs(client, protocol_chat.workflow_id, "protocol")
+    threads_queue = f"{settings.task_queue}-threads"
+    threads_chat = await _threads_chat(start_worker, new_chat, model_server, threads_queue)
+    await _save_runs(client, threads_chat.workflow_id, "threads")
     doomed = new_chat(id="recorded-deleted")
     await (await doomed.send_message("forget me")).text()
     await doomed.delete()
     history = await client.get_workflow_handle(delete_workflow_id(doomed.id)).fetch_history()
     (HISTORIES / f"{VERSION}-delete-run0.json").write_text(history.to_json())
+
+
+async def _save_runs(client: Client, workflow_id: str, name: str) -> None:
+    """Write every run of a workflow, oldest first, as `<VERSION>-<name>-run<n>.json`."""
+    runs = sorted(await all_runs(client, workflow_id), key=lambda r: r.start_time)
+    for n, run in enumerate(runs):
+        handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{VERSION}-{name}-run{n}.json").write_text(history.to_json())
 
 
 async def _context_chats(
@@ -314,6 +299,27 @@ async def _protocol_chat(
     for text in ("hello", "set summary", "take a note"):
         await (await chat.send_message(text)).text()
     await (await chat.trigger("request-human", {"REASON": "stuck"})).text()
+    await chat.close(wait=True)
+    return chat
+
+
+async def _threads_chat(
+    start_worker: StartWorker, new_chat: NewChat, server: FakeOpenAIServer, queue: str
+) -> AgentChat:
+    """A chat with a named thread, operations, a hidden answer and instructions a function
+    writes."""
+    from tests.workflows.test_threads import reply, summary_agent
+
+    server.reply = reply
+    server.token_delay = 0
+    agent = summary_agent(server)
+    agent.instructions = lambda ctx: f"You help {ctx.owner}."
+    await start_worker(agent, task_queue=queue)
+    chat = new_chat(agent="threads", id="recorded-threads", task_queue=queue, owner="ada")
+    for text in ("first", "second"):
+        await (await chat.send_message(text)).text()
+    await (await chat.trigger("summarise")).text()
+    await (await chat.trigger("quietly")).text()
     await chat.close(wait=True)
     return chat
 

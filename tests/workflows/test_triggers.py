@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from agentchat import Agent
 from agentchat.errors import ConfigurationError, InvalidTriggerError
 from agentchat.protocol.contracts import ChatState, SendInput
-from agentchat.protocol.messages import user_message
+from agentchat.protocol.messages import UIMessage, user_message
 from agentchat.protocol.triggers import trigger_message
 from agentchat.tools import SET_RESOURCE_TOOL, ToolContext, tool
 from agentchat.triggers import AddMessage, CallTool, Resource, Respond, SetResource, Trigger
@@ -164,3 +164,54 @@ def test_tool_context_sets_declared_resources_only() -> None:
     assert ctx.changed_resources == {"SUMMARY": {"a": 1}} and seen == [("SUMMARY", {"a": 1})]
     with pytest.raises(ValueError, match="no resource named 'OTHER'"):
         ctx.set_resource("OTHER", 1)
+
+
+def test_operations_show_visible_blocks_by_their_display() -> None:
+    from agentchat.triggers import SerializeThread, StartThread
+
+    assert _triggers.operation(CallTool("lookup").spec()) == "lookup"
+    assert _triggers.operation(SetResource("S", "x").spec()) == "Set S"
+    described = SetResource("S", "x", display="description", description="Saving").spec()
+    assert _triggers.operation(described) == "Saving"
+    assert _triggers.operation(SetResource("S", "x", display="hidden").spec()) is None
+    assert _triggers.operation(StartThread("summary").spec()) is None  # hidden by default
+    assert _triggers.operation(SerializeThread("V").spec()) == "Serialize thread main"
+    assert _triggers.operation(Respond().spec()) is None  # its answer streams instead
+    assert _triggers.operation(Respond(thread="t", display="name").spec()) == "Respond in thread t"
+    assert _triggers.operation(AddMessage("user", "hi").spec()) is None
+    # A spec from before displays: its kind's default.
+    legacy = CallTool("lookup").spec().model_copy(update={"display": None})
+    assert _triggers.operation(legacy) == "lookup"
+    part = _triggers.operation_part(3, 1, CallTool("lookup").spec(), "lookup", "done")
+    assert part == {
+        "type": "data-operation",
+        "id": "op-t3-b1",
+        "data": {"kind": "call_tool", "label": "lookup", "status": "done", "thread": None},
+    }
+
+
+def test_serialize_writes_a_threads_text() -> None:
+    messages = [
+        user_message("hello", "u1"),
+        UIMessage(id="a1", role="assistant", parts=[{"type": "text", "text": "hi"}]),
+        UIMessage(id="a2", role="assistant", parts=[{"type": "tool-x", "toolCallId": "c"}]),
+    ]
+    assert _triggers.serialize(messages, "markdown") == "**user**: hello\n\n**assistant**: hi"
+    assert _triggers.serialize(messages, "json") == (
+        '[{"role": "user", "text": "hello"}, {"role": "assistant", "text": "hi"}]'
+    )
+
+
+def test_a_thread_used_before_its_start_runs_as_the_agent_starts_it() -> None:
+    from agentchat.triggers import StartThread
+
+    agent = Agent(
+        name="a",
+        triggers=[
+            Trigger("begin", steps=[StartThread("t", "Be brief", model="offline", max_steps=2)]),
+            Trigger("use", steps=[Respond(thread="t")]),
+        ],
+    )
+    thread = _triggers.unstarted(agent.spec(), "t")
+    assert (thread.instructions, thread.model, thread.max_steps) == ("Be brief", "offline", 2)
+    assert set(agent.threads()) == {"t"}

@@ -1,0 +1,1 @@
+"""The support agent of Octavus's protocol documentation, as an agentchat protocol folder."""
