@@ -741,6 +741,8 @@ class _Loader:
             "serialize-thread": self.serialize_thread,
         }[kind]
         result = build(block, known, common)
+        if not isinstance(result, AddMessage):  # display "name" shows the block's name
+            result = dataclasses.replace(result, label=block.title)
         if common.output is not None and common.output not in known:
             known.append(common.output)
         return result

@@ -29,7 +29,14 @@ agent = Agent(
 Every block runs durably in the chat's workflow, like a message's turn: `AddMessage` puts a
 message in the transcript (hidden: streams nothing), `Respond` runs the agentic loop,
 `CallTool` runs a tool as the usual tool activity and keeps its output in a handler variable,
-`SetResource` sets a resource (a `data-resource` chunk in the stream, kept in the chat).
+`SetResource` sets a resource (a `data-resource` chunk in the stream, kept in the chat),
+`StartThread` starts a named thread and `SerializeThread` writes a thread as text into a
+variable.
+
+What clients see of a block is its `display`: "hidden" (nothing), "name" or "description" (a
+`data-operation` part, running then done, labelled with the block's `label` or `description`;
+without one, a label made of its kind and arguments, e.g. "Set SUMMARY"), or "stream" (a
+`Respond`'s answer as it is written). `AddMessage` shows its message unless `hidden`.
 """
 
 from __future__ import annotations
@@ -131,6 +138,7 @@ class Respond:
     into: str | None = None
     display: Display = "stream"
     description: str = ""
+    label: str = ""
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
@@ -139,6 +147,7 @@ class Respond:
             into=self.into,
             display=self.display,
             description=self.description,
+            name=self.label,
         )
 
 
@@ -158,6 +167,7 @@ class CallTool:
     into: str | None = None
     display: Display = "name"
     description: str = ""
+    label: str = ""
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
@@ -167,6 +177,7 @@ class CallTool:
             into=self.into,
             display=self.display,
             description=self.description,
+            name=self.label,
         )
 
 
@@ -178,6 +189,7 @@ class SetResource:
     value_template: str
     display: Display = "name"
     description: str = ""
+    label: str = ""
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
@@ -186,6 +198,7 @@ class SetResource:
             template=self.value_template,
             display=self.display,
             description=self.description,
+            name=self.label,
         )
 
 
@@ -212,6 +225,7 @@ class StartThread:
     tools: list[str] = field(default_factory=list)
     display: Display = "hidden"
     description: str = ""
+    label: str = ""
 
     def __post_init__(self) -> None:
         if not is_agent_name(self.name) or self.name == MAIN_THREAD:
@@ -231,6 +245,7 @@ class StartThread:
             tools=list(self.tools),
             display=self.display,
             description=self.description,
+            name=self.label,
         )
 
 
@@ -249,6 +264,7 @@ class SerializeThread:
     format: Literal["markdown", "json"] = "markdown"
     display: Display = "name"
     description: str = ""
+    label: str = ""
 
     def spec(self) -> BlockSpec:
         return BlockSpec(
@@ -258,6 +274,7 @@ class SerializeThread:
             format=self.format,
             display=self.display,
             description=self.description,
+            name=self.label,
         )
 
 

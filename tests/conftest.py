@@ -21,6 +21,7 @@ from agentchat.stream._store import StreamStore
 from agentchat.testing import FakeOpenAIServer
 from agentchat.testing.local import LocalStack, free_port, start_redis, stop_process
 from agentchat.worker import create_worker
+from agentchat.worker._registry import register_agents
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +116,8 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
             settings=settings,
             workflow_sandbox=True,  # every workflow path the tests take, checked
         )
+        # As run_worker does: GET /v1/agents/{agent} describes them.
+        await register_agents(await get_redis(settings), agents, task_queue or settings.task_queue)
         task = asyncio.create_task(worker.run())
         handle = WorkerHandle(task, worker)
         handles.append(handle)

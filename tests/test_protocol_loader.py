@@ -174,7 +174,14 @@ def test_the_support_example_loads_into_the_agent_it_describes() -> None:
         None,
     )
     assert trigger.steps == [
-        SerializeThread("CONVERSATION_TEXT", None, "markdown", "name", "Serialize conversation"),
+        SerializeThread(
+            "CONVERSATION_TEXT",
+            None,
+            "markdown",
+            "name",
+            "Serialize conversation",
+            label="Serialize conversation",
+        ),
         StartThread(
             "summary",
             "You summarise customer support conversations of {{COMPANY_NAME}} for the human"
@@ -185,20 +192,28 @@ def test_the_support_example_loads_into_the_agent_it_describes() -> None:
             [],
             "hidden",
             "Start summary thread",
+            label="Start summary thread",
         ),
         AddMessage(
             "user",
             "Summarise this conversation for the human agent:\n\n{{CONVERSATION_TEXT}}",
             thread="summary",
         ),
-        Respond("summary", "SUMMARY", "description", "Summarizing your conversation"),
-        SetResource("CONVERSATION_SUMMARY", "{{SUMMARY}}", "name", "Save summary"),
+        Respond(
+            "summary",
+            "SUMMARY",
+            "description",
+            "Summarizing your conversation",
+            label="Generate summary",
+        ),
+        SetResource("CONVERSATION_SUMMARY", "{{SUMMARY}}", "name", "Save summary", "Save summary"),
         CallTool(
             "create-support-ticket",
             {"summary": "{{SUMMARY}}", "priority": "medium"},
             "TICKET",
             "description",
             "Create a support ticket for a human agent",
+            label="Create ticket",
         ),
         AddMessage(
             "user",
@@ -206,7 +221,7 @@ def test_the_support_example_loads_into_the_agent_it_describes() -> None:
             " that a person will follow up, with the ticket id and the expected response time.",
             hidden=True,
         ),
-        Respond(None, None, "stream", "Respond"),
+        Respond(None, None, "stream", "Respond", label="Respond"),
     ]
     assert [t.name for t in agent.tools] == ["get-user-account", "create-support-ticket"]
     ticket = agent.tool("create-support-ticket")
@@ -248,11 +263,16 @@ def test_a_protocol_maps_onto_inputs_resources_triggers_and_tools(tmp_path: Path
     assert trigger.input is not None and list(trigger.input.model_fields) == ["REASON"]
     assert trigger.steps == [
         CallTool(
-            "open-ticket", {"summary": "{{REASON}}"}, "TICKET", "description", "Open a ticket"
+            "open-ticket",
+            {"summary": "{{REASON}}"},
+            "TICKET",
+            "description",
+            "Open a ticket",
+            label="Ticket",
         ),
-        SetResource("NOTES", "{{TICKET}}", "name", "Note"),
+        SetResource("NOTES", "{{TICKET}}", "name", "Note", label="Note"),
         AddMessage("user", "Ticket: {{TICKET}}", hidden=True),  # the label is renamed
-        Respond(None, None, "stream", "Respond"),
+        Respond(None, None, "stream", "Respond", label="Respond"),
     ]
     assert [t.name for t in agent.tools] == ["lookup", "open-ticket"]  # open_ticket renamed
     found = agent.tool("lookup")
@@ -335,13 +355,13 @@ def test_threads_map_onto_start_and_serialize(tmp_path: Path) -> None:
     prompts = {**PROMPTS, "side": "Side work for {{COMPANY}}.", "ask": "Read {{CONVERSATION}}"}
     agent = load(write(tmp_path / "p", changed(handlers__escalate=handler), prompts))
     assert agent.triggers[0].steps == [
-        SerializeThread("TEXT", None, "json", "name", "Text"),
+        SerializeThread("TEXT", None, "json", "name", "Text", label="Text"),
         StartThread(
             "side", "Side work for {{COMPANY}}.", "anthropic:claude-haiku-4-5", 2, ["lookup"],
-            "hidden", "Start",
+            "hidden", "Start", label="Start",
         ),
         AddMessage("user", "Read {{TEXT}}", thread="side"),
-        Respond("side", "TICKET", "hidden", "Answer"),
+        Respond("side", "TICKET", "hidden", "Answer", label="Answer"),
     ]  # fmt: skip
 
 

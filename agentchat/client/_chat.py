@@ -168,6 +168,7 @@ class AgentChat:
                 token=token,
                 http_client=http_client,
                 headers=headers,
+                inputs=self.inputs,
             )
         elif url:
             self._backend = HttpBackend(

@@ -1,7 +1,8 @@
 """`WebSocketBackend`: a chat through an agentchat gateway's WebSocket session.
 
-One socket per `AgentChat` (`GET /v1/chats/{id}/ws`) carries the input (`message`, `steer`,
-`stop`, `tool_result`, `approve`/`deny`) and the chat's events; each `send_message` stream is
+One socket per `AgentChat` (`GET /v1/chats/{id}/ws`) carries the input (`message`, `trigger`,
+`steer`, `stop`, `tool_result`, `approve`/`deny`) and the chat's events; each `send_message`
+(and `trigger`) stream is
 fed from it and reads with the same `ChatStream` as every other backend. A dropped socket is
 reopened with `?last_event_id=` the last event it delivered, so a stream misses nothing and
 sees nothing twice, whichever replica answers. The reads that are not streams (`history`,
@@ -39,6 +40,7 @@ from agentchat.protocol.contracts import (
     ToolResultAck,
     ToolResultInput,
 )
+from agentchat.protocol.triggers import trigger_of
 from agentchat.stream._reader import ChatStream, _Follow
 from agentchat.stream._store import Entry, id_tuple
 
@@ -50,8 +52,9 @@ _POLICY = 1008
 """The gateway refused the session (credentials, scope): reconnecting would not help."""
 _REQUEST_TIMEOUT = 60.0
 _MAX_BACKOFF = 2.0
-_RESENDABLE = frozenset({"message", "steer"})
-"""Frames a reconnect may send again: their message id makes a second delivery a no-op."""
+_RESENDABLE = frozenset({"message", "trigger", "steer"})
+"""Frames a reconnect may send again: their message (or trigger) id makes a second delivery a
+no-op."""
 
 
 class WebSocketBackend(HttpBackend):
@@ -66,6 +69,7 @@ class WebSocketBackend(HttpBackend):
         token: A chat, user or session token minted by the gateway; preferred over `api_key`.
         http_client: The `httpx.AsyncClient` for the HTTP calls.
         headers: Extra headers sent with every request and the socket's handshake.
+        inputs: The chat's inputs, sent with its messages and triggers (a new chat's).
         linger: Seconds an unused socket stays open.
 
     Raises:
@@ -82,6 +86,7 @@ class WebSocketBackend(HttpBackend):
         token: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        inputs: dict[str, Any] | None = None,
         linger: float = 30.0,
     ) -> None:
         try:
@@ -98,6 +103,7 @@ class WebSocketBackend(HttpBackend):
             token=token,
             http_client=http_client,
             headers=headers,
+            inputs=inputs,
         )
         self.socket = _Socket(self, linger)
 
@@ -123,6 +129,27 @@ class WebSocketBackend(HttpBackend):
             "message": message.model_dump(mode="json", exclude_none=True),
             "client_data": request.client_data,
         }
+        return await self._start_turn(frame, message.id)
+
+    async def trigger(self, request: SendInput) -> tuple[SendAck, ChatStream]:
+        found = trigger_of(request.message)
+        assert found is not None, "AgentChat.trigger builds the carrier"
+        frame = {
+            "type": "trigger",
+            "name": found[0],
+            "agent": request.agent,
+            "input": found[1],
+            "trigger_id": request.message.id,
+            "client_data": request.client_data,
+        }
+        return await self._start_turn(frame, request.message.id)
+
+    async def _start_turn(
+        self, frame: dict[str, Any], message_id: str
+    ) -> tuple[SendAck, ChatStream]:
+        """Send a frame that starts a turn (`message`, `trigger`); stream that turn."""
+        if self.inputs is not None:
+            frame["inputs"] = self.inputs
         source = await self.socket.subscribe()
         try:
             accepted = await self.socket.request(frame)
@@ -138,7 +165,7 @@ class WebSocketBackend(HttpBackend):
             new_run=bool(accepted.get("new_run")),
         )
         after = str(accepted.get("after") or "0-0")
-        follow = _Follow(user_message_id=message.id, turn=ack.turn if ack.duplicate else None)
+        follow = _Follow(user_message_id=message_id, turn=ack.turn if ack.duplicate else None)
         if ack.duplicate:
             # The original turn may be long past what the socket delivers: read it over HTTP.
             source.release_now()

@@ -34,8 +34,10 @@ __all__ = ["router"]
 
 Profile = Literal["v5", "v6", "v7"]
 
-_TEXT = {"type", "id", "delta"}
+_TEXT = {"type", "id", "delta", "providerMetadata"}
 _TOOL = {"type", "toolCallId", "toolName", "providerExecuted", "dynamic", "title"}
+# agentchat's markers ride in `providerMetadata` (`{"agentchat": {"thread"}}` on a named
+# thread's text and reasoning, `{"agentchat": {"display", "description"}}` on a tool call).
 _V6_FIELDS: dict[str, set[str]] = {
     "start": {"type", "messageId", "messageMetadata"},
     "start-step": {"type"},
@@ -47,10 +49,10 @@ _V6_FIELDS: dict[str, set[str]] = {
     "reasoning-start": _TEXT,
     "reasoning-delta": _TEXT,
     "reasoning-end": _TEXT,
-    "tool-input-start": _TOOL,
+    "tool-input-start": _TOOL | {"providerMetadata"},
     "tool-input-delta": {"type", "toolCallId", "inputTextDelta"},
-    "tool-input-available": _TOOL | {"input"},
-    "tool-input-error": _TOOL | {"input", "errorText"},
+    "tool-input-available": _TOOL | {"input", "providerMetadata"},
+    "tool-input-error": _TOOL | {"input", "errorText", "providerMetadata"},
     "tool-approval-request": {"type", "approvalId", "toolCallId"},
     "tool-output-available": {
         "type",
@@ -71,6 +73,7 @@ _V6_FIELDS: dict[str, set[str]] = {
 }
 _V6_ONLY = {"tool-approval-request", "tool-output-denied"}
 _V5_DROPPED = {"title", "finishReason"}  # both arrived after 5.0.0
+_V5_NO_METADATA = {"tool-input-start"}  # v5's tool-input-start has no providerMetadata
 
 
 def adapt(chunk: dict[str, Any], profile: Profile) -> dict[str, Any] | None:
@@ -88,11 +91,14 @@ def adapt(chunk: dict[str, Any], profile: Profile) -> dict[str, Any] | None:
             fields = {k: v for k, v in chunk.items() if k != "type"}
             return {"type": f"data-{kind}", "id": str(chunk.get("toolCallId")), "data": fields}
         allowed = allowed - _V5_DROPPED
+        if kind in _V5_NO_METADATA:
+            allowed = allowed - {"providerMetadata"}
     return {k: v for k, v in chunk.items() if k in allowed}
 
 
 class UseChatBody(BaseModel):
-    """What `DefaultChatTransport` posts (plus `agent`); other fields are ignored."""
+    """What `DefaultChatTransport` posts (plus `agent`, `owner` and `inputs`, which its
+    `body` option carries); other fields are ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -104,6 +110,11 @@ class UseChatBody(BaseModel):
     agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
     owner: Owner | None = Field(
         default=None, description="API keys only: create the chat for this owner."
+    )
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description="The chat's inputs, for a new chat whose agent declares them (kept for"
+        " life); `useChat`'s `body` (or `prepareSendMessagesRequest`) carries them.",
     )
 
 
@@ -232,7 +243,7 @@ async def _use_chat(
     else:
         owner = await gateway.input_owner(body.id, principal, body.owner)
     chosen = await gateway.agent_of(body.id, body.agent or agent, principal)
-    chat = gateway.chat(body.id, chosen, owner=owner)
+    chat = gateway.chat(body.id, chosen, owner=owner, inputs=body.inputs)
     if message.role == "assistant":
         # After addToolOutput / addToolApprovalResponse the client posts its assistant
         # message: hand the answers to the waiting turn and stream the turn on.

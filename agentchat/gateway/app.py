@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentchat import __version__, metrics
 from agentchat.errors import ConfigurationError
-from agentchat.gateway import aisdk, directory, files, health, native, ws
+from agentchat.gateway import agents, aisdk, directory, files, health, native, ws
 from agentchat.gateway.deps import Gateway, GatewayConfig
 from agentchat.gateway.problems import error_response, install_handlers
 from agentchat.settings import Settings
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     install_handlers(app)
     app.include_router(native.router)
     app.include_router(directory.router)
+    app.include_router(agents.router)
     app.include_router(aisdk.router)
     app.include_router(files.router)
     app.include_router(ws.tokens)

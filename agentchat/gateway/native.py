@@ -49,6 +49,7 @@ from agentchat.gateway.schemas import (
     SendBody,
     SteerBody,
     StopBody,
+    ThreadView,
     TokenBody,
     TokenView,
     ToolResultBody,
@@ -181,6 +182,25 @@ async def resources(chat_id: ChatId, principal: ChatCaller, gateway: Gw) -> Reso
     if await chat.status() is None and await record_of(gateway.settings, chat_id) is None:
         raise not_found(chat_id)
     return ResourcesView(resources=await chat.resources())
+
+
+@router.get(
+    "/v1/chats/{chat_id}/threads/{thread}",
+    response_model=ThreadView,
+    summary="A named thread's messages",
+)
+async def thread(
+    chat_id: ChatId,
+    thread: Annotated[str, Path(pattern=AGENT_PATTERN, description="The thread's name.")],
+    principal: ChatCaller,
+    gateway: Gw,
+) -> ThreadView:
+    """The messages of one of the chat's named threads (a trigger's `StartThread`), as the
+    chat keeps them: empty when the chat never started it."""
+    chat = gateway.chat(chat_id, owner=principal.owner)
+    if await chat.status() is None and await record_of(gateway.settings, chat_id) is None:
+        raise not_found(chat_id)
+    return ThreadView(thread=thread, messages=await chat.history(thread=thread))
 
 
 @router.get(

@@ -14,6 +14,7 @@ from agentchat.protocol.messages import UIMessage
 from agentchat.store import MAX_METADATA_BYTES, MAX_OWNER, MAX_TITLE
 
 __all__ = [
+    "AgentView",
     "AnswerAck",
     "ApprovalBody",
     "ApprovalFrame",
@@ -38,6 +39,7 @@ __all__ = [
     "ToolResultBody",
     "ToolResultFrame",
     "TriggerBody",
+    "TriggerFrame",
 ]
 
 # The rules `Agent`, `AgentChat` and the workflow apply, published in the OpenAPI schema.
@@ -100,6 +102,36 @@ class TriggerBody(_Strict):
 
 class ResourcesView(BaseModel):
     resources: dict[str, Any]
+
+
+class ThreadView(BaseModel):
+    thread: str
+    messages: list[UIMessage]
+
+
+class TriggerView(BaseModel):
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] | None = Field(
+        default=None, description="The JSON schema of its input (null: it takes none)."
+    )
+
+
+class ResourceView(BaseModel):
+    name: str
+    description: str = ""
+    default: Any = None
+
+
+class AgentView(BaseModel):
+    """An agent's public description, as the workers serving it registered it."""
+
+    name: str
+    inputs: dict[str, Any] | None = Field(
+        default=None, description="The JSON schema of a new chat's `inputs` (null: none)."
+    )
+    triggers: list[TriggerView] = Field(default_factory=list)
+    resources: list[ResourceView] = Field(default_factory=list)
 
 
 class SteerBody(_Strict):
@@ -268,6 +300,20 @@ class MessageFrame(_Frame, SendBody):
     may carry `file` parts)."""
 
     type: Literal["message"]
+
+
+class TriggerFrame(_Frame):
+    """`trigger`: invoke one of the agent's triggers, as `POST /v1/chats/{id}/triggers/{name}`
+    does (`trigger_id` makes it idempotent, as a message's `message_id`)."""
+
+    type: Literal["trigger"]
+    name: str = Field(pattern=AGENT_PATTERN, description="The trigger.")
+    agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
+    input: dict[str, Any] | None = Field(default=None, description="The trigger's input.")
+    trigger_id: str | None = Field(default=None, pattern=MESSAGE_ID_PATTERN)
+    client_data: dict[str, Any] | None = None
+    owner: Owner | None = None
+    inputs: dict[str, Any] | None = None
 
 
 class SteerFrame(_Frame, SteerBody):

@@ -1,10 +1,11 @@
 """The WebSocket session: `GET /v1/chats/{id}/ws`, one socket carrying a chat both ways.
 
-The client sends JSON text frames (`message`, `steer`, `stop`, `tool_result`, `approve`,
-`deny`, `resume`, `ping`), each with an `id` of its choosing; the server answers each with an
-`ack` or a typed `error` carrying that id, and forwards the chat's stream as `/events` does:
-every entry, across turns, as `{"type": "event", "id": <Redis entry id>, "event": <envelope>}`,
-so a client that reconnects with `?last_event_id=` gets exactly what it missed, then live.
+The client sends JSON text frames (`message`, `trigger`, `steer`, `stop`, `tool_result`,
+`approve`, `deny`, `resume`, `ping`), each with an `id` of its choosing; the server answers
+each with an `ack` or a typed `error` carrying that id, and forwards the chat's stream as
+`/events` does: every entry, across turns, as
+`{"type": "event", "id": <Redis entry id>, "event": <envelope>}`, so a client that
+reconnects with `?last_event_id=` gets exactly what it missed, then live.
 
 Authentication is the HTTP routes' (`auth`, `owners`): checked at connect, and a token's
 expiry on every frame received and when it passes. Refusals close with 1008 after an `error`
@@ -57,6 +58,7 @@ from agentchat.gateway.schemas import (
     StopFrame,
     TokenView,
     ToolResultFrame,
+    TriggerFrame,
 )
 from agentchat.logs import bind_log_context
 from agentchat.protocol.identifiers import is_chat_id
@@ -85,12 +87,13 @@ CLOSE_TRY_AGAIN = 1013
 """The client read too slowly (the send queue filled): reconnect and resume."""
 
 UNSUPPORTED = "UnsupportedFrame"
-"""The error type of a frame this gateway knows of but does not take yet (`trigger`)."""
+"""The error type of a frame this gateway knows of but does not take yet (none today)."""
 INVALID = "InvalidRequestError"
 TOO_LARGE = "RequestTooLargeError"
 
 _FRAMES: dict[str, type[BaseModel]] = {
     "message": MessageFrame,
+    "trigger": TriggerFrame,
     "steer": SteerFrame,
     "stop": StopFrame,
     "tool_result": ToolResultFrame,
@@ -100,7 +103,7 @@ _FRAMES: dict[str, type[BaseModel]] = {
     "resume": ResumeFrame,
     "ping": PingFrame,
 }
-_LATER = frozenset({"trigger"})
+_LATER: frozenset[str] = frozenset()
 """Frame types of the protocol that this gateway does not take yet."""
 _ANSWERS_OVER = 64
 """How far `ack`, `error` and `pong` frames may exceed the send queue's bound."""
@@ -508,6 +511,7 @@ class Session:
     def _handlers(self) -> dict[type[BaseModel], Callable[[Any], Awaitable[Any]]]:
         return {
             MessageFrame: self._message,
+            TriggerFrame: self._trigger,
             SteerFrame: self._steer,
             StopFrame: self._stop,
             ToolResultFrame: self._tool_result,
@@ -521,10 +525,24 @@ class Session:
     async def _message(self, frame: MessageFrame) -> dict[str, Any]:
         owner = await self.gateway.input_owner(self.chat_id, self.principal, frame.owner)
         agent = await self.gateway.agent_of(self.chat_id, frame.agent, self.principal)
-        chat = self.gateway.chat(self.chat_id, agent, client_data=frame.client_data, owner=owner)
+        chat = self.gateway.chat(
+            self.chat_id, agent, client_data=frame.client_data, owner=owner, inputs=frame.inputs
+        )
         stream = await chat.send_message(
             _message(frame.message, frame.message_id), message_id=frame.message_id
         )
+        self._now_visible()
+        return SendAckBody.of(stream.ack, after=stream.after).model_dump()
+
+    async def _trigger(self, frame: TriggerFrame) -> dict[str, Any]:
+        """As `POST /v1/chats/{id}/triggers/{name}`: queued like a message; an unknown
+        trigger or input its schema refuses is an `InvalidTriggerError`, nothing queued."""
+        owner = await self.gateway.input_owner(self.chat_id, self.principal, frame.owner)
+        agent = await self.gateway.agent_of(self.chat_id, frame.agent, self.principal)
+        chat = self.gateway.chat(
+            self.chat_id, agent, client_data=frame.client_data, owner=owner, inputs=frame.inputs
+        )
+        stream = await chat.trigger(frame.name, frame.input, trigger_id=frame.trigger_id)
         self._now_visible()
         return SendAckBody.of(stream.ack, after=stream.after).model_dump()
 

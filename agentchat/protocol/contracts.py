@@ -72,6 +72,9 @@ class BlockSpec(BaseModel):
     """What clients see of it (None: the block kind's default; see `agentchat.triggers`)."""
     description: str = ""
     """What an operation part shows with display "description"."""
+    name: str = ""
+    """What an operation part shows with display "name" (empty: one made of the block's kind
+    and arguments, e.g. `Set SUMMARY`)."""
     model: str | None = None
     """`start_thread`: the thread's model (None: the agent's)."""
     max_steps: int = 1

@@ -32,6 +32,7 @@ from agentchat.errors import ConfigurationError
 from agentchat.settings import Settings
 from agentchat.stream._store import Retention, StreamStore
 from agentchat.worker._admission import LoopLagSlots
+from agentchat.worker._registry import register_agents
 from agentchat.worker._retention import ensure_retention_schedule
 from agentchat.workflows import ChatWorkflow, DeleteChatWorkflow, RetentionWorkflow
 
@@ -148,6 +149,8 @@ def create_worker(
     for agent in agents:
         try:
             agent.resolved_model()
+            for thread in agent.threads().values():
+                agent.model_for(thread.model)  # a thread's bad model fails here too
         except ConfigurationError as exc:
             raise ConfigurationError(f"agent {agent.name!r}: {exc}") from exc
     # MCP tools: the workflow's spec needs them listed (run_worker awaits load_tools).
@@ -230,6 +233,7 @@ async def run_worker(
     # MCP tools: list each server's tools before serving; an unreachable one fails the start.
     for agent in agents:
         await agent.load_tools()
+    await register_agents(redis, agents, settings.task_queue)  # GET /v1/agents/{agent}
     metrics_server = None
     if settings.metrics_port:
         from agentchat.metrics import start_metrics_server

@@ -25,6 +25,7 @@ __all__ = [
     "serialize",
     "template_values",
     "text_of",
+    "thread_part",
     "unstarted",
 ]
 
@@ -95,6 +96,8 @@ def operation(block: BlockSpec) -> str | None:
         return None
     if display == "description" and block.description:
         return block.description
+    if block.name:
+        return block.name
     if block.kind == "call_tool":
         return str(block.tool)
     if block.kind == "set_resource":
@@ -115,6 +118,16 @@ def operation_part(
         "type": "data-operation",
         "id": f"op-t{turn}-b{index}",
         "data": {"kind": block.kind, "label": label, "status": status, "thread": block.thread},
+    }
+
+
+def thread_part(thread: str, message_id: str, text: str) -> dict[str, Any]:
+    """What the main answer keeps of a named thread's shown answer: a `data-thread` part
+    (models skip data parts, so the main thread's model still never reads it)."""
+    return {
+        "type": "data-thread",
+        "id": f"thread-{message_id}",
+        "data": {"thread": thread, "messageId": message_id, "text": text},
     }
 
 

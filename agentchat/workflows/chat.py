@@ -586,7 +586,10 @@ class ChatWorkflow:
         ended = await self._respond_thread(
             block.thread, thread, values, turn, answer, item, marks, end[4], silent
         )
-        return ended, _triggers.text_of(answer.parts)
+        text = _triggers.text_of(answer.parts)
+        if not silent:  # what the stream showed of it stays in the turn's answer (state only)
+            assistant.parts.append(_triggers.thread_part(block.thread, answer.id, text))
+        return ended, text
 
     async def _respond_thread(
         self,

@@ -22,7 +22,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from agentchat import Settings
+from agentchat.connections import get_redis
 from agentchat.gateway import GatewayConfig, create_app
+from agentchat.worker._registry import register_agents
+from tests import agents
 from tests.gateway.conftest import GatewayServer
 
 Key = tuple[str, str]  # (method, path template)
@@ -88,6 +91,7 @@ ROUTES: dict[Key, Row] = {
     # Allowed, but the agent has no such trigger: 422 InvalidTriggerError, nothing queued.
     ("POST", "/v1/chats/{chat_id}/triggers/{name}"): Row({422}, body={"input": {}}),
     ("GET", "/v1/chats/{chat_id}/resources"): Row(OK),
+    ("GET", "/v1/chats/{chat_id}/threads/{thread}"): Row(OK),
     ("POST", "/v1/chats/{chat_id}/stop"): Row(OK, body={}),
     ("POST", "/v1/chats/{chat_id}/preload"): Row(OK, body={"agent": "quick"}),
     ("POST", "/v1/chats/{chat_id}/close"): Row(OK, body={}, fresh=True),
@@ -109,6 +113,9 @@ ROUTES: dict[Key, Row] = {
     ("GET", "/v1/chats/{chat_id}/files/{ref}"): Row(OK),
     # Not about one chat. "own": the user token; "other": it names another owner.
     ("GET", "/v1/chats"): Row(OK, other=403),
+    # Not about a chat: any valid credential reads an agent's description (the worker
+    # registered "quick"); a chat token of another chat too.
+    ("GET", "/v1/agents/{agent}"): Row(OK, other=200, chat_token=200),
     ("POST", "/v1/tokens"): Row({403}, api_key=OK, other=403),
 }
 PUBLIC: set[Key] = {
@@ -166,6 +173,9 @@ class Setup:
 
 
 async def setup(gateway: GatewayServer) -> Setup:
+    # What a worker's start-up writes (`run_worker`; the fixture's worker is `create_worker`'s).
+    redis = await get_redis(gateway.settings)
+    await register_agents(redis, agents.all, gateway.settings.task_queue)
     user, other_user = f"user-{uuid.uuid4().hex[:8]}", f"user-{uuid.uuid4().hex[:8]}"
     own_chat, others_chat = f"own-{uuid.uuid4().hex[:10]}", f"theirs-{uuid.uuid4().hex[:10]}"
     own = gateway.auth.mint_user(user, None, 600)[0]
@@ -194,7 +204,13 @@ async def call(s: Setup, key: Key, row: Row, who: str) -> httpx.Response:
     else:
         chat_id = s.others_chat if who == "other" else s.own_chat
     path = template.format(
-        chat_id=chat_id, approval_id="a-1", profile="v5", ref=FILE_REF, name="no-such-trigger"
+        chat_id=chat_id,
+        approval_id="a-1",
+        profile="v5",
+        ref=FILE_REF,
+        name="no-such-trigger",
+        thread="summary",
+        agent="quick",
     )
     body, params = row.body, dict(row.params)
     if row.chat_in_body:

@@ -21,7 +21,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from agentchat import Agent, Settings
+from agentchat import Agent, AgentChat, Settings
+from agentchat.client._ws import WebSocketBackend
+from agentchat.errors import InvalidTriggerError
 from agentchat.gateway import GatewayConfig, create_app
 from agentchat.gateway.auth import Auth
 from agentchat.models import OfflineModel
@@ -258,9 +260,9 @@ async def test_every_frame_type(gw: WsGateway, redis: Redis) -> None:
     all_ids = await stream_ids(redis, chat_id)
     assert replayed == all_ids[all_ids.index(first_turn_end) + 1 :]
 
-    # `trigger` is part of the protocol but not taken yet.
-    unsupported = await ws.answer(await ws.send({"type": "trigger", "name": "x"}))
-    assert unsupported["error"]["type"] == "UnsupportedFrame"
+    # `trigger`: "quick" has none of that name (test_trigger_frames has the rest).
+    unknown = await ws.answer(await ws.send({"type": "trigger", "name": "x"}))
+    assert unknown["error"]["type"] == "InvalidTriggerError", unknown
     await ws.conn.close()
 
     # Client tools: `tool_result` and Vatel's `tool_call_output`.
@@ -570,3 +572,80 @@ async def test_a_draining_gateway_refuses_new_sessions(gw: WsGateway) -> None:
     assert (await late.recv())["last_event_id"] == "5-0"
     assert (await late.closed())[0] == 1012
     gateway.draining = False
+
+
+# -- triggers -----------------------------------------------------------------------------------
+
+
+async def test_trigger_frames(gw: WsGateway) -> None:
+    """`trigger` frames: acked like a message, its turn's events on the socket, idempotent
+    by `trigger_id`, typed errors for an unknown trigger or input its schema refuses (nothing
+    queued), and `AgentChat.trigger` over `transport="ws"`."""
+    chat_id = new_id("wstrg")
+    ws = await open_ws(gw.ws_url(chat_id), gw.api_key)
+    await ws.recv()
+    # A new chat of an agent with inputs: the frame carries them.
+    first = {"type": "message", "agent": "keeper", "message": "hi", "inputs": {"NAME": "Ada"}}
+    await ws.request(first)
+    await ws.until(turn_end(1))
+
+    frame = {"type": "trigger", "name": "label", "input": {"LABEL": "vip"}, "trigger_id": "t-1"}
+    acked = (await ws.request(frame))["result"]
+    assert acked["message_id"] == "t-1" and not acked["duplicate"] and acked["after"]
+    await ws.until(turn_end(2))
+    assert {"name": "LABEL", "value": "vip"} in [c["data"] for c in ws.chunks("data-resource")]
+    assert "You said:" in text_of(ws.events(), 2)
+    again = (await ws.request(frame))["result"]
+    assert again["duplicate"] is True and again["turn"] == 2
+
+    unknown = await ws.answer(await ws.send({"type": "trigger", "name": "nope"}))
+    assert unknown["error"]["type"] == "InvalidTriggerError"
+    assert "no trigger 'nope'" in unknown["error"]["message"]
+    bad = await ws.answer(await ws.send({"type": "trigger", "name": "label", "input": {}}))
+    assert bad["error"]["type"] == "InvalidTriggerError"
+    assert "LABEL" in bad["error"]["message"]
+    malformed = await ws.answer(await ws.send({"type": "trigger", "name": "a b"}))
+    assert malformed["error"]["type"] == "InvalidRequestError"
+    assert malformed["error"]["fields"] == ["name"]
+    await ws.conn.close()
+    async with gw.client() as client:
+        status = (await client.get(f"/v1/chats/{chat_id}")).json()["status"]
+    assert status["last_turn"] == 2 and status["queued"] == 0  # the refusals queued nothing
+
+    # The Python client over the socket.
+    chat = AgentChat(
+        "keeper", chat_id, base_url=gw.url, api_key=gw.api_key, transport="ws", stream_timeout=30
+    )
+    try:
+        stream = await chat.trigger("label", {"LABEL": "gold"}, trigger_id="t-2")
+        assert "You said:" in await stream.text()
+        assert stream.turn == 3
+        assert (await chat.resources())["LABEL"] == "gold"
+        with pytest.raises(InvalidTriggerError, match=r"LABEL"):
+            await chat.trigger("label", {"LABEL": 5})
+    finally:
+        backend = chat._backend
+        assert isinstance(backend, WebSocketBackend)
+        await backend.aclose()
+
+
+async def test_a_new_chats_inputs_go_over_the_socket(gw: WsGateway) -> None:
+    """`AgentChat(..., inputs=..., transport="ws")`: the first message frame carries them."""
+    chat = AgentChat(
+        "keeper",
+        new_id("wsin"),
+        base_url=gw.url,
+        api_key=gw.api_key,
+        transport="ws",
+        inputs={"NAME": "Grace"},
+        stream_timeout=30,
+    )
+    try:
+        assert "You said:" in await (await chat.send_message("hello")).text()
+    finally:
+        backend = chat._backend
+        assert isinstance(backend, WebSocketBackend)
+        await backend.aclose()
+    async with gw.client() as client:
+        view = (await client.get(f"/v1/chats/{chat.id}")).json()
+    assert view["status"]["last_turn"] == 1

@@ -138,6 +138,9 @@ async def test_a_named_thread_answers_apart_from_the_main_thread(
         "done",
         "done",
     ]
+    (kept,) = [p for p in trigger_answer.parts if p["type"] == "data-thread"]
+    assert kept["data"]["thread"] == "summary"  # what the page shows again on a reload
+    assert kept["data"]["text"] == "SUMMARY of 2 user messages"
     thread = await chat.history(thread="summary")
     assert [m.role for m in thread] == ["user", "assistant"]
     assert thread[1].parts[-1]["text"] == "SUMMARY of 2 user messages"

@@ -70,6 +70,23 @@ export function fileSrc(part) {
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(config.token)}`;
 }
 
+/** The agent's public description: inputs, triggers (name, description, input_schema),
+ * resources (name, description, default); a 404 when no worker registered it. */
+export function getAgent(agent) {
+  return api('GET', `/v1/agents/${encodeURIComponent(agent)}`);
+}
+
+/** The chat's resources, `{name: value}` (a 404 for a chat that never started). */
+export function getResources() {
+  return api('GET', `${config.base}/resources`);
+}
+
+/** Invoke one of the agent's triggers; answers with the acknowledgement, as a message does. */
+export function sendTrigger(name, input, triggerId) {
+  const body = { agent: config.agent, input, trigger_id: triggerId };
+  return api('POST', `${config.base}/triggers/${encodeURIComponent(name)}`, body);
+}
+
 /** Steer the running turn (`injected: false` when it runs as the next turn instead). */
 export function steerTurn(text, messageId) {
   const body = { agent: config.agent, message: text, message_id: messageId };

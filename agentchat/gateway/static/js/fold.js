@@ -53,14 +53,19 @@ export function newToolPart(chunk) {
 export function foldToolChunk(part, chunk) {
   switch (chunk.type) {
     // tool-input-delta changes no part: the input is whole at tool-input-available.
+    case 'tool-input-start':
+      keepCallMetadata(part, chunk);
+      break;
     case 'tool-input-available':
       part.input = get(chunk, 'input');
       part.state = 'input-available';
+      keepCallMetadata(part, chunk);
       break;
     case 'tool-input-error':
       part.input = get(chunk, 'input');
       part.state = 'output-error';
       part.errorText = get(chunk, 'errorText', '');
+      keepCallMetadata(part, chunk);
       break;
     case 'tool-output-available':
       part.output = get(chunk, 'output');
@@ -82,6 +87,15 @@ export function foldToolChunk(part, chunk) {
     default:
       break;
   }
+}
+
+/**
+ * A call's opening chunk's `providerMetadata` goes on its part as `callProviderMetadata`, as
+ * the AI SDK keeps it: agentchat's display marker (`{agentchat: {display, description}}`).
+ */
+function keepCallMetadata(part, chunk) {
+  const metadata = get(chunk, 'providerMetadata');
+  if (metadata !== null && metadata !== undefined) part.callProviderMetadata = metadata;
 }
 
 /**

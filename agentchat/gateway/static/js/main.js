@@ -10,10 +10,12 @@
 //   events.js   the EventSource: resume, reconnect, resync from the transcript
 //   composer.js the input box: send, steer, stop
 //   attach.js   files for the next message: attach button, drag and drop, uploads
+//   protocol.js the agent's triggers (buttons, input forms) and the chat's resources
 //   sidebar.js  the caller's chats: list, search, rename, delete, new chat
 
 import { installAttach } from './attach.js';
 import { installComposer } from './composer.js';
+import { installProtocol, loadProtocol } from './protocol.js';
 import { config } from './config.js';
 import { load, streamInfo } from './events.js';
 import { els, hideError, renderChrome } from './render.js';
@@ -23,6 +25,7 @@ import { messages } from './state.js';
 els.bannerClose.addEventListener('click', hideError);
 installComposer();
 installAttach();
+installProtocol();
 installSidebar();
 
 // Expose a little for debugging in the console (and for tests that want the chat id).
@@ -35,5 +38,5 @@ window.agentchat = {
 };
 
 renderChrome();
-load();
+load().then(() => loadProtocol());
 els.input.focus();

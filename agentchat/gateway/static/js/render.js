@@ -5,7 +5,7 @@
 import { fileSrc } from './api.js';
 import { config } from './config.js';
 import { isToolPart } from './fold.js';
-import { state, steers, turnActive } from './state.js';
+import { resources, state, steers, turnActive } from './state.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -29,6 +29,10 @@ export const els = {
   conn: $('[data-testid="connection"]'),
   connLabel: $('.conn-label'),
   newChat: $('[data-testid="new-chat"]'),
+  triggers: $('[data-testid="triggers"]'),
+  triggerForm: $('[data-testid="trigger-form"]'),
+  resources: $('[data-testid="resources"]'),
+  resourceList: $('.resource-list'),
 };
 
 // -- the error banner --------------------------------------------------------------------------
@@ -126,10 +130,32 @@ function renderMessage(msg) {
   el.classList.toggle('is-steer', msg.steer);
   const body = el._body;
   const nodes = [];
-  const visible = msg.parts.filter(shownPart);
-  for (const part of visible) nodes.push(renderPart(body, part, msg));
+  // History keeps a named thread's answer as one `data-thread` part (the thread's messages
+  // are the chat's apart): shown as the text the live stream's tagged parts showed.
+  const visible = msg.parts.map(threadText).filter(shownPart);
+  const boxes = new Map(); // thread name -> {node, parts}
+  for (const part of visible) {
+    const thread = threadOf(part);
+    if (thread === null) {
+      nodes.push(renderPart(body, part, msg));
+      continue;
+    }
+    let box = boxes.get(thread);
+    if (!box) {
+      box = { node: threadBox(body, thread), parts: [] };
+      boxes.set(thread, box);
+      nodes.push(box.node);
+    }
+    box.parts.push(part);
+  }
+  for (const { node, parts } of boxes.values()) {
+    const content = node.lastChild;
+    arrange(content, parts.map((part) => renderPart(content, part, msg)));
+    node.dataset.status = parts.some((p) => p.state === 'streaming') ? 'streaming' : 'done';
+  }
   if (msg.role === 'assistant') {
-    if (msg.status === 'streaming' && !visible.some((p) => p.type === 'text' && p.text)) {
+    const answered = visible.some((p) => p.type === 'text' && p.text && threadOf(p) === null);
+    if (msg.status === 'streaming' && !answered) {
       nodes.push(keep(body, 'typing', () => h('div', { class: 'typing', 'aria-label': 'thinking' },
         h('span'), h('span'), h('span'))));
     }
@@ -176,7 +202,8 @@ function shownPart(part) {
   const type = part.type || '';
   if (type === 'text') return Boolean(part.text) || part.state === 'streaming';
   if (type === 'reasoning') return Boolean(part.text);
-  if (isToolPart(part)) return true;
+  if (isToolPart(part)) return toolDisplay(part).display !== 'hidden';
+  if (type === 'data-operation') return Boolean(part.data);
   if (type === 'data-steer') return true;
   if (type === 'source-url') return true;
   if (type === 'file') return Boolean(part.url);
@@ -222,7 +249,96 @@ function renderPart(body, part, msg) {
     return node;
   }
   if (type === 'file') return renderFile(body, part);
+  if (type === 'data-operation') return renderOperation(body, part);
   return renderTool(body, part, msg);
+}
+
+// -- the agent protocol: threads, operations --------------------------------------------------
+
+/** The named thread a text or reasoning part belongs to (`providerMetadata.agentchat.thread`),
+ * or null for the main answer. */
+export function threadOf(part) {
+  if (part.type !== 'text' && part.type !== 'reasoning') return null;
+  const thread = part.providerMetadata?.agentchat?.thread;
+  return typeof thread === 'string' && thread && thread !== 'main' ? thread : null;
+}
+
+/** A `data-thread` part as the text part its thread answered (other parts as they are). */
+function threadText(part) {
+  if (part?.type !== 'data-thread' || !part.data) return part;
+  let text = threadTexts.get(part); // the same object each render: its node is kept
+  if (!text) {
+    const thread = String(part.data.thread || '');
+    text = { type: 'text', text: String(part.data.text || ''), state: 'done',
+      providerMetadata: { agentchat: { thread } } };
+    threadTexts.set(part, text);
+  }
+  return text;
+}
+const threadTexts = new WeakMap();
+
+/** A named thread's answer: a collapsed box titled with the thread's name. */
+function threadBox(body, thread) {
+  return keep(body, `thread:${thread}`, () => {
+    const node = h('details', { class: 'thread-box', 'data-testid': 'thread-box', 'data-thread': thread },
+      h('summary', { class: 'thread-head' },
+        h('span', { class: 'thread-icon', 'aria-hidden': 'true' }),
+        h('span', { class: 'thread-name', 'data-testid': 'thread-name', text: thread })),
+      h('div', { class: 'thread-body' }));
+    node.open = false;
+    return node;
+  });
+}
+
+const OPERATION_STATUS = { running: 'running…', done: 'done', failed: 'failed' };
+
+/** A block of a trigger's handler at work: its label and status, updated in place. */
+function renderOperation(body, part) {
+  const node = nodeFor(body, part, () =>
+    h('div', { class: 'operation', 'data-testid': 'operation' },
+      h('span', { class: 'op-icon', 'aria-hidden': 'true' }),
+      h('span', { class: 'op-label', 'data-testid': 'operation-label' }),
+      h('span', { class: 'op-status', 'data-testid': 'operation-status' })));
+  const data = part.data || {};
+  const status = ['running', 'done', 'failed'].includes(data.status) ? data.status : 'running';
+  node.dataset.opId = part.id || '';
+  node.dataset.kind = data.kind || '';
+  node.dataset.status = status;
+  if (data.thread) node.dataset.thread = data.thread;
+  else delete node.dataset.thread;
+  node.children[1].textContent = data.label || data.kind || 'operation';
+  node.children[2].textContent = OPERATION_STATUS[status];
+  return node;
+}
+
+/** How a tool's calls show (`callProviderMetadata.agentchat`): stream (all), name,
+ * description, hidden. */
+function toolDisplay(part) {
+  const meta = part.callProviderMetadata?.agentchat || part.providerMetadata?.agentchat || {};
+  const display = ['hidden', 'name', 'description'].includes(meta.display) ? meta.display : 'stream';
+  return { display, description: typeof meta.description === 'string' ? meta.description : '' };
+}
+
+// -- resources --------------------------------------------------------------------------------
+
+/** The resources panel: each resource's current value. */
+export function renderResources() {
+  const rows = [];
+  for (const [name, value] of resources) {
+    let row = null;
+    for (const child of els.resourceList.children) if (child._name === name) row = child;
+    if (!row) {
+      row = h('div', { class: 'resource', 'data-testid': 'resource', 'data-name': name },
+        h('dt', { class: 'resource-name', text: name }),
+        h('dd', { class: 'resource-value', 'data-testid': 'resource-value' }));
+      row._name = name;
+    }
+    const text = value === null || value === undefined ? '—' : pretty(value);
+    if (row.lastChild.textContent !== text) row.lastChild.textContent = text;
+    rows.push(row);
+  }
+  arrange(els.resourceList, rows);
+  els.resources.hidden = rows.length === 0;
 }
 
 /** An image as a preview (a link to the whole), any other file as a link with its name. */
@@ -320,6 +436,20 @@ function renderTool(body, part, msg) {
 
   const sections = [];
   const toolBody = card.querySelector('.tool-body');
+  const { display, description } = toolDisplay(part);
+  card.dataset.display = display;
+  if (display !== 'stream') {
+    // Only its name, or its name and description: never its input nor its output.
+    if (display === 'description' && description) {
+      const node = keep(toolBody, 'description', () =>
+        h('div', { class: 'tool-section description', 'data-testid': 'tool-description' }));
+      node.textContent = description;
+      sections.push(node);
+    }
+    arrange(toolBody, sections);
+    card.classList.toggle('tool-compact', sections.length === 0);
+    return card;
+  }
   // Until the whole input arrives, what has streamed of it.
   const input = part.input != null ? pretty(part.input) : msg.fold.inputText(part);
   if (input) sections.push(section(toolBody, 'input', 'Input', input));

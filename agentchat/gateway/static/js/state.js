@@ -40,6 +40,10 @@ export const turnMessages = new Map();
 export const runningTurns = new Set();
 /** steers this page sent, by message id: {text, injected, state} */
 export const steers = new Map();
+/** the ids of the triggers this page sent: their turns have no user message */
+export const triggerIds = new Set();
+/** the chat's resources as the page knows them: name -> value */
+export const resources = new Map();
 
 export const state = {
   awaitingTurn: false, // a message was sent and its turn has not started yet

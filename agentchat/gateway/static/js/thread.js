@@ -16,7 +16,13 @@ import {
   showError,
   updateComposer,
 } from './render.js';
-import { Msg, messages, runningTurns, state, steers, turnMessages } from './state.js';
+import { applyResource, loadProtocol } from './protocol.js';
+import { Msg, messages, runningTurns, state, steers, triggerIds, turnMessages } from './state.js';
+
+/** A message the agent's handler added hidden (`metadata.hidden`): never shown. */
+function isHidden(raw) {
+  return Boolean(raw && raw.metadata && raw.metadata.hidden === true);
+}
 
 // -- the transcript ----------------------------------------------------------------------------
 
@@ -37,12 +43,14 @@ export function applyTranscript(chat) {
   const list = Array.isArray(chat.messages) ? chat.messages : [];
   state.chatKnown = list.length > 0 || Boolean(chat.agent) || chatRunning(chat);
   if (!config.urlAgent && chat.agent) config.agent = chat.agent;
+  loadProtocol(); // the agent's triggers and the chat's resources (once per agent)
   state.resumeAfter = chat.resume_after || chat.resumeAfter || null;
   const running = chatRunning(chat);
   const order = [];
   let lastAssistant = null;
   for (const raw of list) {
     if (!raw || !raw.id || (raw.role !== 'user' && raw.role !== 'assistant')) continue;
+    if (isHidden(raw)) continue;
     let msg = messages.get(raw.id);
     if (!msg) {
       msg = new Msg(raw.id, raw.role);
@@ -177,6 +185,7 @@ function onTurnStart(env) {
 }
 
 function ensureUserMessage(id, trigger) {
+  if (triggerIds.has(id)) return null; // a trigger this page sent: its turn has no message
   let user = messages.get(id);
   if (user) {
     if (user.pending) {
@@ -205,9 +214,13 @@ async function fetchMissingText(user) {
   try {
     const chat = await getChat();
     const found = (chat?.messages || []).find((m) => m.id === user.id);
-    if (found && !user.parts.length) {
+    if (found && isHidden(found)) {
+      removeMessage(user.id);
+    } else if (found && !user.parts.length) {
       user.setParts(found.parts);
       markDirty(user);
+    } else if (!found && chat && !user.parts.length) {
+      removeMessage(user.id); // a trigger's carrier (another client's): not a message
     }
   } catch {
     // the next transcript load shows it
@@ -241,9 +254,38 @@ function onChunk(env) {
   const attempt = Number(env.a || 1);
   if (attempt < (msg.attempts.get(producer) || 0)) return; // a superseded attempt's write
   msg.attempts.set(producer, attempt);
+  if (chunk.type === 'data-resource') applyResource(chunk.data);
+  if (chunk.type === 'data-message') addedMessage(env.turn, msg, chunk);
   msg.fold.apply(chunk, producer);
   if (chunk.type === 'error') msg.error = msg.fold.errorText || 'error';
   markDirty(msg);
+}
+
+/** A message a trigger's block added, shown (`data-message`: `{role, text}`, the message's
+ * id): before the turn's answer. */
+function addedMessage(turn, answer, chunk) {
+  const data = chunk.data || {};
+  if (data.role !== 'user' && data.role !== 'assistant') return;
+  if (data.thread) return; // a named thread's message: not the conversation's
+  // Its id is the transcript's message's: a reload shows the same message.
+  const id = chunk.id || `added-${turn}-${digest(`${data.role}:${data.text}`)}`;
+  if (messages.has(id)) return;
+  const msg = new Msg(id, data.role);
+  msg.status = 'completed';
+  msg.setParts([{ type: 'text', text: String(data.text || '') }]);
+  messages.set(id, msg);
+  ensureElement(msg);
+  ensureElement(answer);
+  if (answer.el.isConnected) answer.el.before(msg.el);
+  else els.list.appendChild(msg.el);
+  markDirty(msg);
+}
+
+/** A short digest of a string (a stable id for what a replay shows again). */
+function digest(text) {
+  let h = 5381;
+  for (let i = 0; i < text.length; i += 1) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+  return h.toString(36);
 }
 
 function onAttemptStart(env) {
@@ -292,7 +334,9 @@ function onTurnEnd(turn, status, error) {
 
 function onSettled(env) {
   const message = env.message;
-  if (message && message.id) {
+  if (message && message.id && isHidden(message)) {
+    onTurnEnd(env.turn, (message.metadata || {}).status || 'completed');
+  } else if (message && message.id) {
     let msg = messages.get(message.id);
     if (!msg) {
       msg = new Msg(message.id, 'assistant');
