@@ -254,3 +254,58 @@ def test_instructions_must_be_a_string_or_a_function() -> None:
         Agent(name="bad", triggers=[Trigger("t", steps=[Respond(thread="nope")])])
     with pytest.raises(ConfigurationError, match="thread name 'main'"):
         StartThread("main")
+
+
+async def test_a_threads_model_sees_only_the_tools_it_was_given(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    from agentchat.testing.openai_server import FakeToolCall
+    from agentchat.tools import tool
+
+    @tool
+    async def lookup(query: str) -> str:
+        """Look something up."""
+        return f"found {query}"
+
+    @tool
+    async def delete_everything() -> str:
+        """Not for threads."""
+        return "gone"
+
+    def answer(messages: list[dict[str, Any]]) -> str | list[FakeToolCall]:
+        if messages[-1]["role"] == "tool":
+            return f"thread saw {messages[-1]['content']}"
+        return [FakeToolCall("lookup", json.dumps({"query": "docs"}))]
+
+    model_server.reply = answer
+    await start_worker(
+        Agent(
+            name="thread-tools",
+            model=OpenAIModel("gpt-test", base_url=model_server.base_url),
+            tools=[lookup, delete_everything],
+            triggers=[
+                Trigger(
+                    "research",
+                    steps=[
+                        StartThread("side", "Research.", max_steps=2, tools=["lookup"]),
+                        AddMessage("user", "find the docs", thread="side"),
+                        Respond(thread="side", into="FOUND"),
+                        AddMessage("assistant", "Research says: {{FOUND}}"),
+                    ],
+                )
+            ],
+        )
+    )
+    chat = new_chat(agent="thread-tools")
+    stream = await chat.trigger("research")
+    await stream.result()
+    first, second = model_server.requests[-2:]
+    for request in (first, second):
+        assert [t["function"]["name"] for t in request["tools"]] == ["lookup"]
+        assert request["messages"][0] == {"role": "system", "content": "Research."}
+    thread = await chat.history(thread="side")
+    assert [m.role for m in thread] == ["user", "assistant"]
+    assert [p["type"] for p in thread[1].parts if p["type"].startswith("tool-")] == ["tool-lookup"]
+    assert thread[1].parts[-1]["text"] == "thread saw found docs"
+    history = await chat.history()
+    assert history[-2].parts[0]["text"] == "Research says: thread saw found docs"
