@@ -4,6 +4,7 @@ an in-process worker serving the test agents, on the session's Temporal and Redi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -118,16 +119,25 @@ async def gateway(
     monkeypatch.setenv("TOOL_LOG", str(tmp_path / "tool.log"))
     monkeypatch.setenv("TOOL_SECONDS", "0.5")
     await start_worker(*agents.all)
+    async with running_gateway(settings) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
+    """A gateway on a free port with the tests' API key, stopped on leaving."""
     config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
     port = free_port()
     server = await serve(create_app(settings, config), port)
-    yield GatewayServer(
-        url=f"http://127.0.0.1:{port}",
-        api_key=API_KEY,
-        auth=Auth(config.api_keys, config.token_secret),
-        settings=settings,
-    )
-    await shutdown(server)
+    try:
+        yield GatewayServer(
+            url=f"http://127.0.0.1:{port}",
+            api_key=API_KEY,
+            auth=Auth(config.api_keys, config.token_secret),
+            settings=settings,
+        )
+    finally:
+        await shutdown(server)
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,8 @@ import httpx
 import pytest
 
 from agentchat import Settings
-from agentchat.gateway import GatewayConfig, create_app
-from agentchat.gateway.auth import Auth
-from agentchat.testing.local import free_port
 from tests.conftest import WorkerProcess
-from tests.gateway.conftest import API_KEY, GatewayServer, require, serve, shutdown
+from tests.gateway.conftest import GatewayServer, require, running_gateway
 
 AISDK = Path(__file__).parent / "aisdk"
 #: (major, route): None is the major's own route; "/api/chat" runs v7 on the v6 default.
@@ -206,16 +203,8 @@ async def test_resume_replays_the_active_turn_from_its_start(
 @pytest.fixture
 async def gateway_alone(settings: Settings) -> AsyncIterator[GatewayServer]:
     """A gateway with no worker of its own: the test runs its workers as processes."""
-    config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
-    port = free_port()
-    server = await serve(create_app(settings, config), port)
-    yield GatewayServer(
-        url=f"http://127.0.0.1:{port}",
-        api_key=API_KEY,
-        auth=Auth(config.api_keys, config.token_secret),
-        settings=settings,
-    )
-    await shutdown(server)
+    async with running_gateway(settings) as server:
+        yield server
 
 
 async def test_ai7_drops_the_parts_of_a_retried_step(

@@ -15,16 +15,13 @@ from pydantic import BaseModel
 
 from agentchat import Agent, Settings
 from agentchat.connections import get_redis
-from agentchat.gateway import GatewayConfig, create_app
-from agentchat.gateway.auth import Auth
 from agentchat.models import OfflineModel
-from agentchat.testing.local import free_port
 from agentchat.tools import tool
 from agentchat.triggers import AddMessage, Resource, Respond, SetResource, StartThread, Trigger
 from agentchat.worker._registry import register_agents
 from tests import agents
 from tests.conftest import StartWorker
-from tests.gateway.conftest import API_KEY, GatewayServer, serve, shutdown
+from tests.gateway.conftest import GatewayServer, running_gateway
 from tests.gateway.test_page import assistant, new_chat_id, open_chat, send, transcript
 
 
@@ -104,16 +101,8 @@ async def gateway(
     monkeypatch.setenv("TOOL_LOG", str(tmp_path / "tool.log"))
     await start_worker(*agents.all, opsy)
     await register_agents(await get_redis(settings), [*agents.all, opsy], settings.task_queue)
-    config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
-    port = free_port()
-    server = await serve(create_app(settings, config), port)
-    yield GatewayServer(
-        url=f"http://127.0.0.1:{port}",
-        api_key=API_KEY,
-        auth=Auth(config.api_keys, config.token_secret),
-        settings=settings,
-    )
-    await shutdown(server)
+    async with running_gateway(settings) as server:
+        yield server
 
 
 # What the page shows of its messages: [{role, text, operations, tools, threads}].

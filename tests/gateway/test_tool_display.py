@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 
 from agentchat import Agent, Settings
-from agentchat.gateway import GatewayConfig, create_app
 from agentchat.gateway.aisdk import _V6_FIELDS
-from agentchat.gateway.auth import Auth
 from agentchat.models.openai import OpenAIModel
 from agentchat.testing import FakeOpenAIServer, FakeToolCall
-from agentchat.testing.local import free_port
 from agentchat.tools import tool
 from tests.conftest import StartWorker
-from tests.gateway.conftest import API_KEY, GatewayServer, serve, shutdown
+from tests.gateway.conftest import GatewayServer, running_gateway
 
 SECRET = "s3cr3t-output"
 
@@ -50,16 +47,8 @@ async def gateway(
     )
     model = OpenAIModel("gpt-test", base_url=model_server.base_url)
     await start_worker(Agent(name="shy", model=model, tools=[audit, lookup]))
-    config = GatewayConfig(api_keys=(API_KEY,), keepalive_seconds=1.0, token_secret="s" * 32)
-    port = free_port()
-    server = await serve(create_app(settings, config), port)
-    yield GatewayServer(
-        url=f"http://127.0.0.1:{port}",
-        api_key=API_KEY,
-        auth=Auth(config.api_keys, config.token_secret),
-        settings=settings,
-    )
-    await shutdown(server)
+    async with running_gateway(settings) as server:
+        yield server
 
 
 async def ui_chunks(gateway: GatewayServer, route: str) -> list[dict[str, Any]]:
