@@ -333,9 +333,25 @@ NOTES = """\
   builds a pydantic event per delta, the worker reads the events as JSON and coalesces them into
   ~20 ms appends, so the reader of AgentChat counts more tokens a second than the direct SDK
   does. One run (30 rounds, a shared 2-core machine): `anthropic:` follow-up added 15.1 ms at
-  p50, the interleaved `openai:` follow-ups 12.5 ms; the 2.6 ms between them is not explained
-  yet (the fake Anthropic server validates and hashes the growing prompt for its cache in the
-  reader's process; not measured apart).
+  p50, the interleaved `openai:` follow-ups 12.5 ms. Most of the 2.6 ms between them was the
+  order of each round: the `anthropic:` follow-up always came right after the previous round's
+  2,000-token turn, whose tail (the turn's end in the workflow and the worker) it met. Rounds
+  alternating which pair goes first (120 rounds, one worker, old code): following the long
+  turn cost whichever row did so 2.2-2.7 ms at p50 (gap 2.9-3.0 ms with `anthropic:` first,
+  -1.5 to -2.5 ms with `openai:` first; 0.9-1.6 ms both ways without the long turns). The pairs
+  now take turns going first and the throughput rounds run after them. What is left is
+  `anthropic:`'s own (stamped in the worker and the server, 60 rounds, p50): the fake server
+  takes 0.3 ms longer to answer (it validates the request and hashes the prompt's prefixes for
+  its cache, 0.44 vs 0.13 ms), the first text is the fourth event where OpenAI's is the second,
+  and `anthropic` 2 copies every request body in Python before sending it (`extra_body`
+  included: 130 us at 16 turns, 190 us at 30); left as it is (avoiding it would lean on the
+  SDK's private modules). Its events are now split from the raw bytes rather than the SDK's
+  text lines (client CPU per token of a 2,000-token answer 6.0 -> 5.5 us). Four runs of
+  `python -m bench --only latency` after the change, p50 added: `anthropic:` 18.0, 14.7, 15.1,
+  16.3 ms; the interleaved `openai:` 16.7, 14.1, 13.1, 15.9 ms; the gap 1.3, 0.6, 2.0, 0.4 ms
+  (median 1.0 ms; before: 2.3-4.3 ms over five runs, median 2.7 ms). The new order with the
+  old client code gave 0.5 ms twice: the client's own gain, ~0.1 ms a step by the worker's
+  stamps, is below what these rows resolve.
 - Repeated crashes (`bench/recovery.py`): 4 chats stream 100 turns of 80 words at 40/s while
   one of 2 worker processes is SIGKILLed every 3 s, each in turn, and a new one started at
   once; every reader's text is checked against the transcript, and each silence is split into
@@ -418,7 +434,11 @@ async def run_anthropic(
 ) -> Any:
     """TTFT and throughput of `anthropic:` through AgentChat against the direct SDK, on one
     loopback server speaking Anthropic's protocol, interleaved round by round with the same
-    pair for `openai:` (a chat of its own), so the two added figures meet the same machine."""
+    pair for `openai:` (a chat of its own), so the two added figures meet the same machine.
+
+    The two pairs take turns going first, and the throughput rounds run after them: a
+    follow-up sent right after a 2,000-token turn meets that turn's tail in the worker
+    (1-3 ms at p50), and one row alone must not always be the one to meet it."""
     echo = lambda messages: "Echo: hi"  # noqa: E731 - the same short answer for both
     long = lambda messages: [f"w{n} " for n in range(THROUGHPUT_TOKENS)]  # noqa: E731
     direct_sdk = anthropic_client(server.base_url)
@@ -427,18 +447,26 @@ async def run_anthropic(
     openai_chat = AgentChat(agent="bench", settings=settings)
     direct, follow_up, direct_rate, chat_rate = [], [], [], []
     openai_direct, openai_follow_up = [], []
+
+    async def anthropic_pair(i: int) -> None:
+        direct.append((await anthropic_direct(direct_sdk))[0])
+        follow_up.append((await chat_stream(chat, f"follow-up {i}"))[0])
+
+    async def openai_pair(i: int) -> None:
+        openai_direct.append(await direct_ttft(openai_sdk))
+        openai_follow_up.append((await chat_stream(openai_chat, f"follow-up {i}"))[0])
+
     try:
         server.reply = echo
         await anthropic_direct(direct_sdk)
         await chat_stream(chat, "warm up")
         await chat_stream(openai_chat, "warm up")
         for i in range(rounds):
-            server.reply = echo
-            direct.append((await anthropic_direct(direct_sdk))[0])
-            follow_up.append((await chat_stream(chat, f"follow-up {i}"))[0])
-            openai_direct.append(await direct_ttft(openai_sdk))
-            openai_follow_up.append((await chat_stream(openai_chat, f"follow-up {i}"))[0])
-            server.reply = long
+            pairs = (anthropic_pair, openai_pair) if i % 2 == 0 else (openai_pair, anthropic_pair)
+            for pair in pairs:
+                await pair(i)
+        server.reply = long
+        for _ in range(rounds):
             first, last, deltas = await anthropic_direct(direct_sdk)
             direct_rate.append(_rate(deltas, first, last))
             # A chat of its own: the long answers would grow the follow-ups' prompt.

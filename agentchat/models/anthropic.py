@@ -167,10 +167,9 @@ class AnthropicModel:
                 stream=True,
                 extra_body=body,
             ) as response:
-                async for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        for event in message.feed(orjson.loads(line[5:])):
-                            yield event
+                async for data in _sse_data(response.iter_bytes()):
+                    for event in message.feed(_loads(data)):
+                        yield event
                     if message.stopped:
                         break
         except Exception as exc:
@@ -195,6 +194,34 @@ class AnthropicModel:
                 return ModelRequestError(f"{self.name} refused the request mid-stream: {exc}")
             return _Retryable(f"{self.name} failed mid-stream: {exc}")
         return exc
+
+
+async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The `data:` fields of a server-sent event stream, one per line, as raw bytes.
+
+    Split here rather than by the HTTP library's text line iterator, which decodes and
+    re-splits every chunk in Python: what matters per event of a long answer. Any of SSE's
+    line ends is one (CR LF split across two chunks leaves an empty line, which is no field).
+    """
+    rest = b""
+    async for chunk in chunks:
+        lines = (rest + chunk).splitlines(keepends=True) if rest else chunk.splitlines(True)
+        rest = b""
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            rest = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:]
+    if rest.startswith(b"data:"):
+        yield rest[5:]
+
+
+def _loads(data: bytes) -> Any:
+    """One event's JSON; text that is not UTF-8 reads as the text line iterator read it."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return orjson.loads(data.decode("utf-8", errors="replace"))
 
 
 class _MidStreamError(Exception):
@@ -415,6 +442,8 @@ def _tool_result(part: dict[str, Any]) -> dict[str, Any]:
 def _flush(
     out: list[dict[str, Any]], blocks: list[dict[str, Any]], results: list[dict[str, Any]]
 ) -> None:
+    if not blocks and not results:  # a step's opening: nothing of it yet (twice a turn)
+        return
     if any(b["type"] in ("text", "tool_use") for b in blocks):
         _append(out, "assistant", list(blocks))
     if results:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -169,3 +171,29 @@ def test_options_and_model_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert model.max_tokens == 8192 and model.thinking_budget is None
     with pytest.raises(ConfigurationError, match="'anthropic:<model>'"):
         resolve_model("anthropic:")
+
+
+# -- how the SDK's stream is read ----------------------------------------------------------------
+
+
+async def test_server_sent_events_split_anywhere_read_the_same() -> None:
+    from agentchat.models.anthropic import _loads, _sse_data
+
+    events = [{"type": "ping"}, {"type": "content_block_delta", "delta": {"text": "é 😀"}}]
+    wire = b"".join(
+        b"event: e\r\ndata: " + json.dumps(e, ensure_ascii=False).encode() + end
+        for e, end in zip(events, (b"\r\n\r\n", b"\n\n"), strict=True)
+    )
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:
+        for i in range(0, len(wire), size):
+            yield wire[i : i + size]
+
+    for size in (1, 2, 3, 7, len(wire)):
+        assert [_loads(d) async for d in _sse_data(chunks(size))] == events
+
+    async def unterminated() -> AsyncIterator[bytes]:
+        yield b'data: {"a": 1}\rdata: {"b": '
+        yield b'"\xff"}'
+
+    assert [_loads(d) async for d in _sse_data(unterminated())] == [{"a": 1}, {"b": "\ufffd"}]
