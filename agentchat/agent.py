@@ -25,6 +25,7 @@ from agentchat.tools import SET_RESOURCE_TOOL, Tool, ToolContext, Toolset
 from agentchat.triggers import (
     CallTool,
     Resource,
+    Respond,
     SetResource,
     StartThread,
     Trigger,
@@ -307,8 +308,30 @@ class Agent:
                 raise ValueError(
                     f"{where}: no thread named {spec.thread!r} (start it with StartThread)"
                 )
+            if isinstance(block, Respond) and block.display != "stream":
+                self._check_unseen_tools(block, threads, where)
             if spec.into:
                 names.append(spec.into)
+
+    def _check_unseen_tools(
+        self, block: Respond, threads: dict[str, StartThread], where: str
+    ) -> None:
+        """An answer clients do not see cannot use tools that need them: approvals and
+        client tools would wait for a client that never saw the call."""
+        names = (
+            [t.name for t in self.tools] if block.thread is None else threads[block.thread].tools
+        )
+        needing = [
+            name
+            for name in names
+            if (tool := self.tool(name)) is not None and (tool.is_client or tool.requires_approval)
+        ]
+        if needing:
+            raise ValueError(
+                f"{where}: a Respond shown as {block.display!r} cannot offer tools that need the"
+                f" client (approvals, client tools): {needing}; stream it, or give it a thread"
+                " without them"
+            )
 
     def _check_tool(self, tool_name: str, where: str) -> None:
         tool = self.tool(tool_name)

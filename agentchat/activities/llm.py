@@ -161,8 +161,14 @@ async def _dynamic_events(
     try:
         request = await step_request(agent, step, transcript)
     except Exception as exc:
+        # Its message may name a database or a user: the worker's log has it, the turn's
+        # error (which clients see) only its type.
+        log.warning(
+            "chat %s: the instructions of agent %s failed", step.chat_id, agent.name, exc_info=True
+        )
         raise ApplicationError(
-            f"the instructions of agent {agent.name!r} failed: {type(exc).__name__}: {exc}",
+            f"the instructions of agent {agent.name!r} failed ({type(exc).__name__});"
+            " the worker's log has the details",
             type="InstructionsFailed",
         ) from None
     async for event in model_events(agent, model, request, settings):
@@ -207,6 +213,8 @@ class _StepRecorder:
         self._first_token = False
         self._silent = step.silent
         self._thread = {"thread": step.thread} if step.thread is not None else None
+        # A thread's model may call the tools it was given only, whatever else it names.
+        self._thread_tools = frozenset(step.tools or ()) if step.thread is not None else None
 
     def emit(self, chunk: dict[str, Any]) -> None:
         if self._thread is not None and chunk.get("type") in _THREAD_TAGGED:
@@ -250,7 +258,9 @@ class _StepRecorder:
                 )
             elif isinstance(event, ToolCall):
                 self._call_begins(event.id, event.name)
-                self.calls.append(_record_call(event, self._emit_call, self.agent))
+                self.calls.append(
+                    _record_call(event, self._emit_call, self.agent, self._thread_tools)
+                )
             elif isinstance(event, StepFinish):
                 self.finish = event
 
@@ -405,12 +415,16 @@ async def _watch_stop(writer: StreamWriter) -> None:
 
 
 def _record_call(
-    call: ToolCall, emit: Callable[[dict[str, Any]], None], agent: Agent
+    call: ToolCall,
+    emit: Callable[[dict[str, Any]], None],
+    agent: Agent,
+    allowed: frozenset[str] | None = None,
 ) -> ToolCallRecord:
     """Announce a complete tool call on the stream (which adds its part to the message).
 
     Client tools are validated here (server tools are, in their own activity), so the model
-    gets a correctable error rather than the caller getting bad arguments.
+    gets a correctable error rather than the caller getting bad arguments. `allowed`: the
+    only tools a named thread's model may call.
     """
     error: str | None = None
     arguments: Any = None
@@ -418,6 +432,9 @@ def _record_call(
         arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
     except orjson.JSONDecodeError as exc:
         error = f"arguments for {call.name} are not valid JSON: {exc}"
+    if allowed is not None and call.name not in allowed:
+        available = ", ".join(sorted(allowed)) or "none"
+        error = f"unknown tool {call.name!r}; available tools: {available}"
     tool = agent.tool(call.name)
     if error is None and tool is not None and tool.is_client:
         try:

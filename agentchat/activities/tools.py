@@ -80,7 +80,7 @@ async def run_tool_call(
         resource_names=[r.name for r in agent.resources],
     )
     ctx._on_resource = lambda name, value: writer.chunk(resource_chunk(name, value))
-    if tool.display == "stream":  # other displays show clients no progress
+    if tool.display == "stream" and not req.silent:  # others show clients no progress
         ctx._progress = lambda output: writer.chunk(
             {
                 "type": "tool-output-available",

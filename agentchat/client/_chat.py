@@ -436,6 +436,8 @@ class AgentChat:
                 the main one: its messages as the chat keeps them (empty when never started).
         """
         if thread is not None and thread != MAIN_THREAD:
+            if not is_agent_name(thread):
+                raise ValueError(f"history(thread={thread!r}): letters, digits or '_.-'")
             return await self._backend.thread(thread)
         return await self._backend.history()
 

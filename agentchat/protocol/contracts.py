@@ -252,13 +252,13 @@ class ChatState(BaseModel):
     prompt_estimate: int = 0
     """Our estimate of that same prompt: the next estimate is the report plus what changed."""
     titled: bool = False
+    """The title step ran (or was tried): it runs once per chat."""
     threads: dict[str, ThreadState] = Field(default_factory=dict)
+    """The chat's named threads (trigger blocks start them); the main thread is `transcript`."""
     trigger_answers: dict[str, str] = Field(default_factory=dict)
     """A trigger's carrier message id -> the id of its turn's answer (the carrier is not in
     the transcript): how a reader whose stream was lost finds the turn's answer. Bounded
     like `message_turns`."""
-    """The chat's named threads (trigger blocks start them); the main thread is `transcript`."""
-    """The title step ran (or was tried): it runs once per chat."""
     inputs: dict[str, Any] = Field(default_factory=dict)
     """The chat's inputs, validated against the agent's when its first run opened."""
     resources: dict[str, Any] = Field(default_factory=dict)

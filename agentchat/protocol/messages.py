@@ -21,6 +21,7 @@ __all__ = [
     "UIMessage",
     "fold_digest",
     "fold_tool_chunk",
+    "is_main_text",
     "message_text",
     "new_tool_part",
     "user_message",
@@ -45,6 +46,15 @@ class UIMessage(BaseModel):
 def message_text(message: UIMessage) -> str:
     """Concatenate the text parts of a message."""
     return "".join(p.get("text", "") for p in message.parts if p.get("type") == "text")
+
+
+def is_main_text(part: dict[str, Any]) -> bool:
+    """A text part of the answer itself, not of a named thread's answer streamed within it
+    (`providerMetadata.agentchat.thread`, see `agentchat.triggers.StartThread`)."""
+    if part.get("type") != "text":
+        return False
+    metadata = part.get("providerMetadata")
+    return not (isinstance(metadata, dict) and (metadata.get("agentchat") or {}).get("thread"))
 
 
 def fold_digest(digest: str, messages: list[UIMessage]) -> str:
@@ -293,8 +303,9 @@ class MessageBuilder:
         return [p for _, p in self._parts]
 
     def text(self) -> str:
+        """The answer's text: its text parts but those of a named thread's answer."""
         self._join_open()
-        return "".join(p.get("text", "") for _, p in self._parts if p.get("type") == "text")
+        return "".join(p.get("text", "") for _, p in self._parts if is_main_text(p))
 
     def snapshot(self) -> UIMessage:
         """A deep copy of the message as it stands."""

@@ -438,7 +438,9 @@ class ChatWorkflow:
             if budget is not None:  # its tool calls are not run: the turn ends here
                 break
             if result.tool_calls:
-                await self.tools.run(turn, step, result.tool_calls, assistant, item)
+                await self.tools.run(
+                    turn, step, result.tool_calls, assistant, item, silent=self.silent
+                )
                 if self.stop_turn == turn:
                     status = "stopped"
                     break
@@ -504,7 +506,8 @@ class ChatWorkflow:
             )
             if end[0] != "completed" or end[3] is not None:  # a respond that did not complete
                 if shown is not None:
-                    await self._operation(turn, index, block, shown, "failed", assistant, marks)
+                    status = "stopped" if end[0] == "stopped" else "failed"
+                    await self._operation(turn, index, block, shown, status, assistant, marks)
                 return end
             if shown is not None:
                 status = "failed" if failed else "done"
@@ -608,10 +611,16 @@ class ChatWorkflow:
         assert self.spec is not None
         instructions = templates.render(thread.instructions, values)
         finish_reason: str | None = None
+        budget = self._budget_spent()
+        if budget is not None:  # as a main turn would be: refused before any step
+            return ("completed", None, None, budget, step)
         for taken in range(thread.max_steps):
             if self.stop_turn == turn:
                 return ("stopped", finish_reason, None, None, step)
             step += 1
+            # A thread's prompt is not the main thread's: it must not recalibrate the main
+            # thread's prompt estimate (compaction).
+            self.step_estimate = None
             result, failure = await self._step_activity(
                 turn,
                 step,
@@ -628,17 +637,19 @@ class ChatWorkflow:
                 if result.stream is not None:
                     marks[step_producer(turn, step)] = result.stream
                 self._count(result)
+            if self.stop_turn == turn or (result is not None and result.stopped):
+                return ("stopped", finish_reason, None, None, step)
             if failure is not None:
                 return ("failed", finish_reason, f"thread {name!r}: {failure}", None, step)
             assert result is not None
-            if self.stop_turn == turn or result.stopped:
-                return ("stopped", finish_reason, None, None, step)
             budget = self._budget_exceeded()
             if budget is not None:
                 return ("completed", finish_reason, None, budget, step)
             if not result.tool_calls:
                 break
-            await self.tools.run(turn, step, result.tool_calls, answer, item)
+            await self.tools.run(turn, step, result.tool_calls, answer, item, silent=silent)
+            if self.stop_turn == turn:
+                return ("stopped", finish_reason, None, None, step)
             if taken + 1 == thread.max_steps:
                 finish_reason = "tool-calls"
         return ("completed", finish_reason, None, None, step)

@@ -104,9 +104,14 @@ class ToolCalls:
         calls: list[ToolCallRecord],
         assistant: UIMessage,
         item: QueuedInput,
+        *,
+        silent: bool = False,
     ) -> None:
-        """Run every call of a step at once and fold the outcomes into the message's parts."""
-        outcomes = await asyncio.gather(*(self._one(turn, step, c, assistant, item) for c in calls))
+        """Run every call of a step at once and fold the outcomes into the message's parts.
+        With `silent` (a step of an answer clients do not see) the calls stream nothing."""
+        outcomes = await asyncio.gather(
+            *(self._one(turn, step, c, assistant, item, silent) for c in calls)
+        )
         for call, outcome in zip(calls, outcomes, strict=True):
             if outcome.stream is not None:
                 self.marks[tool_producer(turn, step, call.id)] = outcome.stream
@@ -124,11 +129,22 @@ class ToolCalls:
         return next((t for t in self.host.spec.tools if t.name == name), None)
 
     async def _one(
-        self, turn: int, step: int, call: ToolCallRecord, assistant: UIMessage, item: QueuedInput
+        self,
+        turn: int,
+        step: int,
+        call: ToolCallRecord,
+        assistant: UIMessage,
+        item: QueuedInput,
+        silent: bool,
     ) -> ToolOutcome:
         if call.input_error is not None:
             return ToolOutcome(error=call.input_error)  # the step already published it
         spec = self._spec(call.name)
+        if silent:  # approvals and client tools need the client: refused with the agent
+            hidden = spec or ToolSpec(name=call.name)
+            return await self._server(
+                turn, step, call, hidden.model_copy(update={"display": "hidden"}), item
+            )
         if spec is not None and spec.requires_approval:
             denial = await self._approval(turn, step, call, assistant, spec)
             if denial is not None:
@@ -152,6 +168,7 @@ class ToolCalls:
                 client_data=item.client_data,
                 inputs=self.host.state.inputs,
                 resources=self.host.state.resources,
+                silent=spec.display == "hidden",
             ),
             result_type=ToolOutcome,
             start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
