@@ -68,9 +68,15 @@ def state_from_store(
     for message, turn in zip(transcript, turns, strict=True):
         if message.role == "user":
             message_turns[message.id] = turn
+    extra = record.state
+    # A trigger's carrier is not in the transcript: its turn is its answer's.
+    answers: dict[str, str] = dict(extra.get("trigger_answers") or {})
+    answer_turns = {m.id: t for m, t in zip(transcript, turns, strict=True)}
+    for carrier, answer in answers.items():
+        if answer in answer_turns:
+            message_turns.setdefault(carrier, answer_turns[answer])
     if len(message_turns) > REMEMBERED_IDS:
         message_turns = dict(list(message_turns.items())[-REMEMBERED_IDS:])
-    extra = record.state
     usage = TokenUsage.model_validate(extra["usage"]) if extra.get("usage") else TokenUsage()
     compaction = Compacted.model_validate(extra["compaction"]) if extra.get("compaction") else None
     if compaction is not None and compaction.upto > len(transcript):
@@ -99,6 +105,7 @@ def state_from_store(
             name: ThreadState.model_validate(thread)
             for name, thread in (extra.get("threads") or {}).items()
         },
+        trigger_answers={c: a for c, a in answers.items() if c in message_turns},
     )
 
 
@@ -114,6 +121,7 @@ def state_extra(state: ChatState) -> dict[str, Any]:
         "inputs": state.inputs,
         "resources": state.resources,
         "threads": {name: thread.model_dump() for name, thread in state.threads.items()},
+        "trigger_answers": state.trigger_answers,
     }
 
 

@@ -913,6 +913,7 @@ class ChatWorkflow:
                         "inputs": state.inputs,
                         "resources": state.resources,
                         "threads": {k: t.model_dump() for k, t in state.threads.items()},
+                        "trigger_answers": state.trigger_answers,
                     },
                     owner=self.owner,
                     parent=self.parent,

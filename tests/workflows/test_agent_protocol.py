@@ -248,3 +248,20 @@ async def test_resources_survive_a_worker_killed_mid_trigger(
     assert await chat.resources() == expected
     await chat.close(wait=True)
     assert await chat.resources() == expected
+
+
+async def test_a_trigger_resent_after_its_run_ended_is_still_a_duplicate(
+    start_worker: StartWorker, new_chat: NewChat, model_server: FakeOpenAIServer
+) -> None:
+    model_server.reply = reply
+    await start_worker(support_agent(model_server))
+    chat = new_chat(agent="support", inputs={"COMPANY_NAME": "A"})
+    await (await chat.send_message("hello")).text()
+    first = await chat.trigger("ping", trigger_id="ping-1")
+    text = await first.text()
+    await chat.close(wait=True)  # the next input restores the chat from the store
+    later = new_chat(agent="support", id=chat.id)
+    again = await later.trigger("ping", trigger_id="ping-1")  # a client's retry
+    assert await again.text() == text and again.turn == 2
+    status = await later.status()
+    assert status is not None and status.last_turn == 2
