@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -149,6 +150,9 @@ async def test_a_worker_killed_during_compaction_makes_one_summary(
     async for chunk in stream:
         chunks.append(chunk)
         if not killed and compactions(chunks) == [{"status": "running", "messages": 2}]:
+            # The chunk goes out just before the summariser begins: kill once it has (its
+            # first line in the log), mid-summary, or the attempt might not have begun.
+            await _until(lambda: _logged(tmp_path / "tool.log"), within=10)
             first.kill()  # SIGKILL mid-summary: the heartbeat timeout notices
             killed = True
             worker_process(env={"SUMMARY_SECONDS": "0"})
@@ -172,3 +176,17 @@ async def test_a_worker_killed_during_compaction_makes_one_summary(
     await (await chat.send_message("third")).text()
     attempts = [json.loads(line) for line in (tmp_path / "tool.log").read_text().splitlines()]
     assert attempts[-1] == {"summary": 2, "previous": "summary of 2 messages"}
+
+
+def _logged(log: Path) -> bool:
+    """Whether the summariser logged a whole line of its attempt."""
+    return log.exists() and log.read_text().endswith("\n")
+
+
+async def _until(condition: Callable[[], bool], within: float) -> None:
+    """Wait (polling) until `condition()` holds; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
