@@ -109,22 +109,6 @@ def state_from_store(
     )
 
 
-def state_extra(state: ChatState) -> dict[str, Any]:
-    """What a chat's row keeps besides its messages."""
-    return {
-        "subchats": state.subchats,
-        "preloaded": state.preloaded,
-        "preload_context": state.preload_context,
-        "usage": state.usage.model_dump(),
-        "compaction": state.compaction.model_dump() if state.compaction is not None else None,
-        "titled": state.titled,
-        "inputs": state.inputs,
-        "resources": state.resources,
-        "threads": {name: thread.model_dump() for name, thread in state.threads.items()},
-        "trigger_answers": state.trigger_answers,
-    }
-
-
 def _retryable(exc: Exception, url: str) -> ApplicationError:
     """A database failure: the activity is retried until the database is back."""
     error = store_failure(exc, url)
@@ -422,7 +406,7 @@ async def _save_all(store: ChatStore, state: ChatState) -> None:
             max(turn, state.last_turn),
             [m.model_dump(mode="json", exclude_none=True) for m in batch],
             start=start,
-            state=state_extra(state),
+            state=state.kept(),
         )
 
 

@@ -219,6 +219,21 @@ class QueuedInput(BaseModel):
     client_data: dict[str, Any] | None = None
 
 
+KEPT_STATE = {
+    "subchats",
+    "preloaded",
+    "preload_context",
+    "usage",
+    "compaction",
+    "titled",
+    "inputs",
+    "resources",
+    "threads",
+    "trigger_answers",
+}
+"""The fields of `ChatState` the chat store's row keeps besides its messages."""
+
+
 class ChatState(BaseModel):
     """Everything a chat is, carried across continue-as-new and returned when a run ends."""
 
@@ -263,6 +278,11 @@ class ChatState(BaseModel):
     """The chat's inputs, validated against the agent's when its first run opened."""
     resources: dict[str, Any] = Field(default_factory=dict)
     """The chat's resources: name -> value (defaults filled in when a run opens)."""
+
+    def kept(self) -> dict[str, Any]:
+        """What the chat store's row keeps besides the messages (the turn's save writes it,
+        a restore reads it back)."""
+        return self.model_dump(include=KEPT_STATE)
 
 
 class ChatInput(BaseModel):

@@ -23,6 +23,7 @@ __all__ = [
     "operation",
     "operation_part",
     "serialize",
+    "started",
     "template_values",
     "text_of",
     "thread_part",
@@ -145,15 +146,20 @@ def serialize(messages: list[UIMessage], format: str) -> str:
     return "\n\n".join(f"**{role}**: {text}" for role, text in rows)
 
 
+def started(block: BlockSpec) -> ThreadState:
+    """The empty thread a `start_thread` block starts."""
+    return ThreadState(
+        instructions=block.template,
+        model=block.model,
+        max_steps=block.max_steps,
+        tools=block.tools,
+    )
+
+
 def unstarted(spec: AgentSpec | None, name: str) -> ThreadState:
     """A thread used before this chat ran its `start_thread`: as the agent starts it."""
     for trigger in spec.triggers if spec is not None else []:
         for block in trigger.steps:
             if block.kind == "start_thread" and block.thread == name:
-                return ThreadState(
-                    instructions=block.template,
-                    model=block.model,
-                    max_steps=block.max_steps,
-                    tools=block.tools,
-                )
+                return started(block)
     return ThreadState()

@@ -547,12 +547,7 @@ class ChatWorkflow:
             changed = {block.resource: templates.render_value(block.template, values)}
             await self._set_resources(turn, f"t{turn}.b{index}.resource", changed, marks)
         elif block.kind == "start_thread" and block.thread:
-            self.state.threads[block.thread] = ThreadState(
-                instructions=block.template,
-                model=block.model,
-                max_steps=block.max_steps,
-                tools=block.tools,
-            )
+            self.state.threads[block.thread] = _triggers.started(block)
         elif block.kind == "serialize_thread" and block.into:
             messages = self._thread_messages(block.thread, assistant)
             variables[block.into] = _triggers.serialize(messages, block.format)
@@ -579,9 +574,7 @@ class ChatWorkflow:
             finally:
                 self.silent = False
             return ended, _triggers.text_of(assistant.parts[before:])
-        thread = self.state.threads.get(block.thread)
-        if thread is None:  # started by another trigger of the agent, never in this chat
-            thread = self.state.threads[block.thread] = _triggers.unstarted(self.spec, block.thread)
+        thread = self._thread(block.thread)
         answer = UIMessage(
             id=str(workflow.uuid4()), role="assistant", metadata={"thread": block.thread}
         )
@@ -654,6 +647,14 @@ class ChatWorkflow:
                 finish_reason = "tool-calls"
         return ("completed", finish_reason, None, None, step)
 
+    def _thread(self, name: str) -> ThreadState:
+        """A named thread of the chat; one used before this chat ran its `start_thread`
+        starts as the agent's `start_thread` describes it."""
+        thread = self.state.threads.get(name)
+        if thread is None:
+            thread = self.state.threads[name] = _triggers.unstarted(self.spec, name)
+        return thread
+
     def _thread_messages(self, name: str | None, assistant: UIMessage) -> list[UIMessage]:
         """A thread's messages: the main one's are the transcript (without the turn's answer
         while it is still empty)."""
@@ -675,14 +676,9 @@ class ChatWorkflow:
         """Stream a block's operation part (running, then done or failed); the last one stays
         in the answer's parts, so history shows what ran."""
         part = _triggers.operation_part(turn, index, block, label, status)
-        producer = f"t{turn}.b{index}.{status}"
-        marks[producer] = StreamMark(seq=1)
         if status != "running":
             assistant.parts.append(part)
-        await self.record(
-            PUBLISH,
-            PublishInput(chat_id=self.state.chat_id, turn=turn, producer=producer, chunks=[part]),
-        )
+        await self._publish(turn, f"t{turn}.b{index}.{status}", [part], marks)
 
     async def _add_message(
         self,
@@ -708,12 +704,7 @@ class ChatWorkflow:
         if block.thread is None:
             self.state.transcript.insert(self.state.transcript.index(assistant), message)
         else:
-            thread = self.state.threads.get(block.thread)
-            if thread is None:
-                thread = self.state.threads[block.thread] = _triggers.unstarted(
-                    self.spec, block.thread
-                )
-            thread.messages.append(message)
+            self._thread(block.thread).messages.append(message)
         if block.hidden:
             return
         # Transient: readers see it live; history has the message itself, not a copy of it.
@@ -721,12 +712,7 @@ class ChatWorkflow:
         if block.thread is not None:
             data["thread"] = block.thread
         part = {"type": "data-message", "id": message.id, "data": data, "transient": True}
-        producer = f"t{turn}.b{index}.message"
-        marks[producer] = StreamMark(seq=1)
-        await self.record(
-            PUBLISH,
-            PublishInput(chat_id=self.state.chat_id, turn=turn, producer=producer, chunks=[part]),
-        )
+        await self._publish(turn, f"t{turn}.b{index}.message", [part], marks)
 
     async def _block_tool(
         self,
@@ -782,6 +768,12 @@ class ChatWorkflow:
         """Keep new resource values with the chat and stream each as a `data-resource`."""
         self.state.resources.update(changed)
         chunks = [resource_chunk(name, value) for name, value in changed.items()]
+        await self._publish(turn, producer, chunks, marks)
+
+    async def _publish(
+        self, turn: int, producer: str, chunks: list[dict[str, Any]], marks: dict[str, StreamMark]
+    ) -> None:
+        """Stream chunks the workflow itself writes (one record each) as `producer`."""
         marks[producer] = StreamMark(seq=len(chunks))
         await self.record(
             PUBLISH,
@@ -901,20 +893,7 @@ class ChatWorkflow:
                     turn=turn,
                     start=state.settled,
                     messages=state.transcript[state.settled :],
-                    state={
-                        "subchats": state.subchats,
-                        "preloaded": state.preloaded,
-                        "preload_context": state.preload_context,
-                        "usage": state.usage.model_dump(),
-                        "compaction": (
-                            state.compaction.model_dump() if state.compaction is not None else None
-                        ),
-                        "titled": state.titled,
-                        "inputs": state.inputs,
-                        "resources": state.resources,
-                        "threads": {k: t.model_dump() for k, t in state.threads.items()},
-                        "trigger_answers": state.trigger_answers,
-                    },
+                    state=state.kept(),
                     owner=self.owner,
                     parent=self.parent,
                     usage=self.turn_usage,
